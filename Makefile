@@ -1,0 +1,38 @@
+# Install order matters: pufferlib-core 3.0.16 compiles its C extension against the torch that is
+# already installed, so torch (and the build tools) go in first and pufferlib-core is built without
+# build isolation. See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_PIN := torch==2.13.0
+PUFFERLIB_PIN := pufferlib-core==3.0.16
+
+.PHONY: venv run test bench lint image image-cuda clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet $(TORCH_PIN) numpy==2.4.6
+	$(BIN)/pip install --quiet --no-build-isolation $(PUFFERLIB_PIN)
+	$(BIN)/pip install --quiet --no-build-isolation -e '.[dev]'
+	touch $@
+
+run: venv
+	$(BIN)/cluster-rl train
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/sim_throughput.py --json
+	$(BIN)/python benchmarks/train_throughput.py --json
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""The `cluster-rl` container entrypoint: a Typer CLI over the `rl` library."""

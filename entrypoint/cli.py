@@ -1,0 +1,61 @@
+"""`cluster-rl`: train and run agents that diagnose and repair Kubernetes clusters.
+
+Each command lives in its own module under `entrypoint.commands`; this module assembles the app
+and turns `CliError` (and anything unexpected) into one line on stderr and a documented exit code.
+"""
+
+import os
+import sys
+
+import typer
+
+from entrypoint.commands import evaluate, run, schema
+from entrypoint.errors import CliError, ExitCode
+
+app = typer.Typer(
+    name="cluster-rl",
+    help="Train and run reinforcement-learning agents that diagnose and repair Kubernetes clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("evaluate")(evaluate.evaluate)
+app.command("run")(run.run)
+app.command("schema")(schema.schema)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app, map errors to exit codes, never show a traceback."""
+    try:
+        result = app(args=argv, prog_name="cluster-rl", standalone_mode=False)
+    except CliError as err:
+        print(f"cluster-rl: {err.message}", file=sys.stderr)
+        return int(err.code)
+    except KeyboardInterrupt:
+        print("cluster-rl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
+        import click
+
+        if isinstance(err, click.exceptions.Exit):
+            return err.exit_code
+        if isinstance(err, click.ClickException):
+            err.show()
+            return err.exit_code
+        if isinstance(err, click.exceptions.Abort):
+            print("cluster-rl: aborted", file=sys.stderr)
+            return 1
+        if os.environ.get("CLUSTER_RL_DEBUG"):
+            raise
+        print(
+            f"cluster-rl: internal error: {type(err).__name__}: {err} (set CLUSTER_RL_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return int(ExitCode.FAILURE)
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

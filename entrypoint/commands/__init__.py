@@ -1,0 +1,1 @@
+"""One module per `cluster-rl` command. Heavy imports (torch, numba) happen inside the commands."""

@@ -1,0 +1,143 @@
+"""`cluster-rl evaluate`: compare policies on the same seeded simulated clusters."""
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from entrypoint.errors import CliError, ExitCode
+
+
+class PolicyName(str, Enum):
+    random = "random"
+    expert = "expert"
+    model = "model"
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def evaluate(
+    policy: Annotated[
+        list[PolicyName], typer.Option("--policy", "-p", help="Policy to evaluate; repeat to compare several.")
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model file for the 'model' policy [default: $CLUSTER_CODE_HOME/models/cluster_agent.pt].",
+        ),
+    ] = None,
+    episodes: Annotated[
+        int, typer.Option("--episodes", "-n", min=1, max=1_000_000, help="Episodes per policy.")
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the first scenario; episode i uses seed + i.")
+    ] = 1_000_000,
+    steps: Annotated[int, typer.Option("--steps", "-s", min=1, max=10_000, help="Step budget per episode.")] = 100,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="text (a table) or json (one object).")
+    ] = OutputFormat.text,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a bar chart comparing the policies to this PNG file.")
+    ] = None,
+):
+    """Run each policy on the same seeded simulated clusters and report how often it resolves them.
+
+    Every policy faces exactly the same clusters and faults. The default seed is far from the
+    seeds `train` uses, so a trained model is judged on clusters it never trained on.
+    """
+    from rl.evaluate import evaluate_policy
+    from rl.policies import ExpertPolicy, RandomPolicy
+    from rl.sim.scenario import ScenarioConfig
+
+    names = list(dict.fromkeys(p.value for p in (policy or [PolicyName.random, PolicyName.expert])))
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise CliError(f"--plot: must name a .png file, got {plot}", ExitCode.USAGE)
+    scenario = ScenarioConfig(max_steps=steps)
+    results = []
+    for name in names:
+        if name == "random":
+            chosen = RandomPolicy(episodes, seed=seed)
+        elif name == "expert":
+            chosen = ExpertPolicy(episodes)
+        else:
+            chosen = load_model_policy(model)
+        results.append(evaluate_policy(chosen, episodes, seed, scenario))
+
+    if output == OutputFormat.json:
+        print(json.dumps({"episodes": episodes, "seed": seed, "policies": [r.to_dict() for r in results]}))
+    else:
+        _print_table(results, episodes, seed)
+    if plot is not None:
+        write_plot(plot, results)
+
+
+def load_model_policy(model: Path | None):
+    """The 'model' policy from a model file (default path when None), or a CliError."""
+    from entrypoint.home import default_model_path
+    from rl.model import ModelError, ModelPolicy, load_model
+
+    path = model or default_model_path()
+    if model is None and not path.exists():
+        raise CliError(f"no model at {path}: run `cluster-rl train` first, or pass --model", ExitCode.MODEL)
+    try:
+        network, _ = load_model(path)
+    except ModelError as err:
+        raise CliError(str(err), ExitCode.MODEL) from None
+    return ModelPolicy(network)
+
+
+def _print_table(results, episodes: int, seed: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{episodes} episodes per policy, seeds {seed}..{seed + episodes - 1}")
+    for column in ("policy", "resolved", "mean steps to resolve", "mean return", "harmful actions / episode"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for r in results:
+        steps = "-" if r.mean_steps_to_resolve != r.mean_steps_to_resolve else f"{r.mean_steps_to_resolve:.1f}"
+        table.add_row(
+            r.policy, f"{r.resolution_rate:.1%}", steps, f"{r.mean_return:+.2f}", f"{r.harmful_actions_per_episode:.2f}"
+        )
+    Console().print(table)
+
+
+def write_plot(path: Path, results) -> None:
+    """A bar chart of resolution rate and mean steps to resolve, written atomically."""
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.policy for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.bar(names, [100 * r.resolution_rate for r in results], color="#3b7dd8")
+    left.set_ylabel("episodes resolved (%)")
+    left.set_ylim(0, 100)
+    right.bar(
+        names,
+        [0 if r.mean_steps_to_resolve != r.mean_steps_to_resolve else r.mean_steps_to_resolve for r in results],
+        color="#d8823b",
+    )
+    right.set_ylabel("mean steps to resolve")
+    fig.suptitle("cluster-rl evaluate")
+    fig.tight_layout()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise CliError(f"--plot: cannot write {path}: {err.strerror or err}", ExitCode.USAGE) from None
+    finally:
+        plt.close(fig)

@@ -1,0 +1,60 @@
+"""Which object each remediation action targets, chosen from the last observation (pure).
+
+The rules (also in README.md, "Acting on a real cluster"):
+- RESTART_FAILED_PODS: pods counted as failed (CrashLoopBackOff, Failed, Evicted) whose controller
+  is a ReplicaSet, so deleting them makes the ReplicaSet start a fresh pod; at most 20 per step.
+- SCALE_UP_DEPLOYMENT: the deployment with the most unavailable replicas (ties: namespace/name);
+  one more replica.
+- SCALE_DOWN_DEPLOYMENT: among fully available deployments with more than one replica, the one
+  with the most replicas (ties: namespace/name); one fewer replica, never below one.
+- DRAIN_NODE: a schedulable NotReady node, else a schedulable Ready node under Memory/Disk/PID
+  pressure (ties: name); never the last schedulable Ready node.
+- UNCORDON_NODE: a cordoned node that is Ready and under no pressure (ties: name).
+Namespaces the caller may not touch (kube-system unless listed) are never targets.
+"""
+
+from collections.abc import Callable
+
+from rl.kube.health import DeploymentSummary, NodeSummary, PodSummary
+
+MAX_RESTARTS_PER_STEP = 20
+
+
+def failed_pods_to_restart(pods: list[PodSummary], may_touch: Callable[[str], bool]) -> list[PodSummary]:
+    chosen = [p for p in pods if p.bucket == "failed" and p.owner_kind == "ReplicaSet" and may_touch(p.namespace)]
+    chosen.sort(key=lambda p: (p.namespace, p.name))
+    return chosen[:MAX_RESTARTS_PER_STEP]
+
+
+def deployment_to_scale_up(
+    deployments: list[DeploymentSummary], may_touch: Callable[[str], bool]
+) -> DeploymentSummary | None:
+    candidates = [d for d in deployments if d.unavailable > 0 and d.desired > 0 and may_touch(d.namespace)]
+    return min(candidates, key=lambda d: (-d.unavailable, d.namespace, d.name), default=None)
+
+
+def deployment_to_scale_down(
+    deployments: list[DeploymentSummary], may_touch: Callable[[str], bool]
+) -> DeploymentSummary | None:
+    candidates = [d for d in deployments if d.problem is None and d.desired > 1 and may_touch(d.namespace)]
+    return min(candidates, key=lambda d: (-d.desired, d.namespace, d.name), default=None)
+
+
+def node_to_drain(nodes: list[NodeSummary]) -> tuple[NodeSummary | None, str]:
+    """The node to drain and, when there is none, why."""
+    schedulable = [n for n in nodes if n.schedulable]
+    not_ready = sorted((n for n in schedulable if not n.ready), key=lambda n: n.name)
+    if not_ready:
+        return not_ready[0], ""
+    pressured = sorted((n for n in schedulable if n.ready and n.pressure), key=lambda n: n.name)
+    if not pressured:
+        return None, "no schedulable node is NotReady or under pressure"
+    ready_count = sum(1 for n in schedulable if n.ready)
+    if ready_count <= 1:
+        return None, f"node {pressured[0].name} is under pressure but is the last schedulable Ready node"
+    return pressured[0], ""
+
+
+def node_to_uncordon(nodes: list[NodeSummary]) -> NodeSummary | None:
+    candidates = [n for n in nodes if not n.schedulable and n.ready and not n.pressure]
+    return min(candidates, key=lambda n: n.name, default=None)

@@ -1,0 +1,178 @@
+"""The agent's policy network and its model file.
+
+A model file is a `torch.save` of plain data only (tensors, numbers, strings, lists, dicts), so
+`torch.load(..., weights_only=True)` reads it without unpickling code:
+`{"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "state_dict": {...}, "metadata": {...}}`.
+The metadata names the observation fields, the action names and the network shape, so a file
+from another project or an incompatible version is refused with a clear message.
+"""
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rl.actions import ACTION_NAMES, NUM_ACTIONS
+from rl.state import OBS_FIELDS, OBS_SIZE
+
+FORMAT_NAME = "cluster-code-rl/policy"
+FORMAT_VERSION = 1
+
+
+class ModelError(Exception):
+    """A model file that is missing, truncated, foreign or incompatible; the message is one line."""
+
+
+class ClusterPolicy(nn.Module):
+    """An MLP actor-critic over the 18-dim observation, in PufferLib's encode/decode shape."""
+
+    def __init__(self, hidden_size: int = 128, num_layers: int = 2):
+        super().__init__()
+        if hidden_size < 1 or num_layers < 1:
+            raise ValueError("hidden_size and num_layers must be positive")
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.is_continuous = False
+        layers: list[nn.Module] = []
+        width = OBS_SIZE
+        for _ in range(num_layers):
+            layers += [_init(nn.Linear(width, hidden_size)), nn.Tanh()]
+            width = hidden_size
+        self.encoder = nn.Sequential(*layers)
+        self.actor = _init(nn.Linear(hidden_size, NUM_ACTIONS), std=0.01)
+        self.critic = _init(nn.Linear(hidden_size, 1), std=1.0)
+
+    def encode_observations(self, observations, state=None):
+        return self.encoder(observations.reshape(-1, OBS_SIZE).float())
+
+    def decode_actions(self, hidden):
+        return self.actor(hidden), self.critic(hidden)
+
+    def forward_eval(self, observations, state=None):
+        return self.decode_actions(self.encode_observations(observations, state))
+
+    def forward(self, observations, state=None):
+        return self.forward_eval(observations, state)
+
+    def shape(self) -> dict:
+        return {"hidden_size": self.hidden_size, "num_layers": self.num_layers}
+
+
+def _init(layer: nn.Linear, std: float = 2**0.5) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, 0.0)
+    return layer
+
+
+def save_model(path: str | os.PathLike, policy: ClusterPolicy, metadata: dict) -> Path:
+    """Write the model file atomically (temp file in the same directory, then rename)."""
+    from rl import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "observation_fields": list(OBS_FIELDS),
+        "action_names": list(ACTION_NAMES),
+        "network": policy.shape(),
+        "package_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **metadata,
+    }
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+        "metadata": meta,
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_model_file(path: str | os.PathLike) -> dict:
+    """Load and check a model file's payload without building the network."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"model path is not a file: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt, truncated or code-carrying files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"{path}: not a readable model file (truncated, corrupt or unsafe): {reason}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise ModelError(f"{path}: not a cluster-code-rl model file")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version!r} is newer than this tool supports "
+            f"({FORMAT_VERSION}); upgrade cluster-code-rl"
+        )
+    meta = payload.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise ModelError(f"{path}: model file is missing its metadata or weights")
+    if meta.get("observation_fields") != list(OBS_FIELDS):
+        raise ModelError(
+            f"{path}: model was trained on a different observation ({len(meta.get('observation_fields') or [])} fields)"
+        )
+    if meta.get("action_names") != list(ACTION_NAMES):
+        raise ModelError(f"{path}: model was trained with different actions")
+    return payload
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[ClusterPolicy, dict]:
+    """Read a model file into a ClusterPolicy in eval mode; raise ModelError on any problem."""
+    payload = read_model_file(path)
+    meta = payload["metadata"]
+    network = meta.get("network") or {}
+    try:
+        policy = ClusterPolicy(hidden_size=int(network["hidden_size"]), num_layers=int(network["num_layers"]))
+        policy.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"{path}: weights do not match the network they describe: {reason}") from None
+    policy.to(device).eval()
+    return policy, meta
+
+
+class ModelPolicy:
+    """A trained model as a policy over observation batches (greedy unless `sample`)."""
+
+    name = "model"
+
+    def __init__(self, policy: ClusterPolicy, device: str = "cpu", sample: bool = False, seed: int = 0):
+        self.policy = policy.to(device).eval()
+        self.device = device
+        self.sample = sample
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def reset(self, mask=None) -> None:
+        pass
+
+    @torch.no_grad()
+    def evaluate(self, observations):
+        """Actions, their probabilities and the state values for an observation batch."""
+        obs = torch.as_tensor(observations, dtype=torch.float32, device=self.device)
+        logits, values = self.policy.forward_eval(obs)
+        probs = torch.softmax(logits, dim=-1)
+        if self.sample:
+            actions = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        else:
+            actions = probs.argmax(dim=-1)
+        confidence = probs.gather(1, actions[:, None]).squeeze(-1)
+        return actions.cpu().numpy().astype("int32"), confidence.cpu().numpy(), values.squeeze(-1).cpu().numpy()
+
+    def act(self, observations):
+        return self.evaluate(observations)[0]

@@ -1,0 +1,84 @@
+"""ClusterPufferEnv: N simulated clusters as one native PufferLib environment."""
+
+import gymnasium
+import numpy as np
+import pufferlib
+
+from rl.actions import NUM_ACTIONS
+from rl.sim import core
+from rl.sim.scenario import ScenarioConfig
+from rl.state import OBS_SIZE
+
+
+class ClusterPufferEnv(pufferlib.PufferEnv):
+    """Simulates `num_envs` clusters in one process, writing into PufferLib's shared buffers.
+
+    Each cluster is one agent with `ClusterEnv`'s observation, actions and reward; clusters reset
+    themselves when their episode ends. Cluster i behaves exactly like `ClusterEnv` seeded with
+    `seed + i`. Every `report_interval` steps, `step` returns one info dict with the finished
+    episodes' mean return, length, resolution rate and harmful actions, and how many finished.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 4096,
+        scenario: ScenarioConfig | None = None,
+        seed: int = 0,
+        report_interval: int = 32,
+        buf=None,
+    ):
+        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32)
+        self.single_action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
+        self.num_agents = num_envs
+        self.render_mode = None
+        self.report_interval = report_interval
+        super().__init__(buf)
+        self.batch = core.ClusterBatch(num_envs, scenario)
+        self.seed_value = seed
+        self._steps = 0
+        self._finished = np.zeros(4, dtype=np.float64)  # count, return, length, harmful
+        self._resolved = 0
+        self.episodes_total = 0
+        self.resolved_total = 0
+
+    def reset(self, seed=None):
+        self.batch.seed(self.seed_value if seed is None else seed)
+        self.batch.reset(self.observations)
+        self.rewards[:] = 0
+        self.terminals[:] = False
+        self.truncations[:] = False
+        self._steps = 0
+        return self.observations, []
+
+    def step(self, actions):
+        batch = self.batch
+        batch.step(actions, self.observations, self.rewards, self.terminals, self.truncations, auto_reset=True)
+        self._steps += 1
+        ended = batch.outcome != core.OUTCOME_RUNNING
+        if ended.any():
+            self._finished[0] += ended.sum()
+            self._finished[1] += batch.final_return[ended].sum()
+            self._finished[2] += batch.final_length[ended].sum()
+            self._finished[3] += batch.final_harmful[ended].sum()
+            resolved = int((batch.outcome == core.OUTCOME_RESOLVED).sum())
+            self._resolved += resolved
+            self.episodes_total += int(ended.sum())
+            self.resolved_total += resolved
+        infos = []
+        if self._steps % self.report_interval == 0 and self._finished[0] > 0:
+            count, total_return, total_length, total_harmful = self._finished
+            infos.append(
+                {
+                    "episode_return": total_return / count,
+                    "episode_length": total_length / count,
+                    "resolution_rate": self._resolved / count,
+                    "harmful_actions": total_harmful / count,
+                    "episodes": count,
+                }
+            )
+            self._finished[:] = 0
+            self._resolved = 0
+        return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    def close(self):
+        pass

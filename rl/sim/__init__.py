@@ -1,0 +1,1 @@
+"""The cluster simulator: fault catalogue, scenario knobs and the compiled simulation core."""

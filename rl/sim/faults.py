@@ -1,0 +1,98 @@
+"""The faults the simulator injects, each documented the way an SRE would check it.
+
+Every fault has: the symptoms it shows in `kubectl get` output (the observation), the diagnostic
+action that reveals it (what tells it apart from look-alikes), the fix among the agent's actions
+(or none: a human must act), and what makes it worse. The simulation core (`rl.sim.core`)
+implements exactly this table; `tests/test_faults.py` checks each row.
+
+Observation freshness: node counts are refreshed by GET_NODES, DRAIN_NODE and UNCORDON_NODE; pod
+counts by GET_PODS and RESTART_FAILED_PODS; deployment counts by GET_DEPLOYMENTS and the SCALE_*
+actions; CPU and memory by TOP_NODES and TOP_PODS; events by GET_EVENTS. Anything not refreshed
+goes stale. The three flags are set only when a diagnostic action finds their cause.
+"""
+
+from enum import IntEnum
+
+
+class Fault(IntEnum):
+    # Symptoms: a few pods Failed (Error, exit 1) spread over deployments; every deployment still
+    #   has ready replicas. Reveals: CHECK_LOGS (a one-off panic, low restart count).
+    # Fix: RESTART_FAILED_PODS. Worse: nothing; it stays until restarted.
+    CRASHED_PODS = 0
+    # Symptoms: every new pod of one deployment is in CrashLoopBackOff (pods Failed), that
+    #   deployment is unavailable, BackOff warnings keep coming. Reveals: CHECK_LOGS ("invalid
+    #   config", "exec format error") or DESCRIBE_UNHEALTHY. Fix: none, a human rolls back the bad
+    #   config or image. Worse: RESTART_FAILED_PODS changes nothing; the pods crash again.
+    BAD_ROLLOUT = 1
+    # Symptoms: pods Failed (OOMKilled) and memory near the limit (TOP_PODS). Reveals:
+    #   DESCRIBE_UNHEALTHY (Last State: OOMKilled) or TOP_PODS. Fix: SCALE_UP_DEPLOYMENT spreads the
+    #   load so each replica fits its limit. Worse: RESTART_FAILED_PODS only buys a few steps.
+    OOM_KILLED = 2
+    # Symptoms: one node NotReady (kubelet stopped posting status); its pods go Unknown, and after
+    #   the eviction timeout they are evicted and go Pending if the rest of the cluster is full,
+    #   raising CPU and memory elsewhere. Reveals: GET_NODES. Fix: DRAIN_NODE evicts its pods now,
+    #   and the node is replaced. Worse: waiting lets the cascade land.
+    NODE_NOT_READY = 3
+    # Symptoms: a Ready node is SchedulingDisabled (counted neither ready nor not ready); capacity
+    #   is lower, pods may go Pending. Reveals: GET_NODES. Fix: UNCORDON_NODE. Worse: nothing.
+    #   Draining a healthy node leaves exactly this behind.
+    NODE_CORDONED = 4
+    # Symptoms: a node under MemoryPressure/DiskPressure evicts pods (phase Failed, reason Evicted),
+    #   memory high. Reveals: TOP_NODES or DESCRIBE_UNHEALTHY (has_resource_pressure). Fix:
+    #   DRAIN_NODE moves the workload off and the node recovers. Worse: restarting evicted pods
+    #   lands them back on the node, to be evicted again.
+    NODE_PRESSURE = 5
+    # Symptoms: one deployment scaled far past its need (a bad HPA target) eats capacity: pods
+    #   Pending, CPU high. Reveals: TOP_PODS or GET_DEPLOYMENTS. Fix: SCALE_DOWN_DEPLOYMENT (the
+    #   runaway is the one scaled down). Worse: SCALE_UP adds more pending pods.
+    RUNAWAY_DEPLOYMENT = 6
+    # Symptoms: one deployment under load fails readiness (unavailable), CPU high, nothing Pending.
+    #   Reveals: TOP_PODS or GET_DEPLOYMENTS. Fix: SCALE_UP_DEPLOYMENT. Worse: SCALE_DOWN. Scaling
+    #   down a healthy deployment leaves exactly this behind.
+    UNDERSCALED = 7
+    # Symptoms: a namespace's ResourceQuota is used up: its deployment cannot create pods
+    #   (FailedCreate warnings) and is unavailable. Reveals: GET_RESOURCE_QUOTAS
+    #   (has_resource_pressure). Fix: none, a human raises the quota or trims requests.
+    #   Worse: SCALE_UP asks for even more.
+    QUOTA_EXHAUSTED = 8
+    # Symptoms: pods Pending ("pod has unbound immediate PersistentVolumeClaims"). Reveals:
+    #   DESCRIBE_UNHEALTHY or GET_EVENTS (has_pvc_issues). Fix: none, a human fixes the storage
+    #   class or provisions the volume. Worse: nothing the agent does helps.
+    UNBOUND_PVC = 9
+    # Symptoms: pods Running but several deployments unavailable (readiness probes fail to reach
+    #   their dependencies), warning events. Reveals: CHECK_LOGS ("lookup ... no such host",
+    #   has_network_issues). Fix: none, a human repairs CoreDNS or the network policy. Worse:
+    #   restarting or scaling does nothing.
+    DNS_FAILURE = 10
+    # A deployment scaled up with no need: it holds capacity the cluster may not have. Left behind
+    #   by SCALE_UP_DEPLOYMENT when nothing needed it; pods may go Pending when capacity is tight.
+    #   Reveals: GET_DEPLOYMENTS or TOP_PODS. Fix: SCALE_DOWN_DEPLOYMENT.
+    OVERPROVISIONED = 11
+
+
+NUM_FAULTS = len(Fault)
+FAULT_NAMES = tuple(f.name.lower() for f in Fault)
+
+# Faults the agent cannot fix: its job is to reveal them and not make things worse.
+HUMAN_ONLY = frozenset({Fault.BAD_ROLLOUT, Fault.QUOTA_EXHAUSTED, Fault.UNBOUND_PVC, Fault.DNS_FAILURE})
+
+# Faults that arise only from the agent's own wrong moves, never injected at reset.
+INDUCED_ONLY = frozenset({Fault.OVERPROVISIONED})
+
+INJECTABLE = tuple(f for f in Fault if f not in INDUCED_ONLY)
+
+# Short human descriptions for `info["issues"]` and reports.
+DESCRIPTIONS = {
+    Fault.CRASHED_PODS: "pods crashed (transient error); restart them",
+    Fault.BAD_ROLLOUT: "deployment in CrashLoopBackOff after a bad config/image rollout; needs a rollback",
+    Fault.OOM_KILLED: "pods OOMKilled under load; scale the deployment up",
+    Fault.NODE_NOT_READY: "node NotReady (kubelet down); drain it so its pods reschedule",
+    Fault.NODE_CORDONED: "node cordoned and forgotten; uncordon it",
+    Fault.NODE_PRESSURE: "node under memory/disk pressure evicting pods; drain it",
+    Fault.RUNAWAY_DEPLOYMENT: "runaway deployment eating capacity; scale it down",
+    Fault.UNDERSCALED: "deployment under-scaled for its load; scale it up",
+    Fault.QUOTA_EXHAUSTED: "ResourceQuota exhausted; a human must raise it",
+    Fault.UNBOUND_PVC: "PersistentVolumeClaim unbound; a human must provision storage",
+    Fault.DNS_FAILURE: "DNS/network failure; a human must repair CoreDNS or the network policy",
+    Fault.OVERPROVISIONED: "deployment over-provisioned; scale it down",
+}

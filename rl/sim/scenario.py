@@ -1,0 +1,94 @@
+"""Scenario knobs: the distribution of clusters and faults an episode is drawn from."""
+
+from dataclasses import asdict, dataclass, field, fields
+
+from rl.sim.faults import FAULT_NAMES, INDUCED_ONLY, INJECTABLE, Fault
+
+DEFAULT_FAULT_WEIGHTS = {Fault(f).name.lower(): 1.0 for f in INJECTABLE}
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything that shapes a simulated episode. Invalid values raise ValueError naming the field.
+
+    Cluster sizes are drawn uniformly from the inclusive ranges. `fault_weights` gives the relative
+    chance of each fault type (names from `rl.sim.faults.FAULT_NAMES`; weight 0 disables one). Each
+    episode starts with between `min_faults` and `max_faults` distinct faults; each step a healthy
+    part of the cluster fails with probability `new_fault_rate` (at most `max_faults` at a time).
+    """
+
+    min_nodes: int = 3
+    max_nodes: int = 30
+    min_deployments: int = 3
+    max_deployments: int = 25
+    min_replicas: int = 2
+    max_replicas: int = 6
+    min_load: float = 0.3
+    max_load: float = 0.7
+    min_faults: int = 2
+    max_faults: int = 3
+    new_fault_rate: float = 0.02
+    max_steps: int = 100
+    fault_weights: dict = field(default_factory=lambda: dict(DEFAULT_FAULT_WEIGHTS))
+
+    def __post_init__(self):
+        for name in (
+            "min_nodes",
+            "max_nodes",
+            "min_deployments",
+            "max_deployments",
+            "min_replicas",
+            "max_replicas",
+            "min_faults",
+            "max_faults",
+            "max_steps",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name}: must be an integer, got {value!r}")
+        for name in ("min_load", "max_load", "new_fault_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name}: must be a number, got {value!r}")
+        _check_range("nodes", self.min_nodes, self.max_nodes, 2, 100)
+        _check_range("deployments", self.min_deployments, self.max_deployments, 1, 100)
+        _check_range("replicas", self.min_replicas, self.max_replicas, 1, 20)
+        _check_range("load", self.min_load, self.max_load, 0.0, 0.9)
+        _check_range("faults", self.min_faults, self.max_faults, 0, 4)
+        if not 0.0 <= self.new_fault_rate <= 0.5:
+            raise ValueError(f"new_fault_rate: must be between 0 and 0.5, got {self.new_fault_rate}")
+        if not 1 <= self.max_steps <= 10_000:
+            raise ValueError(f"max_steps: must be between 1 and 10000, got {self.max_steps}")
+        if self.max_replicas * self.max_deployments > 1000:
+            raise ValueError("max_replicas: max_replicas * max_deployments must be at most 1000 pods")
+        if not isinstance(self.fault_weights, dict):
+            raise ValueError("fault_weights: must be a mapping of fault name to weight")
+        for name, weight in self.fault_weights.items():
+            if name not in FAULT_NAMES or Fault[name.upper()] in INDUCED_ONLY:
+                allowed = ", ".join(sorted(Fault(f).name.lower() for f in INJECTABLE))
+                raise ValueError(f"fault_weights.{name}: unknown fault (known: {allowed})")
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise ValueError(f"fault_weights.{name}: must be a number >= 0, got {weight!r}")
+        if self.max_faults > 0 and sum(self.fault_weights.values()) <= 0:
+            raise ValueError("fault_weights: at least one fault needs a positive weight")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ScenarioConfig":
+        """Build from a plain mapping (a job spec or config file); unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(f"{key}: unknown scenario setting (known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_range(name, low, high, lowest, highest):
+    if not lowest <= low <= highest:
+        raise ValueError(f"min_{name}: must be between {lowest} and {highest}, got {low}")
+    if not lowest <= high <= highest:
+        raise ValueError(f"max_{name}: must be between {lowest} and {highest}, got {high}")
+    if low > high:
+        raise ValueError(f"min_{name}: must not exceed max_{name} ({low} > {high})")
