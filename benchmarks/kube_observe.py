@@ -1,0 +1,120 @@
+"""One observation of a 5,000-pod cluster served by the fake API server (tests/kube_server).
+
+The server runs in a subprocess so the figures are the backend's own: wall time of `observe()`
+and the growth of this process's resident memory during it (sampled every millisecond).
+`--json` prints one line: {"pods", "nodes", "observe_seconds", "peak_rss_mb_delta", "pages", ...}.
+Targets (issue 6): within 1 s and 200 MB.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from kube_server import write_kubeconfig  # noqa: E402
+
+from rl.kube import KubeBackend  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+class PeakRss:
+    def __init__(self):
+        self.baseline = rss_bytes()
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.001)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pods", type=int, default=5000)
+    parser.add_argument("--nodes", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3, help="observations; the best is reported")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kube_server",
+            "--synthetic-pods",
+            str(args.pods),
+            "--synthetic-nodes",
+            str(args.nodes),
+        ],
+        cwd=ROOT / "tests",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        if not url.startswith("http://"):
+            print("kube_observe: the fake API server did not start", file=sys.stderr)
+            return 1
+        with tempfile.TemporaryDirectory() as tmp:
+            kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", url)
+            backend = KubeBackend(kubeconfig=str(kubeconfig))
+            runs = []
+            for _ in range(args.repeat):
+                with PeakRss() as rss:
+                    started = time.perf_counter()
+                    observation = backend.observe()
+                    seconds = time.perf_counter() - started
+                runs.append((seconds, (rss.peak - rss.baseline) / 2**20, backend.last_observe_pages))
+                del observation
+            backend.close()
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    seconds, _, pages = min(runs)
+    result = {
+        "pods": args.pods,
+        "nodes": args.nodes,
+        "observe_seconds": round(seconds, 3),
+        "observe_seconds_all": [round(r[0], 3) for r in runs],
+        "peak_rss_mb_delta": round(max(r[1] for r in runs), 1),
+        "pages": pages,
+        "target_seconds": 1.0,
+        "target_rss_mb": 200,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"observe of {args.pods} pods: {seconds:.3f}s over {pages} pages, "
+            f"peak RSS +{result['peak_rss_mb_delta']} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
