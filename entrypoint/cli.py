@@ -9,8 +9,13 @@ import sys
 
 import typer
 
-from entrypoint.commands import evaluate, run, schema
+from entrypoint.commands import diagnose, evaluate, remove, run, schema, setup, status, train
 from entrypoint.errors import CliError, ExitCode
+
+try:  # Typer >= 0.17 ships its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older Typer uses click itself
+    from click import exceptions as click_exceptions
 
 app = typer.Typer(
     name="cluster-rl",
@@ -21,6 +26,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+app.command("status")(status.status)
+app.command("setup")(setup.setup)
+app.command("remove")(remove.remove)
+app.command("train")(train.train)
+app.command("diagnose")(diagnose.diagnose)
 app.command("evaluate")(evaluate.evaluate)
 app.command("run")(run.run)
 app.command("schema")(schema.schema)
@@ -37,14 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         print("cluster-rl: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
-        import click
-
-        if isinstance(err, click.exceptions.Exit):
+        if isinstance(err, typer.Exit):
             return err.exit_code
-        if isinstance(err, click.ClickException):
+        if isinstance(err, click_exceptions.ClickException):
             err.show()
             return err.exit_code
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, typer.Abort):
             print("cluster-rl: aborted", file=sys.stderr)
             return 1
         if os.environ.get("CLUSTER_RL_DEBUG"):

@@ -8,7 +8,7 @@ from gymnasium import spaces
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS, REMEDIATION_ACTIONS, ClusterAction, validate_action
 from rl.sim import core
-from rl.sim.faults import DESCRIPTIONS, HUMAN_ONLY, Fault
+from rl.sim.faults import DESCRIPTIONS, EVIDENCE, HUMAN_ONLY, Fault
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_FIELDS, OBS_SIZE, ClusterState
 
@@ -95,6 +95,8 @@ class ClusterEnv(gym.Env):
             from rl.kube import KubeBackend  # only real-cluster runs need the kubernetes client
 
             self._backend = KubeBackend(context=context, namespaces=[namespace] if namespace else None)
+        self.seen_faults: set[Fault] = set()  # every fault active at some point of this episode
+        self._evidence: dict[Fault, str] = {}
         self._state: ClusterState | None = None
         self._findings: list[str] = []
         self._degraded: list[str] = []
@@ -120,6 +122,9 @@ class ClusterEnv(gym.Env):
                 self._seeded = True
             self._batch.reset(self._obs)
             observation = self._obs[0].copy()
+            self.seen_faults = set()
+            self._evidence = {}
+            self._note_faults()
         else:
             observation = self._observe_real()
         if self.render_mode == "human":
@@ -135,6 +140,7 @@ class ClusterEnv(gym.Env):
             self._action[0] = int(action)
             self._batch.step(self._action, self._obs, self._reward, self._terminal, self._truncated, auto_reset=False)
             curr_state = self.true_state()
+            self._note_faults()
             result = self._sim_result(action)
             terminated = bool(self._terminal[0])
             truncated = bool(self._truncated[0])
@@ -199,6 +205,16 @@ class ClusterEnv(gym.Env):
 
     def active_faults(self) -> list[Fault]:
         return core.fault_list(self._batch.active[0]) if self.simulation_mode else []
+
+    def evidence(self, fault: Fault) -> str:
+        """What `kubectl` showed of `fault` while it was last active (simulation only)."""
+        return self._evidence.get(fault, "")
+
+    def _note_faults(self) -> None:
+        state = self.true_state()
+        for fault in self.active_faults():
+            self.seen_faults.add(fault)
+            self._evidence[fault] = EVIDENCE[fault].format(size=int(self._batch.size[0, fault]), state=state)
 
     def diagnosed_faults(self) -> list[Fault]:
         if not self.simulation_mode:

@@ -29,7 +29,7 @@ class ModelError(Exception):
 class ClusterPolicy(nn.Module):
     """An MLP actor-critic over the 18-dim observation, in PufferLib's encode/decode shape."""
 
-    def __init__(self, hidden_size: int = 128, num_layers: int = 2):
+    def __init__(self, hidden_size: int = 64, num_layers: int = 2):
         super().__init__()
         if hidden_size < 1 or num_layers < 1:
             raise ValueError("hidden_size and num_layers must be positive")
@@ -39,7 +39,7 @@ class ClusterPolicy(nn.Module):
         layers: list[nn.Module] = []
         width = OBS_SIZE
         for _ in range(num_layers):
-            layers += [_init(nn.Linear(width, hidden_size)), nn.Tanh()]
+            layers += [_init(nn.Linear(width, hidden_size)), nn.ReLU()]
             width = hidden_size
         self.encoder = nn.Sequential(*layers)
         self.actor = _init(nn.Linear(hidden_size, NUM_ACTIONS), std=0.01)
@@ -58,7 +58,46 @@ class ClusterPolicy(nn.Module):
         return self.forward_eval(observations, state)
 
     def shape(self) -> dict:
-        return {"hidden_size": self.hidden_size, "num_layers": self.num_layers}
+        return {"hidden_size": self.hidden_size, "num_layers": self.num_layers, "lstm": False}
+
+
+def build_policy(hidden_size: int = 64, num_layers: int = 2, lstm: bool = True) -> nn.Module:
+    """The network a model file describes: the MLP, optionally with an LSTM between encoder and heads.
+
+    The LSTM lets the agent remember what it already checked: the observation alone does not
+    say whether the logs were read a step ago.
+    """
+    mlp = ClusterPolicy(hidden_size, num_layers)
+    if not lstm:
+        return mlp
+    return RecurrentClusterPolicy(mlp)
+
+
+class RecurrentClusterPolicy(nn.Module):
+    """PufferLib's LSTMWrapper around `ClusterPolicy` (PuffeRL's recurrent training path)."""
+
+    def __init__(self, mlp: ClusterPolicy):
+        super().__init__()
+        from types import SimpleNamespace
+
+        import gymnasium
+        import numpy as np
+        from pufferlib.models import LSTMWrapper
+
+        space = SimpleNamespace(single_observation_space=gymnasium.spaces.Box(0, 1, (OBS_SIZE,), np.float32))
+        self.wrapped = LSTMWrapper(space, mlp, input_size=mlp.hidden_size, hidden_size=mlp.hidden_size)
+        self.hidden_size = mlp.hidden_size
+        self.is_continuous = False
+        self.mlp = mlp
+
+    def forward_eval(self, observations, state):
+        return self.wrapped.forward_eval(observations, state)
+
+    def forward(self, observations, state):
+        return self.wrapped.forward(observations, state)
+
+    def shape(self) -> dict:
+        return {**self.mlp.shape(), "lstm": True}
 
 
 def _init(layer: nn.Linear, std: float = 2**0.5) -> nn.Linear:
@@ -67,7 +106,7 @@ def _init(layer: nn.Linear, std: float = 2**0.5) -> nn.Linear:
     return layer
 
 
-def save_model(path: str | os.PathLike, policy: ClusterPolicy, metadata: dict) -> Path:
+def save_model(path: str | os.PathLike, policy: nn.Module, metadata: dict) -> Path:
     """Write the model file atomically (temp file in the same directory, then rename)."""
     from rl import __version__
 
@@ -132,13 +171,13 @@ def read_model_file(path: str | os.PathLike) -> dict:
     return payload
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[ClusterPolicy, dict]:
-    """Read a model file into a ClusterPolicy in eval mode; raise ModelError on any problem."""
+def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Read a model file into its network, in eval mode; raise ModelError on any problem."""
     payload = read_model_file(path)
     meta = payload["metadata"]
     network = meta.get("network") or {}
     try:
-        policy = ClusterPolicy(hidden_size=int(network["hidden_size"]), num_layers=int(network["num_layers"]))
+        policy = build_policy(int(network["hidden_size"]), int(network["num_layers"]), bool(network.get("lstm")))
         policy.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -148,31 +187,64 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[ClusterPol
 
 
 class ModelPolicy:
-    """A trained model as a policy over observation batches (greedy unless `sample`)."""
+    """A trained model as a policy over observation batches (greedy unless `sample`).
+
+    A recurrent model keeps one memory per cluster, cleared when that cluster's episode starts
+    and every `context` steps after, as in training, where PuffeRL starts each rollout of
+    `num_steps` with a clear memory.
+    """
 
     name = "model"
 
-    def __init__(self, policy: ClusterPolicy, device: str = "cpu", sample: bool = False, seed: int = 0):
+    def __init__(self, policy: nn.Module, device: str = "cpu", sample: bool = False, seed: int = 0,
+                 context: int = 32):
         self.policy = policy.to(device).eval()
         self.device = device
         self.sample = sample
+        self.context = context
+        self.recurrent = isinstance(policy, RecurrentClusterPolicy)
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.state = None
+        self.age = None
 
     def reset(self, mask=None) -> None:
-        pass
+        if self.state is None:
+            return
+        if mask is None:
+            self.state = None
+            return
+        rows = torch.as_tensor(mask, device=self.device)
+        self.state["lstm_h"][rows] = 0
+        self.state["lstm_c"][rows] = 0
+        self.age[rows] = 0
 
     @torch.no_grad()
     def evaluate(self, observations):
         """Actions, their probabilities and the state values for an observation batch."""
         obs = torch.as_tensor(observations, dtype=torch.float32, device=self.device)
-        logits, values = self.policy.forward_eval(obs)
+        state = None
+        if self.recurrent:
+            n = obs.shape[0]
+            if self.state is None or self.state["lstm_h"].shape[0] != n:
+                zeros = torch.zeros(n, self.policy.hidden_size, device=self.device)
+                self.state = {"lstm_h": zeros, "lstm_c": zeros.clone()}
+                self.age = torch.zeros(n, dtype=torch.long, device=self.device)
+            stale = self.age >= self.context
+            self.state["lstm_h"][stale] = 0
+            self.state["lstm_c"][stale] = 0
+            self.age[stale] = 0
+            state = {"lstm_h": self.state["lstm_h"], "lstm_c": self.state["lstm_c"]}
+        logits, values = self.policy.forward_eval(obs, state)
+        if self.recurrent:
+            self.state = {"lstm_h": state["lstm_h"], "lstm_c": state["lstm_c"]}
+            self.age += 1
         probs = torch.softmax(logits, dim=-1)
         if self.sample:
             actions = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
         else:
             actions = probs.argmax(dim=-1)
         confidence = probs.gather(1, actions[:, None]).squeeze(-1)
-        return actions.cpu().numpy().astype("int32"), confidence.cpu().numpy(), values.squeeze(-1).cpu().numpy()
+        return actions.cpu().numpy().astype("int32"), confidence.cpu().numpy(), values.reshape(-1).cpu().numpy()
 
     def act(self, observations):
         return self.evaluate(observations)[0]

@@ -101,6 +101,8 @@ class ExpertPolicy:
         self.last_symptoms = symptoms.copy()
         self.done[changed] = False
         self.done[changed, A.GET_PODS] = True
+        valid = changed & (self.last_action >= 0)
+        self.done[valid, self.last_action[valid]] = True  # the read that showed the change is fresh
 
         # Which check raised the resource-pressure flag decides whether a node is to blame.
         raised = pressure_flag & ~self.last_pressure_flag

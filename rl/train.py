@@ -19,7 +19,7 @@ import pufferlib
 import pufferlib.vector
 import torch
 
-from rl.model import ClusterPolicy, ModelError
+from rl.model import ModelError, build_policy
 from rl.puffer_env import ClusterPufferEnv
 from rl.sim.scenario import ScenarioConfig
 
@@ -72,8 +72,9 @@ class TrainConfig:
     value_coefficient: float = 0.5
     entropy_coefficient: float = 0.01
     max_grad_norm: float = 0.5
-    hidden_size: int = 128
+    hidden_size: int = 64
     num_layers: int = 2
+    lstm: bool = True  # memory of what was already checked
     checkpoint_interval: float = 300.0  # seconds between checkpoints
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
 
@@ -156,7 +157,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    policy: ClusterPolicy
+    policy: "torch.nn.Module"
     global_step: int
     epoch: int
     elapsed: float
@@ -223,7 +224,7 @@ def puffer_config(config: TrainConfig) -> dict:
         "adam_eps": 1e-8,
         "total_timesteps": config.total_steps,
         "precision": "float32",
-        "use_rnn": False,
+        "use_rnn": config.lstm,
         "prio_beta0": 1.0,
         "prio_alpha": 0.0,
         "clip_coef": config.clip_range,
@@ -250,6 +251,7 @@ def train(
     on_progress: Callable[[dict], None] | None = None,
     on_checkpoint: Callable[[Path, dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_resumed: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train until `config.total_steps` agent steps, or until `should_stop()` returns True.
 
@@ -270,12 +272,17 @@ def train(
         env_kwargs={"num_envs": config.num_envs, "scenario": config.scenario},
     )
     env = vecenv.envs[0]
-    policy = ClusterPolicy(config.hidden_size, config.num_layers).to(config.device)
+    policy = build_policy(config.hidden_size, config.num_layers, config.lstm).to(config.device)
     logger = _StatsLogger(run_id, tensorboard_dir)
-    trainer = _QuietPuffeRL(puffer_config(config), vecenv, policy, logger)
+    with warnings.catch_warnings():
+        # PuffeRL sets up float32 autocast even on CPU, where torch warns that it does nothing.
+        warnings.filterwarnings("ignore", message="CPU Autocast only supports")
+        trainer = _QuietPuffeRL(puffer_config(config), vecenv, policy, logger)
     start_step = 0
     if resume_from is not None:
         start_step = _restore(trainer, env, resume_from, config)
+        if on_resumed is not None:
+            on_resumed(start_step)
 
     start = time.monotonic()
     last_checkpoint = start
@@ -393,7 +400,7 @@ def read_checkpoint(path: Path) -> dict:
 def _restore(trainer, env, path: Path, config: TrainConfig) -> int:
     payload = read_checkpoint(path)
     saved = payload["config"]
-    for key in ("num_envs", "num_steps", "hidden_size", "num_layers"):
+    for key in ("num_envs", "num_steps", "hidden_size", "num_layers", "lstm"):
         if saved.get(key) != getattr(config, key):
             raise ModelError(
                 f"{path}: checkpoint was made with {key}={saved.get(key)}, "

@@ -57,8 +57,9 @@ NUM_SHAPE = 7
     P_MAX_FAULTS,
     P_NEW_FAULT_RATE,
     P_MAX_STEPS,
-) = range(12)
-NUM_PARAMS = 12
+    P_CASCADE_CHANCE,
+) = range(13)
+NUM_PARAMS = 13
 
 # Reward components (see `REWARD_*` below), reported per step.
 R_STEP, R_RESOLVED, R_REVEALED, R_DEGRADED, R_INDUCED, R_TERMINAL = range(6)
@@ -82,7 +83,6 @@ PRESSURE_RECUR = 2  # steps between evictions on a pressured node
 CPU_SCALE = 40.0  # node-average CPU% at full utilisation of a healthy cluster
 MEM_SCALE = 40.0
 HOTSPOT = 40.0  # extra CPU% or memory% a hot workload or a pressured node shows
-CASCADE_CHANCE = 0.15  # per step, that a fault left alone sets off the next one
 
 # Fault sets are bit masks (bit f = Fault f), so the step loop tests and combines them in one op.
 A = ClusterAction
@@ -144,6 +144,7 @@ def scenario_params(config: ScenarioConfig) -> tuple[np.ndarray, np.ndarray]:
     params[P_MIN_FAULTS], params[P_MAX_FAULTS] = config.min_faults, config.max_faults
     params[P_NEW_FAULT_RATE] = config.new_fault_rate
     params[P_MAX_STEPS] = config.max_steps
+    params[P_CASCADE_CHANCE] = config.cascade_chance
     weights = np.zeros(NUM_FAULTS, dtype=np.float64)
     for name, weight in config.fault_weights.items():
         weights[Fault[name.upper()]] = weight
@@ -211,7 +212,7 @@ class ClusterBatch:
     def step(self, actions, observations, rewards, terminals, truncations, auto_reset: bool) -> None:
         """Apply one action per cluster; write observations, rewards and episode ends in place."""
         step_all(
-            actions,
+            np.asarray(actions, dtype=np.int32),
             self.rng,
             self.shape,
             self.load,
@@ -533,8 +534,8 @@ def _compute_truth(i, shape, active, revealed, size, timer, events, truth):
     truth[i, S_UNAVAILABLE] = unavailable
     truth[i, S_CPU] = min(100.0, cpu)
     truth[i, S_MEM] = min(100.0, mem)
-    truth[i, S_WARN] = events[i, 0]
-    truth[i, S_NORMAL] = events[i, 1]
+    truth[i, S_WARN] = np.floor(events[i, 0] + 0.5)  # events are counted, not averaged
+    truth[i, S_NORMAL] = np.floor(events[i, 1] + 0.5)
     # The flags show what a diagnostic found, for as long as its cause lasts.
     truth[i, S_PVC] = 1.0 if _has(found, 9) else 0.0
     truth[i, S_NETWORK] = 1.0 if _has(found, 10) else 0.0
@@ -586,8 +587,10 @@ def _write_observation(i, seen, observations):
 
 
 @njit(**JIT)
-def _resolve(i, f, active, size, timer):
+def _resolve(i, f, active, revealed, size, timer):
+    """Fault f is over. If it comes back, it is news again (and counts against the agent again)."""
     active[i] &= ~(1 << f)
+    revealed[i] &= ~(1 << f)
     size[i, f] = 0
     timer[i, f] = 0
     return 1 << f
@@ -611,7 +614,7 @@ def _apply_action(i, action, shape, active, revealed, size, timer):
     known = faults & revealed[i]
     if action == 6:  # RESTART_FAILED_PODS
         if _has(faults, 0):
-            fixed |= _resolve(i, 0, active, size, timer)
+            fixed |= _resolve(i, 0, active, revealed, size, timer)
         if _has(faults, 2) and timer[i, 2] >= 0:  # OOMKilled pods come back, for a while
             size[i, 2] = 0
             timer[i, 2] = -OOM_RECUR
@@ -623,9 +626,9 @@ def _apply_action(i, action, shape, active, revealed, size, timer):
             repairs += 1
             size[i, 7] -= 1
             if size[i, 7] <= 0:
-                fixed |= _resolve(i, 7, active, size, timer)
+                fixed |= _resolve(i, 7, active, revealed, size, timer)
         elif _has(known, 2):
-            fixed |= _resolve(i, 2, active, size, timer)
+            fixed |= _resolve(i, 2, active, revealed, size, timer)
         elif _has(faults, 8):
             damage += 1  # more replicas the quota refuses: more FailedCreate, nothing gained
         else:
@@ -635,9 +638,9 @@ def _apply_action(i, action, shape, active, revealed, size, timer):
             size[i, 11] += 2 * shape[i, REPLICAS]
     elif action == 8:  # SCALE_DOWN_DEPLOYMENT: the deployment known to be over its need
         if _has(known, 6):
-            fixed |= _resolve(i, 6, active, size, timer)
+            fixed |= _resolve(i, 6, active, revealed, size, timer)
         elif _has(known, 11):
-            fixed |= _resolve(i, 11, active, size, timer)
+            fixed |= _resolve(i, 11, active, revealed, size, timer)
         else:
             damage += 1  # one more deployment short of replicas; each scale-up mends one
             active[i] |= 1 << 7
@@ -645,9 +648,9 @@ def _apply_action(i, action, shape, active, revealed, size, timer):
             size[i, 7] += 1
     elif action == 9:  # DRAIN_NODE: the node known to be NotReady, else under pressure
         if _has(known, 3):
-            fixed |= _resolve(i, 3, active, size, timer)  # pods rescheduled, node replaced
+            fixed |= _resolve(i, 3, active, revealed, size, timer)  # pods rescheduled, node replaced
         elif _has(known, 5):
-            fixed |= _resolve(i, 5, active, size, timer)
+            fixed |= _resolve(i, 5, active, revealed, size, timer)
             active[i] |= 1 << 4  # the drained node stays cordoned until someone uncordons it
             revealed[i] |= 1 << 4
             size[i, 4] += 1
@@ -662,24 +665,24 @@ def _apply_action(i, action, shape, active, revealed, size, timer):
             repairs += 1
             size[i, 4] -= 1
             if size[i, 4] <= 0:
-                fixed |= _resolve(i, 4, active, size, timer)
+                fixed |= _resolve(i, 4, active, revealed, size, timer)
     return fixed, repairs, damage
 
 
 @njit(**JIT)
-def _advance_faults(i, rng, shape, active, size, timer, events, warnings_by_mask):
+def _advance_faults(i, rng, shape, active, size, timer, events, warnings_by_mask, chance):
     """Time passes: faults left alone get worse and set off others, events accumulate and age."""
     # A dead node's evicted pods crowd the others into pressure; a runaway or an overloaded
     # deployment starves its neighbours into OOM kills; evictions and failed lookups crash pods.
     if _has(active[i], 3) and timer[i, 3] >= EVICTION_DELAY:
-        _cascade(rng, i, 3, 5, CASCADE_CHANCE, shape, active, size, timer)
+        _cascade(rng, i, 3, 5, chance, shape, active, size, timer)
     if size[i, 4] >= 2:  # several cordoned nodes crowd the rest the same way
-        _cascade(rng, i, 4, 5, CASCADE_CHANCE, shape, active, size, timer)
-    _cascade(rng, i, 6, 2, CASCADE_CHANCE, shape, active, size, timer)
-    _cascade(rng, i, 11, 2, CASCADE_CHANCE / 2, shape, active, size, timer)
-    _cascade(rng, i, 7, 2, CASCADE_CHANCE / 2, shape, active, size, timer)
-    _cascade(rng, i, 5, 0, CASCADE_CHANCE, shape, active, size, timer)
-    _cascade(rng, i, 10, 0, CASCADE_CHANCE / 2, shape, active, size, timer)
+        _cascade(rng, i, 4, 5, chance, shape, active, size, timer)
+    _cascade(rng, i, 6, 2, chance, shape, active, size, timer)
+    _cascade(rng, i, 11, 2, chance / 2, shape, active, size, timer)
+    _cascade(rng, i, 7, 2, chance / 2, shape, active, size, timer)
+    _cascade(rng, i, 5, 0, chance, shape, active, size, timer)
+    _cascade(rng, i, 10, 0, chance / 2, shape, active, size, timer)
     faults = active[i]
     events[i, 0] = events[i, 0] * 0.8 + warnings_by_mask[faults]
     events[i, 1] = events[i, 1] * 0.8 + 2.0
@@ -754,6 +757,7 @@ def step_all(
     new_fault_rate = params[P_NEW_FAULT_RATE]
     max_faults = int(params[P_MAX_FAULTS])
     max_steps = int(params[P_MAX_STEPS])
+    cascade_chance = params[P_CASCADE_CHANCE]
     for i in range(shape.shape[0]):
         action = actions[i]
 
@@ -764,7 +768,7 @@ def step_all(
         revealed[i] |= found
 
         # 2. Time passes; now and then something else breaks.
-        _advance_faults(i, rng, shape, active, size, timer, events, warnings_by_mask)
+        _advance_faults(i, rng, shape, active, size, timer, events, warnings_by_mask, cascade_chance)
         if _uniform(rng, i) < new_fault_rate and popcount[active[i]] < max_faults:
             _inject_fault(rng, i, shape, active, size, timer, weights)
         # Faults that broke out this step on their own (cascades, new failures) count against

@@ -96,3 +96,20 @@ DESCRIPTIONS = {
     Fault.DNS_FAILURE: "DNS/network failure; a human must repair CoreDNS or the network policy",
     Fault.OVERPROVISIONED: "deployment over-provisioned; scale it down",
 }
+
+# What `kubectl` showed of each fault, for reports ({size} is the fault's extent, {state} the cluster).
+EVIDENCE = {
+    Fault.CRASHED_PODS: "{size} pod(s) in Error after a one-off crash (exit code 1, low restart count)",
+    Fault.BAD_ROLLOUT: "all {size} replica(s) of one deployment in CrashLoopBackOff; logs: invalid configuration",
+    Fault.OOM_KILLED: "{size} pod(s) with Last State OOMKilled; memory at {state.memory_usage_percent:.0f}%",
+    Fault.NODE_NOT_READY: "1 node NotReady (kubelet stopped posting status); {state.pods_unknown} pod(s) Unknown",
+    Fault.NODE_CORDONED: "{size} Ready node(s) SchedulingDisabled",
+    Fault.NODE_PRESSURE: "node condition MemoryPressure=True; {size} pod(s) Evicted",
+    Fault.RUNAWAY_DEPLOYMENT: "one deployment {size} replica(s) over its need; {state.pods_pending} pod(s) Pending, "
+    "CPU {state.cpu_usage_percent:.0f}%",
+    Fault.UNDERSCALED: "{size} deployment(s) failing readiness under load; CPU {state.cpu_usage_percent:.0f}%",
+    Fault.QUOTA_EXHAUSTED: "FailedCreate: exceeded quota; {size} replica(s) not created",
+    Fault.UNBOUND_PVC: "{size} pod(s) Pending: pod has unbound immediate PersistentVolumeClaims",
+    Fault.DNS_FAILURE: "{size} deployment(s) unavailable; logs: lookup ... no such host",
+    Fault.OVERPROVISIONED: "one deployment scaled up by {size} replica(s) it does not need",
+}

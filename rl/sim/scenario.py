@@ -14,7 +14,9 @@ class ScenarioConfig:
     Cluster sizes are drawn uniformly from the inclusive ranges. `fault_weights` gives the relative
     chance of each fault type (names from `rl.sim.faults.FAULT_NAMES`; weight 0 disables one). Each
     episode starts with between `min_faults` and `max_faults` distinct faults; each step a healthy
-    part of the cluster fails with probability `new_fault_rate` (at most `max_faults` at a time).
+    part of the cluster fails with probability `new_fault_rate` (at most `max_faults` at a time),
+    and each fault left alone sets off its follow-on fault with probability `cascade_chance`
+    (see `rl.sim.faults`).
     """
 
     min_nodes: int = 3
@@ -28,6 +30,7 @@ class ScenarioConfig:
     min_faults: int = 2
     max_faults: int = 3
     new_fault_rate: float = 0.02
+    cascade_chance: float = 0.15
     max_steps: int = 100
     fault_weights: dict = field(default_factory=lambda: dict(DEFAULT_FAULT_WEIGHTS))
 
@@ -46,7 +49,7 @@ class ScenarioConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name}: must be an integer, got {value!r}")
-        for name in ("min_load", "max_load", "new_fault_rate"):
+        for name in ("min_load", "max_load", "new_fault_rate", "cascade_chance"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name}: must be a number, got {value!r}")
@@ -57,6 +60,8 @@ class ScenarioConfig:
         _check_range("faults", self.min_faults, self.max_faults, 0, 4)
         if not 0.0 <= self.new_fault_rate <= 0.5:
             raise ValueError(f"new_fault_rate: must be between 0 and 0.5, got {self.new_fault_rate}")
+        if not 0.0 <= self.cascade_chance <= 1.0:
+            raise ValueError(f"cascade_chance: must be between 0 and 1, got {self.cascade_chance}")
         if not 1 <= self.max_steps <= 10_000:
             raise ValueError(f"max_steps: must be between 1 and 10000, got {self.max_steps}")
         if self.max_replicas * self.max_deployments > 1000:

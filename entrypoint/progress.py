@@ -1,0 +1,90 @@
+"""How a long-running command reports progress: JSON lines in logs, a live view on a terminal.
+
+Not on a TTY (docker logs, kubectl logs, CI) every line on stdout is one JSON object with an
+`event` key, flushed at once. On a TTY a rich live panel shows the same numbers; events other
+than progress are printed above it as plain lines. Nothing ever clears the screen.
+"""
+
+import json
+import sys
+import time
+
+
+class JsonLinesReporter:
+    def __init__(self, stream=None, progress_interval: float = 10.0, verbose: bool = False):
+        self.stream = stream or sys.stdout
+        self.progress_interval = progress_interval
+        self.verbose = verbose
+        self._last_progress = float("-inf")
+
+    def event(self, name: str, **fields) -> None:
+        record = {"event": name, "time": round(time.time(), 3), **fields}
+        self.stream.write(json.dumps(record, default=str) + "\n")
+        self.stream.flush()
+
+    def progress(self, metrics: dict, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_progress >= self.progress_interval:
+            self._last_progress = now
+            self.event("progress", **(metrics if self.verbose else _brief(metrics)))
+
+    def close(self) -> None:
+        pass
+
+
+class RichReporter:
+    """A live panel on a terminal (rich), refreshed in place without clearing the screen."""
+
+    def __init__(self, total_steps: int, verbose: bool = False):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.total_steps = total_steps
+        self.verbose = verbose
+        self.live = Live(self._render({}), console=self.console, refresh_per_second=4, transient=False)
+        self.live.start()
+
+    def event(self, name: str, **fields) -> None:
+        if name == "progress":
+            return self.progress(fields)
+        text = ", ".join(f"{k}={v}" for k, v in fields.items())
+        self.console.print(f"[bold cyan]{name}[/] {text}")
+
+    def progress(self, metrics: dict, force: bool = False) -> None:
+        self.live.update(self._render(metrics))
+
+    def _render(self, m: dict):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        step = m.get("global_step", 0)
+        table.add_row("steps", f"{step:,} / {self.total_steps:,}", ProgressBar(total=self.total_steps, completed=step))
+        table.add_row("steps/s", f"{m.get('sps', 0):,.0f}", "")
+        table.add_row("episodes", f"{m.get('episodes', 0):,}", "")
+        for key, label in (("resolution_rate", "resolved"), ("mean_return", "mean return"),
+                           ("mean_episode_length", "mean length"), ("harmful_actions", "harmful/episode")):
+            value = m.get(key)
+            table.add_row(label, "-" if value is None else (f"{value:.1%}" if key == "resolution_rate" else f"{value:.2f}"), "")
+        if self.verbose:
+            for key in ("policy_loss", "value_loss", "entropy"):
+                if m.get(key) is not None:
+                    table.add_row(key.replace("_", " "), f"{m[key]:.4f}", "")
+        table.add_row("elapsed", f"{m.get('elapsed', 0):.0f} s", "")
+        return table
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def _brief(metrics: dict) -> dict:
+    keys = ("global_step", "sps", "episodes", "mean_return", "resolution_rate", "elapsed")
+    return {k: metrics.get(k) for k in keys}
+
+
+def make_reporter(total_steps: int, verbose: bool = False, stream=None):
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return RichReporter(total_steps, verbose=verbose)
+    return JsonLinesReporter(stream, verbose=verbose)

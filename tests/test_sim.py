@@ -1,0 +1,312 @@
+"""The simulator: determinism, vectorized/single equivalence, every fault's fix and wrong moves,
+reward components and scenario validation."""
+
+import numpy as np
+import pufferlib.vector
+import pytest
+
+from rl import ClusterAction as A
+from rl import ClusterEnv
+from rl.puffer_env import ClusterPufferEnv
+from rl.sim import core
+from rl.sim.faults import HUMAN_ONLY, INJECTABLE, Fault
+from rl.sim.scenario import ScenarioConfig
+from rl.state import OBS_SIZE
+
+
+def single_fault(fault: Fault, **overrides) -> ClusterEnv:
+    settings = {"min_faults": 1, "max_faults": 1, "new_fault_rate": 0.0, "cascade_chance": 0.0,
+                "fault_weights": {fault.name.lower(): 1.0}, **overrides}
+    scenario = ScenarioConfig(**settings)
+    return ClusterEnv(scenario=scenario)
+
+
+def parts(info) -> dict:
+    return info["action_result"]["data"]["reward_parts"]
+
+
+# -- determinism and equivalence --------------------------------------------------------------
+
+
+def test_batch_is_deterministic_for_a_seed():
+    def rollout(seed):
+        batch = core.ClusterBatch(64)
+        batch.seed(seed)
+        obs = np.zeros((64, OBS_SIZE), np.float32)
+        r, t, tr = np.zeros(64, np.float32), np.zeros(64, bool), np.zeros(64, bool)
+        batch.reset(obs)
+        rng = np.random.default_rng(1)
+        history = []
+        for _ in range(200):
+            batch.step(rng.integers(0, 15, 64), obs, r, t, tr, auto_reset=True)
+            history.append((obs.copy(), r.copy(), t.copy(), tr.copy()))
+        return history
+
+    a, b, c = rollout(7), rollout(7), rollout(8)
+    assert all(np.array_equal(x, y) for ha, hb in zip(a, b, strict=True) for x, y in zip(ha, hb, strict=True))
+    assert not all(np.array_equal(ha[0], hc[0]) for ha, hc in zip(a, c, strict=True))
+
+
+def test_vectorized_env_and_cluster_env_give_identical_trajectories():
+    """Cluster i of a batch seeded s is ClusterEnv seeded s + i, across episode boundaries too."""
+    n, seed, steps = 6, 100, 250
+    vec = pufferlib.vector.make(ClusterPufferEnv, backend=pufferlib.vector.Serial, num_envs=1, seed=seed,
+                                env_kwargs={"num_envs": n})
+    vec.async_reset(seed)
+    vec.recv()
+    obs, rewards, terminals, truncations = vec.observations, vec.rewards, vec.terminals, vec.truncations
+    singles = [ClusterEnv() for _ in range(n)]
+    single_obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+    for i in range(n):
+        np.testing.assert_array_equal(obs[i], single_obs[i])
+    actions = np.random.default_rng(3).integers(0, 15, size=(steps, n))
+    episodes_ended = 0
+    for t in range(steps):
+        vec.send(actions[t])
+        vec.recv()
+        for i, env in enumerate(singles):
+            o, r, term, trunc, _ = env.step(int(actions[t, i]))
+            assert rewards[i] == pytest.approx(r, abs=1e-6), (t, i)
+            assert terminals[i] == term and truncations[i] == trunc, (t, i)
+            if term or trunc:
+                episodes_ended += 1
+                o, _ = env.reset()  # the batch reset this cluster itself, from the same stream
+            np.testing.assert_array_equal(obs[i], o)
+    assert episodes_ended >= n  # the comparison crossed episode boundaries
+
+
+def test_puffer_env_writes_into_the_buffers_it_was_given():
+    n = 32
+    buf = {
+        "observations": np.zeros((n, OBS_SIZE), np.float32), "rewards": np.zeros(n, np.float32),
+        "terminals": np.zeros(n, bool), "truncations": np.zeros(n, bool),
+        "teacher_actions": np.zeros(n, np.int32), "masks": np.ones(n, bool), "actions": np.zeros(n, np.int32),
+    }
+    env = ClusterPufferEnv(num_envs=n, buf=buf, report_interval=1)
+    env.reset(seed=0)
+    assert env.observations is buf["observations"] and buf["observations"].any()
+    infos = []
+    for _ in range(200):
+        _, _, _, _, step_infos = env.step(np.full(n, A.WAIT, np.int32))
+        infos += step_infos
+        assert env.rewards is buf["rewards"]
+    assert buf["rewards"].any() and (buf["truncations"].any() or buf["terminals"].any() or infos)
+    assert infos and {"episode_return", "resolution_rate", "episode_length", "episodes"} <= set(infos[0])
+
+
+# -- every fault: symptoms, diagnosis, fix ----------------------------------------------------
+
+FIXES = {
+    Fault.CRASHED_PODS: ([], [A.RESTART_FAILED_PODS]),
+    Fault.OOM_KILLED: ([A.TOP_PODS], [A.SCALE_UP_DEPLOYMENT]),
+    Fault.NODE_NOT_READY: ([], [A.DRAIN_NODE]),
+    Fault.NODE_CORDONED: ([], [A.UNCORDON_NODE]),
+    Fault.NODE_PRESSURE: ([A.TOP_NODES], [A.DRAIN_NODE, A.UNCORDON_NODE]),
+    Fault.RUNAWAY_DEPLOYMENT: ([A.TOP_PODS], [A.SCALE_DOWN_DEPLOYMENT]),
+    Fault.UNDERSCALED: ([A.GET_DEPLOYMENTS], [A.SCALE_UP_DEPLOYMENT]),
+}
+DIAGNOSES = {
+    Fault.BAD_ROLLOUT: A.CHECK_LOGS,
+    Fault.QUOTA_EXHAUSTED: A.GET_RESOURCE_QUOTAS,
+    Fault.UNBOUND_PVC: A.DESCRIBE_UNHEALTHY,
+    Fault.DNS_FAILURE: A.CHECK_LOGS,
+}
+
+
+def test_every_injectable_fault_is_covered_here():
+    assert set(FIXES) | set(DIAGNOSES) == set(INJECTABLE)
+    assert set(DIAGNOSES) == set(HUMAN_ONLY)
+
+
+@pytest.mark.parametrize("fault", list(FIXES), ids=lambda f: f.name)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fixable_fault_is_fixed_by_its_remedy_after_diagnosis(fault, seed):
+    env = single_fault(fault)
+    env.reset(seed=seed)
+    assert env.active_faults() == [fault]
+    diagnose, remedy = FIXES[fault]
+    for action in diagnose:
+        _, _, terminated, _, _ = env.step(action)
+        assert not terminated and fault in env.diagnosed_faults()
+    resolved_reward = 0.0
+    for action in remedy:
+        _, reward, terminated, _, info = env.step(action)
+        resolved_reward += parts(info)["resolved"]
+    assert env.active_faults() == []
+    assert terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
+    assert resolved_reward == pytest.approx(core.REWARD_RESOLVED)
+
+
+@pytest.mark.parametrize("fault", list(DIAGNOSES), ids=lambda f: f.name)
+def test_human_only_fault_ends_the_episode_once_diagnosed(fault):
+    env = single_fault(fault)
+    env.reset(seed=4)
+    _, _, terminated, _, _ = env.step(A.WAIT)
+    assert not terminated
+    _, reward, terminated, _, info = env.step(DIAGNOSES[fault])
+    assert terminated and env.active_faults() == [fault]  # still there: a human must fix it
+    assert parts(info)["revealed"] == pytest.approx(core.REWARD_REVEALED)
+    assert info["needs_human"]
+
+
+def test_flags_are_set_only_by_the_diagnostic_that_finds_them():
+    for fault, flag, wrong, right in [
+        (Fault.UNBOUND_PVC, 15, A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY),
+        (Fault.DNS_FAILURE, 16, A.GET_RESOURCE_QUOTAS, A.CHECK_LOGS),
+        (Fault.QUOTA_EXHAUSTED, 17, A.TOP_NODES, A.GET_RESOURCE_QUOTAS),
+        (Fault.NODE_PRESSURE, 17, A.CHECK_LOGS, A.TOP_NODES),
+    ]:
+        env = single_fault(fault)
+        obs, _ = env.reset(seed=9)
+        assert obs[flag] == 0
+        obs, *_ = env.step(wrong)
+        assert obs[flag] == 0, fault
+        obs, *_ = env.step(right)
+        assert obs[flag] == 1, fault
+
+
+# -- wrong moves have realistic costs ---------------------------------------------------------
+
+
+def test_restarting_config_broken_pods_changes_nothing():
+    env = single_fault(Fault.BAD_ROLLOUT)
+    env.reset(seed=0)
+    before = env.true_state()
+    _, _, terminated, _, info = env.step(A.RESTART_FAILED_PODS)
+    assert env.active_faults() == [Fault.BAD_ROLLOUT] and not terminated
+    assert env.true_state().pods_failed == before.pods_failed
+    assert parts(info)["resolved"] == 0 and not info["action_result"]["success"]
+
+
+def test_restarting_oomkilled_pods_only_buys_a_few_steps():
+    env = single_fault(Fault.OOM_KILLED)
+    env.reset(seed=0)
+    assert env.true_state().pods_failed > 0
+    env.step(A.RESTART_FAILED_PODS)
+    assert env.true_state().pods_failed == 0 and env.active_faults() == [Fault.OOM_KILLED]
+    for _ in range(core.OOM_RECUR):
+        env.step(A.WAIT)
+    assert env.true_state().pods_failed > 0
+
+
+def test_restarting_evicted_pods_on_a_pressured_node_does_not_stop_evictions():
+    env = single_fault(Fault.NODE_PRESSURE)
+    env.reset(seed=0)
+    env.step(A.RESTART_FAILED_PODS)
+    for _ in range(2 * core.PRESSURE_RECUR):
+        env.step(A.WAIT)
+    assert env.active_faults() == [Fault.NODE_PRESSURE] and env.true_state().pods_failed > 0
+
+
+@pytest.mark.parametrize("action, induced", [
+    (A.DRAIN_NODE, Fault.NODE_CORDONED),
+    (A.SCALE_DOWN_DEPLOYMENT, Fault.UNDERSCALED),
+    (A.SCALE_UP_DEPLOYMENT, Fault.OVERPROVISIONED),
+])
+def test_remedies_on_a_healthy_cluster_do_damage(action, induced):
+    env = single_fault(Fault.UNBOUND_PVC)  # a human-only fault: nothing for a remedy to fix
+    env.reset(seed=1)
+    health = env.true_state()
+    _, reward, _, _, info = env.step(action)
+    assert induced in env.active_faults()
+    assert parts(info)["induced"] == pytest.approx(core.REWARD_INDUCED) and reward < 0
+    assert info["action_result"]["data"]["harmful"]
+    after = env.true_state()
+    assert (after.nodes_ready < health.nodes_ready or after.deployments_unavailable > health.deployments_unavailable
+            or induced == Fault.OVERPROVISIONED)
+
+
+def test_breaking_and_mending_never_pays():
+    env = single_fault(Fault.UNBOUND_PVC)
+    env.reset(seed=1)
+    total = 0.0
+    for action in (A.DRAIN_NODE, A.UNCORDON_NODE, A.SCALE_DOWN_DEPLOYMENT, A.SCALE_UP_DEPLOYMENT):
+        _, reward, *_ = env.step(action)
+        total += reward
+    assert total < 0
+
+
+@pytest.mark.parametrize("fault, blind", [
+    (Fault.OOM_KILLED, A.SCALE_UP_DEPLOYMENT),
+    (Fault.RUNAWAY_DEPLOYMENT, A.SCALE_DOWN_DEPLOYMENT),
+    (Fault.NODE_PRESSURE, A.DRAIN_NODE),
+])
+def test_a_remedy_before_diagnosis_hits_a_healthy_target(fault, blind):
+    env = single_fault(fault)
+    env.reset(seed=2)
+    _, _, _, _, info = env.step(blind)
+    assert fault in env.active_faults() and info["action_result"]["data"]["harmful"]
+
+
+def test_scaling_up_into_an_exhausted_quota_is_harmful_and_fixes_nothing():
+    env = single_fault(Fault.QUOTA_EXHAUSTED)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(A.SCALE_UP_DEPLOYMENT)
+    assert env.active_faults() == [Fault.QUOTA_EXHAUSTED] and info["action_result"]["data"]["harmful"]
+
+
+def test_draining_every_node_is_a_catastrophe():
+    env = single_fault(Fault.UNBOUND_PVC, min_nodes=3, max_nodes=3)
+    env.reset(seed=0)
+    for _ in range(3):
+        _, reward, terminated, _, info = env.step(A.DRAIN_NODE)
+    assert terminated and env.true_state().nodes_ready == 0
+    assert parts(info)["terminal"] == pytest.approx(core.REWARD_CATASTROPHE)
+
+
+def test_a_lost_node_cascades_its_pods_onto_the_others():
+    env = single_fault(Fault.NODE_NOT_READY, max_load=0.9, min_load=0.9, cascade_chance=0.5)
+    env.reset(seed=3)
+    start = env.true_state()
+    assert start.nodes_not_ready == 1 and start.pods_unknown > 0
+    for _ in range(core.EVICTION_DELAY):
+        env.step(A.WAIT)
+    later = env.true_state()
+    assert later.pods_unknown == 0 and later.cpu_usage_percent > start.cpu_usage_percent
+    for _ in range(20):  # the crowded nodes come under pressure
+        env.step(A.WAIT)
+    assert Fault.NODE_PRESSURE in env.seen_faults
+
+
+def test_without_cascades_a_lone_fault_stays_alone():
+    env = single_fault(Fault.RUNAWAY_DEPLOYMENT)
+    env.reset(seed=0)
+    for _ in range(60):
+        env.step(A.WAIT)
+    assert env.seen_faults == {Fault.RUNAWAY_DEPLOYMENT}
+
+
+def test_stale_observations_until_refreshed():
+    env = single_fault(Fault.UNDERSCALED)
+    obs, _ = env.reset(seed=0)
+    assert obs[8] == 0 and obs[11] == 0  # deployments and CPU unknown until read
+    obs, *_ = env.step(A.GET_DEPLOYMENTS)
+    assert obs[8] > 0 and obs[10] > 0 and obs[11] == 0
+    obs, *_ = env.step(A.TOP_PODS)
+    assert obs[11] * 100 > core.CPU_SCALE
+
+
+# -- scenario knobs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"min_nodes": 1}, "min_nodes"), ({"max_nodes": 500}, "max_nodes"), ({"min_nodes": 9, "max_nodes": 4}, "min_nodes"),
+    ({"min_load": -0.1}, "min_load"), ({"max_faults": 9}, "max_faults"), ({"new_fault_rate": 2}, "new_fault_rate"),
+    ({"max_steps": 0}, "max_steps"), ({"fault_weights": {"meteor": 1}}, "fault_weights.meteor"),
+    ({"fault_weights": {"unbound_pvc": -1}}, "fault_weights.unbound_pvc"), ({"min_nodes": "3"}, "min_nodes"),
+    ({"fault_weights": {"overprovisioned": 1}}, "fault_weights.overprovisioned"), ({"colour": 1}, "colour"),
+])
+def test_bad_scenario_values_raise_value_error_naming_the_field(values, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        ScenarioConfig.from_dict(values)
+
+
+def test_scenario_sizes_are_respected():
+    scenario = ScenarioConfig(min_nodes=5, max_nodes=6, min_deployments=4, max_deployments=4, min_replicas=3,
+                              max_replicas=3, min_faults=0, max_faults=0, new_fault_rate=0.0)
+    batch = core.ClusterBatch(200, scenario)
+    batch.seed(0)
+    batch.reset(np.zeros((200, OBS_SIZE), np.float32))
+    assert set(batch.shape[:, core.NODES]) == {5, 6}
+    assert set(batch.shape[:, core.PODS]) == {12}
+    assert not batch.active.any()
