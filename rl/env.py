@@ -30,7 +30,7 @@ class ClusterEnv(gym.Env):
     reads it (see `rl.sim.faults`), so it can go stale.
 
     ## Rewards
-    Each step: -0.01; +0.4 for each fault fixed; +0.2 for each fault that needs a human, when it is
+    Each step: -0.03; +0.4 for each fault fixed; +0.2 for each fault that needs a human, when it is
     first diagnosed; -1.0 times the drop in cluster health (running pods, available deployments,
     ready nodes); -0.5 for each fault the agent causes (draining a healthy node, scaling a healthy
     deployment). +0.5 when the episode is won, -1.0 when no node is left Ready. Subclasses change

@@ -9,6 +9,7 @@ from another project or an incompatible version is refused with a clear message.
 
 import os
 import tempfile
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,7 +148,9 @@ def read_model_file(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ModelError(f"model path is not a file: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt, truncated or code-carrying files
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"{path}: not a readable model file (truncated, corrupt or unsafe): {reason}") from None

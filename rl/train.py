@@ -70,7 +70,7 @@ class TrainConfig:
     gae_lambda: float = 0.9
     clip_range: float = 0.2
     value_coefficient: float = 0.5
-    entropy_coefficient: float = 0.01
+    entropy_coefficient: float = 0.005
     max_grad_norm: float = 0.5
     hidden_size: int = 64
     num_layers: int = 2
@@ -112,6 +112,8 @@ class TrainConfig:
             raise ValueError(f"minibatch_size: must be a multiple of num_steps ({self.num_steps})")
         if self.batch_size % self.minibatch_size:
             raise ValueError(f"minibatch_size: must divide num_envs * num_steps ({self.batch_size})")
+        if self.total_steps < self.batch_size:
+            raise ValueError(f"total_steps: must be at least one batch, num_envs * num_steps ({self.batch_size})")
 
     @property
     def batch_size(self) -> int:
@@ -276,7 +278,7 @@ def train(
     logger = _StatsLogger(run_id, tensorboard_dir)
     with warnings.catch_warnings():
         # PuffeRL sets up float32 autocast even on CPU, where torch warns that it does nothing.
-        warnings.filterwarnings("ignore", message="CPU Autocast only supports")
+        warnings.filterwarnings("ignore", message=".*CPU [Aa]utocast")
         trainer = _QuietPuffeRL(puffer_config(config), vecenv, policy, logger)
     start_step = 0
     if resume_from is not None:
@@ -389,7 +391,9 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
 
 def read_checkpoint(path: Path) -> dict:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ModelError(f"{path}: not a readable checkpoint (truncated or corrupt): {type(err).__name__}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

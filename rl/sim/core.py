@@ -66,7 +66,7 @@ R_STEP, R_RESOLVED, R_REVEALED, R_DEGRADED, R_INDUCED, R_TERMINAL = range(6)
 NUM_REWARD_PARTS = 6
 REWARD_PART_NAMES = ("step", "resolved", "revealed", "degradation", "induced", "terminal")
 
-REWARD_STEP = -0.01  # every step costs a little: finish quickly
+REWARD_STEP = -0.03  # every step costs a little: finish quickly
 REWARD_RESOLVED = 0.4  # per fault fixed
 REWARD_REVEALED = 0.2  # per human-only fault diagnosed
 REWARD_DEGRADED = -1.0  # times the drop in cluster health (0..1)

@@ -1,0 +1,154 @@
+"""`cluster-rl train` through real subprocesses: JSON lines off a TTY, model files, signals, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, run_cli
+
+from rl.model import read_model_file
+
+SMALL = ["--num-envs", "64", "--steps", "30"]
+
+
+def events(stdout: str) -> list[dict]:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    parsed = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all("event" in e for e in parsed)
+    return parsed
+
+
+def test_train_writes_json_lines_and_a_model(home):
+    result = run_cli("train", *SMALL, "--total-steps", "8192", "--run-name", "smoke", env={"CLUSTER_CODE_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    log = events(result.stdout)
+    kinds = [e["event"] for e in log]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds
+    progress = next(e for e in log if e["event"] == "progress")
+    assert {"global_step", "sps", "episodes", "mean_return", "resolution_rate", "elapsed"} <= set(progress)
+    done = log[-1]
+    model = home / "models" / "cluster_agent.pt"
+    assert done["model"] == str(model) and done["global_step"] >= 8192
+    meta = read_model_file(model)["metadata"]
+    assert meta["global_step"] == done["global_step"] and meta["run_id"] == "smoke"
+    assert "resolution_rate" in done["evaluation"]
+    assert list((home / "runs" / "smoke").glob("events.out.tfevents.*"))  # TensorBoard scalars
+    assert "\x1b[" not in result.stdout and "Traceback" not in result.stderr
+
+
+def test_episodes_and_steps_set_the_budget(home):
+    result = run_cli("train", "-e", "1", "-s", "20", "--num-envs", "64", env={"CLUSTER_CODE_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    start = events(result.stdout)[0]
+    assert start["total_steps"] == 2048  # 1 x 20 x 64 = 1280, rounded up to one batch of 64 x 32
+    result = run_cli("train", "-e", "5", "-s", "20", "--num-envs", "64", "--total-steps", "1", env={"CLUSTER_CODE_HOME": str(home)})
+    assert events(result.stdout)[0]["total_steps"] == 2048
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["--device", "tpu"], 2, "--device"),
+    (["--device", "cuda"], 6, "device cuda"),
+    (["--run-name", "../etc"], 2, "--run-name"),
+    (["--resume"], 2, "--resume needs --run-name"),
+    (["--output", "s3://Bad_Bucket/x/"], 2, "bucket"),
+    (["--episodes", "0"], 2, "episodes"),
+    (["--job", "/nonexistent.yaml"], 2, "nonexistent.yaml"),
+])
+def test_bad_flags_exit_with_one_line(home, args, code, text):
+    result = run_cli("train", *args, env={"CLUSTER_CODE_HOME": str(home)})
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert text in result.stderr and "Traceback" not in result.stderr
+    assert not (home / "models" / "cluster_agent.pt").exists()
+
+
+def test_bad_training_config_in_config_json(home):
+    home.mkdir(parents=True)
+    (home / "config.json").write_text(json.dumps({"pufferlib": {"trainingConfig": {"gamma": 3}}}))
+    result = run_cli("train", "--total-steps", "100", env={"CLUSTER_CODE_HOME": str(home)})
+    assert result.returncode == 2 and "gamma" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def start_training(home, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "entrypoint.cli", "train", *SMALL, *args],
+        env={**os.environ, "CLUSTER_CODE_HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT,
+    )
+
+
+def wait_for_progress(proc, steps_at_least: int) -> list[dict]:
+    seen = []
+    for line in proc.stdout:
+        event = json.loads(line)
+        seen.append(event)
+        if event["event"] == "checkpoint" or (event.get("global_step") or 0) >= steps_at_least:
+            return seen
+    raise AssertionError(f"training ended early: {seen} {proc.stderr.read()}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_and_exits_75_then_resume_continues(home, sig):
+    proc = start_training(home, "--total-steps", "100000000", "--run-name", "evicted", "--checkpoint-interval", "2")
+    try:
+        wait_for_progress(proc, 1)
+        time.sleep(1.0)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 75, err
+    assert took < 10
+    log = events(out)
+    assert [e["event"] for e in log[-2:]] == ["checkpoint", "stopped"]
+    stopped_at = log[-1]["global_step"]
+    assert stopped_at > 0 and list((home / "checkpoints" / "evicted").glob("checkpoint_*.pt"))
+    assert not (home / "models" / "cluster_agent.pt").exists()
+
+    resumed = run_cli("train", *SMALL, "--resume", "--run-name", "evicted", "--total-steps", str(stopped_at + 4096),
+                      env={"CLUSTER_CODE_HOME": str(home)})
+    assert resumed.returncode == 0, resumed.stderr
+    log = events(resumed.stdout)
+    resumed_event = next(e for e in log if e["event"] == "resumed")
+    assert resumed_event["global_step"] == stopped_at
+    assert log[-1]["event"] == "done" and log[-1]["global_step"] >= stopped_at + 4096
+
+
+@pytest.mark.slow
+def test_resumed_training_is_as_good_as_an_uninterrupted_run(home, tmp_path):
+    """Kill a real training run with SIGTERM half way, resume it, and compare its model's quality."""
+    budget = ["--num-envs", "256", "--total-steps", "1200000", "--seed", "5"]
+    straight = run_cli("train", *budget, "--run-name", "straight", "--output", str(tmp_path / "straight"),
+                       env={"CLUSTER_CODE_HOME": str(home)}, timeout=600)
+    assert straight.returncode == 0, straight.stderr
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "entrypoint.cli", "train", *budget, "--run-name", "split",
+         "--output", str(tmp_path / "split")],
+        env={**os.environ, "CLUSTER_CODE_HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT,
+    )
+    try:
+        wait_for_progress(proc, 500_000)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 75, err
+    resumed = run_cli("train", *budget, "--run-name", "split", "--resume", "--output", str(tmp_path / "split"),
+                      env={"CLUSTER_CODE_HOME": str(home)}, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+
+    def quality(directory):
+        result = run_cli("evaluate", "--policy", "model", "--model", directory / "cluster_agent.pt",
+                         "--episodes", "500", "--output", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["policies"][0]["resolution_rate"]
+
+    assert quality(tmp_path / "split") >= quality(tmp_path / "straight") - 0.1
