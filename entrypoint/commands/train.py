@@ -147,6 +147,8 @@ def execute_training(opts: TrainOptions) -> int:
         raise CliError(str(err), ExitCode.USAGE) from None
     output = opts.output or str(home.models_dir())
     s3_output = is_s3_uri(output)
+    if not s3_output:
+        output = str(Path(output).expanduser().resolve())
     if s3_output:
         from entrypoint.storage import StorageError, parse_s3_uri
 
@@ -228,6 +230,9 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
         config = replace(config, scenario=_scenario_from_cluster(opts, config.scenario, reporter))
     checkpoint_dir = home.checkpoints_dir() / run_id
     resume_from = _find_checkpoint(opts, run_id, output, s3_output, checkpoint_dir) if opts.resume else None
+    if resume_from is not None and _finished(resume_from, config.total_steps):
+        reporter.event("fresh", reason=f"the newest checkpoint of {run_id} finished its run", checkpoint=str(resume_from))
+        resume_from = None
     if not opts.resume and checkpoint_dir.exists():
         for stale in checkpoint_dir.glob("checkpoint_*.pt"):  # a fresh run must not resume old state later
             stale.unlink()
@@ -286,6 +291,8 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
             raise CliError(f"{err} (the model is kept at {local})", ExitCode.STORAGE) from None
     else:
         model_location = str(save_model(Path(output) / MODEL_FILE, result.policy, metadata))
+    for finished in checkpoint_dir.glob("checkpoint_*.pt"):  # the run is complete: nothing to resume
+        finished.unlink()
     reporter.progress(result.metrics, force=True)
     reporter.event("done", model=model_location, run_id=run_id, global_step=result.global_step,
                    elapsed=round(result.elapsed, 1), metrics=result.metrics, evaluation=evaluation)
@@ -305,6 +312,17 @@ def _find_checkpoint(opts: TrainOptions, run_id: str, output: str, s3_output: bo
         except StorageError as err:
             raise CliError(str(err), ExitCode.STORAGE) from None
     return found
+
+
+def _finished(checkpoint: Path, total_steps: int) -> bool:
+    """A checkpoint at or past the budget is a completed run (a nightly job starts anew)."""
+    from rl.model import ModelError
+    from rl.train import read_checkpoint
+
+    try:
+        return read_checkpoint(checkpoint)["global_step"] >= total_steps
+    except ModelError as err:
+        raise CliError(str(err), ExitCode.MODEL) from None
 
 
 def _evaluate(policy, config) -> dict:

@@ -1,0 +1,71 @@
+"""`diagnose --no-simulation` and `train --no-simulation` against the fake API server, through a
+real kubeconfig and the real kubernetes client, in real subprocesses."""
+
+import json
+
+import pytest
+from conftest import run_cli
+from kube_server import FakeKubeServer, load_into, write_kubeconfig
+
+
+def snapshot(server) -> str:
+    """Every object the server holds, as text, to check that nothing changed."""
+    flat = {f"{kind}/{ns}/{name}": obj for kind, objs in server.store.objects.items() for (ns, name), obj in objs.items()}
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    server = FakeKubeServer().start()
+    load_into(server, "healthy", "failures/crashloop.yaml", "failures/cordoned.yaml")
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url, context="prod")
+    yield server, kubeconfig
+    server.stop()
+
+
+def test_diagnose_a_real_cluster_read_only(cluster, tmp_path):
+    server, kubeconfig = cluster
+    before = snapshot(server)
+    result = run_cli("diagnose", "--no-simulation", "--policy", "expert", "--steps", "12", "-o", "json",
+                     env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "cluster" and report["writes_allowed"] is False
+    issues = " ".join(f["issue"] for f in report["findings"])
+    assert "CrashLoopBackOff" in issues and "cordoned" in issues
+    assert any(cmd.startswith("kubectl uncordon") for f in report["findings"] for cmd in f["recommended"])
+    # every write the agent attempted went out as a server-side dry run
+    writes = [r for r in server.requests if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+    assert all(r["query"].get("dryRun") == "All" or r["method"] == "DELETE" for r in writes), writes
+    assert snapshot(server) == before
+
+
+def test_diagnose_text_on_a_real_cluster_names_evidence(cluster):
+    _, kubeconfig = cluster
+    result = run_cli("diagnose", "--no-simulation", "--policy", "expert", "--steps", "5",
+                     "--context", "prod", "--namespace", "shop", env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 0, result.stderr
+    assert "Findings:" in result.stdout and "$ kubectl" in result.stdout
+
+
+def test_unreachable_api_server_and_bad_kubeconfig_exit_5(tmp_path):
+    dead = write_kubeconfig(tmp_path / "dead", "http://127.0.0.1:9")
+    result = run_cli("diagnose", "--no-simulation", "--policy", "expert", env={"KUBECONFIG": str(dead)})
+    assert result.returncode == 5 and len(result.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "broken"
+    broken.write_text("this: [is not a kubeconfig")
+    result = run_cli("diagnose", "--no-simulation", "--policy", "expert", env={"KUBECONFIG": str(broken)})
+    assert result.returncode == 5 and "Traceback" not in result.stderr
+    result = run_cli("train", "--no-simulation", "--total-steps", "10", env={"KUBECONFIG": str(dead)})
+    assert result.returncode == 5
+
+
+def test_train_no_simulation_sizes_the_simulator_after_the_real_cluster(cluster, home):
+    _, kubeconfig = cluster
+    result = run_cli("train", "--no-simulation", "--num-envs", "64", "--total-steps", "2048", "--run-name", "calib",
+                     env={"KUBECONFIG": str(kubeconfig), "CLUSTER_CODE_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    calibration = next(e for e in events if e["event"] == "cluster")
+    assert calibration["nodes"] == 3 and calibration["scenario"]["min_nodes"] == 3
+    assert events[-1]["event"] == "done"
