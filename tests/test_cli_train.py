@@ -152,3 +152,43 @@ def test_resumed_training_is_as_good_as_an_uninterrupted_run(home, tmp_path):
         return json.loads(result.stdout)["policies"][0]["resolution_rate"]
 
     assert quality(tmp_path / "split") >= quality(tmp_path / "straight") - 0.1
+
+
+def test_checkpoints_are_mirrored_to_s3_and_resume_from_there(home, tmp_path):
+    """An evicted pod loses its local disk: the checkpoint must come back from S3."""
+    import shutil
+
+    import boto3
+    from s3_server import MotoServer, s3_environment
+
+    with MotoServer() as moto:
+        env = {**s3_environment(moto.url, tmp_path), "CLUSTER_CODE_HOME": str(home)}
+        s3 = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1",
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        s3.create_bucket(Bucket="models")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "entrypoint.cli", "train", *SMALL, "--total-steps", "100000000",
+             "--run-name", "pod-1", "--output", "s3://models/agent/"],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        try:
+            wait_for_progress(proc, 1)
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 75, err
+        checkpoint_event = [e for e in events(out) if e["event"] == "checkpoint"][-1]
+        assert checkpoint_event["path"].startswith("s3://models/agent/pod-1/checkpoints/checkpoint_")
+        stopped_at = events(out)[-1]["global_step"]
+        shutil.rmtree(home / "checkpoints")  # a new pod starts with an empty disk
+
+        resumed = run_cli("train", *SMALL, "--run-name", "pod-1", "--resume", "--output", "s3://models/agent/",
+                          "--total-steps", str(stopped_at + 2048), env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        log = events(resumed.stdout)
+        assert next(e for e in log if e["event"] == "resumed")["global_step"] == stopped_at
+        assert log[-1]["model"] == "s3://models/agent/pod-1/cluster_agent.pt"
+        pointer = json.loads(s3.get_object(Bucket="models", Key="agent/latest.json")["Body"].read())
+        assert pointer["run_id"] == "pod-1" and pointer["key"] == "agent/pod-1/cluster_agent.pt"

@@ -310,3 +310,25 @@ def test_scenario_sizes_are_respected():
     assert set(batch.shape[:, core.NODES]) == {5, 6}
     assert set(batch.shape[:, core.PODS]) == {12}
     assert not batch.active.any()
+
+
+def test_a_fault_breaking_out_on_its_own_counts_as_degradation():
+    weights = {"unbound_pvc": 1.0, "crashed_pods": 1.0}
+    env = ClusterEnv(scenario=ScenarioConfig(min_faults=1, max_faults=2, new_fault_rate=0.5, cascade_chance=0.0,
+                                             fault_weights=weights))
+    seed = next(s for s in range(100) if len(env.reset(seed=s) and env.active_faults()) == 1)
+    env.reset(seed=seed)
+    for _ in range(20):
+        _, reward, terminated, _, info = env.step(A.WAIT)
+        if len(env.active_faults()) == 2:
+            break
+    assert len(env.active_faults()) == 2, "no fault arrived"
+    assert parts(info)["degradation"] <= -core.REWARD_RESOLVED
+    assert parts(info)["step"] == pytest.approx(core.REWARD_STEP)
+
+
+def test_a_healthy_episode_ends_at_once():
+    env = ClusterEnv(scenario=ScenarioConfig(min_faults=0, max_faults=0, new_fault_rate=0.0))
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(A.GET_PODS)
+    assert terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
