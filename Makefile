@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 PUFFERLIB_PIN := pufferlib-core==3.0.16
 
-.PHONY: venv run test bench lint image image-cuda clean
+.PHONY: venv run test bench lint lock lock-check image image-cuda clean
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,21 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# requirements/cpu.txt and cuda.txt, the hash-locked sets the images install (scripts/lock.sh).
+lock: venv
+	UV=$(abspath $(BIN))/uv scripts/lock.sh
+
+lock-check: venv
+	UV=$(abspath $(BIN))/uv scripts/lock.sh --check
+
+# The images: docker when its daemon answers, else podman; where no registry or PyTorch index can
+# be reached, the script makes the Debian base locally and takes torch from the host's pip.
+image:
+	PYTHON=$(PYTHON) scripts/build-image.sh cpu
+
+image-cuda:
+	PYTHON=$(PYTHON) scripts/build-image.sh cuda
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -102,10 +102,45 @@ def detect_gpus(nvml: Any = None) -> GpuReport:
     )
 
 
-def torch_cuda_status(torch_module: Any = None) -> TorchCudaStatus:
-    """Whether this torch is a CUDA build and which devices it can use."""
-    torch = torch_module
+def _installed_torch_build() -> tuple[str, str | None] | None:
+    """(version, CUDA version or None) of the installed torch, read from torch/version.py without
+    importing torch (which takes about a second); None when that file cannot be read."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or not spec.origin:
+            return None
+        tree = ast.parse((Path(spec.origin).parent / "version.py").read_text())
+    except (OSError, ValueError, SyntaxError):
+        return None
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            for target in targets:
+                if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant):
+                    values[target.id] = node.value.value
+    if "__version__" not in values:
+        return None
+    return str(values["__version__"]), values.get("cuda")
+
+
+def torch_cuda_status(torch_module: Any = None, gpus: GpuReport | None = None) -> TorchCudaStatus:
+    """Whether this torch is a CUDA build and which devices it can use.
+
+    A CPU build of torch, or a CUDA build with no GPU that NVML can see (`gpus`), cannot use
+    CUDA: that is answered from torch's version file, without importing torch.
+    """
+    import sys
+
+    torch = torch_module or sys.modules.get("torch")
     if torch is None:
+        build = _installed_torch_build()
+        if build is not None and (build[1] is None or (gpus is not None and not gpus.gpus)):
+            return TorchCudaStatus(build[0], build[1] is not None, build[1], False, 0)
         try:
             import torch
         except ImportError:
@@ -175,7 +210,7 @@ def device_warnings(gpus: GpuReport, torch_status: TorchCudaStatus) -> list[str]
 def gpu_status_dict(gpus: GpuReport | None = None, torch_status: TorchCudaStatus | None = None) -> dict:
     """Everything above as plain JSON-able data (for `status --output json`)."""
     gpus = gpus or detect_gpus()
-    torch_status = torch_status or torch_cuda_status()
+    torch_status = torch_status or torch_cuda_status(gpus=gpus)
     return {
         "gpus": [asdict(g) for g in gpus.gpus],
         "driver_version": gpus.driver_version,

@@ -175,31 +175,25 @@ def _make_env(opts: DiagnoseOptions):
 
 
 def _run_episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
-    import numpy as np
-
-    from rl.actions import ClusterAction
+    from rl.kube import KubeError
 
     try:
-        return _episode(env, agent, opts, model_ref, np, ClusterAction)
-    except Exception as err:
-        from rl.kube import KubeError
-
-        if isinstance(err, KubeError):
-            raise CliError(str(err), ExitCode.CLUSTER) from None
-        raise
+        return _episode(env, agent, opts, model_ref)
+    except KubeError as err:  # the API server went away or started refusing mid-episode
+        raise CliError(str(err), ExitCode.CLUSTER) from None
 
 
-def _episode(env, agent, opts, model_ref, np, ClusterAction) -> dict:
+def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
+    from rl.actions import ClusterAction
+
     observation, info = env.reset(seed=opts.seed)
     agent.reset(None)
     steps = []
-    done_actions = []
     terminated = truncated = False
-    initial_issues = list(info["issues"])
     while not (terminated or truncated):
         batch = observation[None, :]
         confidence = value = None
-        if hasattr(agent, "evaluate"):
+        if hasattr(agent, "evaluate"):  # a model: greedy action, its probability and the state value
             actions, confidences, values = agent.evaluate(batch)
             action = int(actions[0])
             confidence, value = round(float(confidences[0]), 4), round(float(values[0]), 4)
@@ -212,14 +206,13 @@ def _episode(env, agent, opts, model_ref, np, ClusterAction) -> dict:
             "reward": round(reward, 4), "result": result["message"], "success": result["success"],
             "issues": list(info["issues"]),
         })
-        done_actions.append(ClusterAction(action).name)
     resolved = bool(terminated) and (not env.simulation_mode or env.true_state().nodes_ready > 0)
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
         "model": model_ref,
         "steps": steps,
-        "findings": _findings(env, initial_issues, info),
+        "findings": _findings(env, info),
         "actions_taken": _remedies(steps),
         "resolved": resolved,
         "total_reward": round(float(info["total_reward"]), 4),
@@ -230,7 +223,7 @@ def _episode(env, agent, opts, model_ref, np, ClusterAction) -> dict:
     return report
 
 
-def _findings(env, initial_issues, info) -> list[dict]:
+def _findings(env, info) -> list[dict]:
     from entrypoint.recommendations import FOR_FAULT, for_finding
     from rl.sim.faults import DESCRIPTIONS, HUMAN_ONLY
 
@@ -254,10 +247,10 @@ def _findings(env, initial_issues, info) -> list[dict]:
 
 
 def _remedies(steps) -> list[str]:
-    from rl.actions import REMEDIATION_ACTIONS, ClusterAction
+    from rl.actions import REMEDIATION_ACTIONS
 
     names = {a.name for a in REMEDIATION_ACTIONS}
-    return [f"step {s['step']}: {s['result']}" for s in steps if s["action"] in names and ClusterAction[s["action"]]]
+    return [f"step {s['step']}: {s['result']}" for s in steps if s["action"] in names]
 
 
 def _print_text(report: dict) -> None:

@@ -1,0 +1,118 @@
+# CPU image of cluster-rl: `docker build -t cluster-code-rl:cpu .` (or `make image`).
+#
+# Build ARGs:
+#   BASE_IMAGE       Debian bookworm slim, pinned by digest. `make image` passes a locally made
+#                    equivalent where no registry can be reached (scripts/make-debian-base.sh).
+#   TORCH_INDEX_URL  where torch's CPU build comes from; empty: only wheelhouse/ (scripts/build-image.sh
+#                    fills it when the index is unreachable). PIP_INDEX_URL: everything else.
+#   VERSION, REVISION, CREATED, SOURCE: OCI labels.
+# A pip CA bundle can be passed as the build secret `pip_cert` (`--secret id=pip_cert,src=FILE`).
+ARG BASE_IMAGE=docker.io/library/debian:bookworm-20260918-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
+
+FROM ${BASE_IMAGE} AS builder
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG DEBIAN_FRONTEND=noninteractive
+# Debian's own versions of these packages are what bookworm ships; pinning them would break the build
+# at the next point release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev g++ ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python3 -m venv /opt/venv
+
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_INDEX_URL=https://pypi.org/simple
+WORKDIR /build
+# wheelhouse/ (wheels to prefer over the indexes) is optional and not in git; pyproject.toml only
+# keeps this COPY valid without it (pip skips files that are not wheels).
+COPY pyproject.toml wheelhouse* /wheelhouse/
+COPY scripts/requirements.py /build/
+COPY pyproject.toml /build/src/
+# The hash-locked dependency set (requirements/cpu.txt, `make lock`): every package pinned with its
+# sha256, the build tools included. The lock is complete, so nothing is resolved here (--no-deps; pip
+# check below confirms). pufferlib-core 3.0.16 compiles its C extension against the torch that is
+# installed, so everything else goes in first and it is built last, without build isolation. Nothing
+# is byte-compiled here: warm.py below compiles only the modules a run imports.
+COPY requirements/cpu.txt /build/requirements.txt
+RUN python3 requirements.py select requirements.txt pufferlib-core >pufferlib.txt \
+    && awk '/^[A-Za-z0-9]/ { skip = /^pufferlib-core==/ } !skip' requirements.txt >wheels.txt
+
+RUN --mount=type=secret,id=pip_cert \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && pip install --require-hashes --no-deps --no-compile --find-links /wheelhouse \
+        ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r wheels.txt
+RUN --mount=type=secret,id=pip_cert \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && PUFFERLIB_DISABLE_CUDA=1 pip install --require-hashes --no-deps --no-compile --no-build-isolation \
+        -r pufferlib.txt
+
+COPY README.md /build/src/
+COPY rl /build/src/rl
+COPY entrypoint /build/src/entrypoint
+COPY scripts/image/ /build/image/
+# Then slim the venv: torch's C++ headers, test binaries and protoc were needed only to build
+# pufferlib's extension; packages' own test suites never run here; shared objects lose their symbol
+# tables (not those in *.libs/, which auditwheel patched); pip goes last. warm.py runs after the
+# stripping, so a library the strip broke fails the build.
+RUN pip install --no-compile --no-deps --no-build-isolation ./src \
+    && pip check \
+    && site=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+    && rm -rf "$site/torch/include" "$site/torch/test" "$site/torch/bin/"*[Tt]est* "$site/torch/bin/protoc"* \
+        "$site/torch/lib/"*test*.so \
+    && find "$site" -depth -type d -name tests -not -path "$site/torch/*" -exec rm -rf {} + \
+    && find "$site" -type f -name '*.so*' -not -path '*.libs/*' \
+        -exec sh -c 'for f; do strip --strip-unneeded "$f" 2>/dev/null || true; done' strip {} + \
+    && cp /build/image/numba_cache_seed.py "$site/_cluster_rl_numba_cache_seed.py" \
+    && echo 'import _cluster_rl_numba_cache_seed' >"$site/_cluster_rl_numba_cache_seed.pth" \
+    && NUMBA_CACHE_DIR=/opt/numba-cache python /build/image/warm.py \
+    && pip uninstall --yes pip
+
+FROM ${BASE_IMAGE} AS runtime
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG DEBIAN_FRONTEND=noninteractive
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+# A fixed non-root user; the image also runs as any other uid (`-u UID:GID`): HOME and every cache
+# point at /tmp (a tmpfs under --read-only), and /data is writable by all.
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rl \
+    && mkdir -p /data \
+    && chmod 1777 /data
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/numba-cache /opt/numba-cache
+
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    CLUSTER_CODE_HOME=/data \
+    HOME=/tmp \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
+    CLUSTER_RL_NUMBA_CACHE_SEED=/opt/numba-cache \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=https://github.com/cluster-code/cluster-code-rl
+LABEL org.opencontainers.image.title="cluster-code-rl" \
+      org.opencontainers.image.description="RL agents that diagnose and repair Kubernetes clusters (CPU)" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
+
+VOLUME ["/data"]
+WORKDIR /data
+USER 10001:10001
+ENTRYPOINT ["cluster-rl"]
+CMD ["--help"]

