@@ -127,6 +127,11 @@ def save_model(path: str | os.PathLike, policy: nn.Module, metadata: dict) -> Pa
         "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
         "metadata": meta,
     }
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: dict, path: Path) -> Path:
+    """`torch.save` to a temp file in the target directory, fsync, then rename: never half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -19,7 +19,7 @@ import pufferlib
 import pufferlib.vector
 import torch
 
-from rl.model import ModelError, build_policy
+from rl.model import ModelError, atomic_torch_save, build_policy
 from rl.puffer_env import ClusterPufferEnv
 from rl.sim.scenario import ScenarioConfig
 
@@ -368,17 +368,7 @@ def save_checkpoint(trainer, env, config: TrainConfig, run_id: str, checkpoint_d
         "episodes_total": int(env.episodes_total),
         "config": config.to_dict(),
     }
-    path = checkpoint_dir / f"checkpoint_{trainer.global_step:012d}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=checkpoint_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = atomic_torch_save(payload, checkpoint_dir / f"checkpoint_{trainer.global_step:012d}.pt")
     for old in sorted(checkpoint_dir.glob("checkpoint_*.pt"))[:-2]:  # keep the last two
         old.unlink(missing_ok=True)
     return path
