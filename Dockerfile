@@ -76,10 +76,11 @@ RUN pip install --no-compile --no-deps --no-build-isolation ./src \
 FROM ${BASE_IMAGE} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
+# apt's and dpkg's logs and ldconfig's cache hold build times: dropped, so that layer is reproducible.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* /var/log/apt/*.log /var/log/dpkg.log /var/cache/ldconfig/aux-cache
 
 # A fixed non-root user; the image also runs as any other uid (`-u UID:GID`): HOME and every cache
 # point at /tmp (a tmpfs under --read-only), and /data is writable by all.
