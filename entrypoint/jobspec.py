@@ -313,6 +313,16 @@ def training_overrides(spec: TrainSpec) -> dict[str, Any]:
     return values
 
 
+def cluster_target(spec: TrainSpec | DiagnoseSpec) -> dict[str, Any]:
+    """Which cluster a spec reads: `context`, `namespaces` (None: all) and `kubeconfig` (None: default)."""
+    cluster = spec.cluster
+    return {
+        "context": cluster.context if cluster else None,
+        "namespaces": list(cluster.namespaces) if cluster and cluster.namespaces else None,
+        "kubeconfig": str(cluster.kubeconfig) if cluster and cluster.kubeconfig else None,
+    }
+
+
 def scenario_config(spec: TrainSpec | DiagnoseSpec, source: str | None = None):
     """The `ScenarioConfig` a spec asks for (defaults where it is silent); raises SpecError.
 

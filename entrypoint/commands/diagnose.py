@@ -78,7 +78,7 @@ def run_diagnose_job(job) -> int:
 
 
 def options_from_job(job) -> DiagnoseOptions:
-    from entrypoint.jobspec import SpecError, scenario_config
+    from entrypoint.jobspec import SpecError, cluster_target, scenario_config
 
     spec = job.spec
     try:
@@ -94,9 +94,7 @@ def options_from_job(job) -> DiagnoseOptions:
         report=str(spec.report) if spec.report else None,
         simulation=spec.mode == "simulation",
         scenario=scenario,
-        context=cluster.context if cluster else None,
-        namespaces=list(cluster.namespaces) if cluster and cluster.namespaces else None,
-        kubeconfig=str(cluster.kubeconfig) if cluster and cluster.kubeconfig else None,
+        **cluster_target(spec),
         allow_writes=bool(cluster and cluster.allow_writes),
         write_namespaces=list(cluster.write_namespaces) if cluster else [],
     )

@@ -87,14 +87,13 @@ def run_train_job(job) -> int:
 
 
 def options_from_job(job) -> TrainOptions:
-    from entrypoint.jobspec import SpecError, scenario_config, training_overrides
+    from entrypoint.jobspec import SpecError, cluster_target, scenario_config, training_overrides
 
     spec = job.spec
     try:
         scenario = scenario_config(spec)
     except SpecError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
-    cluster = spec.cluster
     return TrainOptions(
         episodes=spec.episodes or DEFAULT_EPISODES,
         steps=spec.steps or scenario.max_steps,
@@ -108,9 +107,7 @@ def options_from_job(job) -> TrainOptions:
         training=training_overrides(spec),
         scenario=scenario,
         simulation=spec.mode == "simulation",
-        context=cluster.context if cluster else None,
-        namespaces=list(cluster.namespaces) if cluster and cluster.namespaces else None,
-        kubeconfig=str(cluster.kubeconfig) if cluster and cluster.kubeconfig else None,
+        **cluster_target(spec),
     )
 
 
