@@ -162,3 +162,17 @@ def test_write_permissions_exist_only_in_the_write_overlay():
     binding = by_kind(docs, "ClusterRoleBinding")["cluster-rl-write-actions"]
     assert binding["roleRef"]["name"] == "cluster-rl-write-actions"
     assert binding["subjects"][0]["name"] == "cluster-rl"
+
+
+def test_configmap_job_specs_are_valid_and_match_the_cronjobs():
+    """The specs the CronJobs run are checked by the same loader `cluster-rl run` uses."""
+    from entrypoint.jobspec import parse_job
+
+    docs = render("base")
+    specs = by_kind(docs, "ConfigMap")["cluster-rl-jobs"]["data"]
+    kinds = {name: parse_job(text.encode(), name).kind for name, text in specs.items()}
+    assert sorted(kinds.values()) == ["DiagnoseJob", "TrainJob"]
+    for cronjob in by_kind(docs, "CronJob").values():
+        container = pod_spec(cronjob)["containers"][0]
+        path = container["args"][-1]
+        assert path.startswith("/etc/cluster-rl/") and path.rsplit("/", 1)[1] in specs
