@@ -6,11 +6,15 @@
 #   TORCH_INDEX_URL  where torch's CPU build comes from; empty: only wheelhouse/ (scripts/build-image.sh
 #                    fills it when the index is unreachable). PIP_INDEX_URL: everything else.
 #   VERSION, REVISION, CREATED, SOURCE: OCI labels.
+#   SOURCE_DATE_EPOCH  when set (scripts/build-image.sh passes the caller's): the time the image's own
+#                    files carry, so two builds of one tree give the same image (with podman's
+#                    --timestamp, which build-image.sh also sets from it).
+# The RUN lines run under /bin/sh and have no pipes: a SHELL instruction (for pipefail) would be dropped
+# by podman's OCI image format, and its docker format records the build container's ID and hostname.
 # A pip CA bundle can be passed as the build secret `pip_cert` (`--secret id=pip_cert,src=FILE`).
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-20260918-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 
 FROM ${BASE_IMAGE} AS builder
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
 # Debian's own versions of these packages are what bookworm ships; pinning them would break the build
 # at the next point release.
@@ -47,10 +51,16 @@ RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && pip install --require-hashes --no-deps --no-compile --find-links /wheelhouse \
         ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r wheels.txt
+# pufferlib-core's sdist is downloaded (hash-checked) and built in a fixed directory, not in pip's
+# randomly named temporary one, whose path would end up in the extension and so in its RECORD.
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
-    && PUFFERLIB_DISABLE_CUDA=1 pip install --require-hashes --no-deps --no-compile --no-build-isolation \
-        -r pufferlib.txt
+    && export PUFFERLIB_DISABLE_CUDA=1 \
+    && pip download --require-hashes --no-deps --no-binary :all: --no-build-isolation -d /build/sdist \
+        -r pufferlib.txt \
+    && mkdir /build/pufferlib \
+    && tar -xzf /build/sdist/*.tar.gz -C /build/pufferlib --strip-components=1 \
+    && pip install --no-deps --no-compile --no-build-isolation /build/pufferlib
 
 COPY README.md /build/src/
 COPY rl /build/src/rl
@@ -59,7 +69,11 @@ COPY scripts/image/ /build/image/
 # Then slim the venv: torch's C++ headers, test binaries and protoc were needed only to build
 # pufferlib's extension; packages' own test suites never run here; shared objects lose their symbol
 # tables (not those in *.libs/, which auditwheel patched); pip goes last. warm.py runs after the
-# stripping, so a library the strip broke fails the build.
+# stripping, so a library the strip broke fails the build. For reproducible bytecode and numba cache,
+# the venv's files are dated SOURCE_DATE_EPOCH when it is set (the time podman's --timestamp gives
+# every file in the image, so the .pyc and cache entries also match their sources at run time), and
+# warm.py runs with a fixed hash seed (the order of sets in .pyc and in numba's compilation).
+ARG SOURCE_DATE_EPOCH
 RUN pip install --no-compile --no-deps --no-build-isolation ./src \
     && pip check \
     && site=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
@@ -70,17 +84,22 @@ RUN pip install --no-compile --no-deps --no-build-isolation ./src \
         -exec sh -c 'for f; do strip --strip-unneeded "$f" 2>/dev/null || true; done' strip {} + \
     && cp /build/image/numba_cache_seed.py "$site/_cluster_rl_numba_cache_seed.py" \
     && echo 'import _cluster_rl_numba_cache_seed' >"$site/_cluster_rl_numba_cache_seed.pth" \
-    && NUMBA_CACHE_DIR=/opt/numba-cache python /build/image/warm.py \
+    && if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then \
+        find /opt/venv -exec touch --no-dereference --date "@$SOURCE_DATE_EPOCH" {} +; fi \
+    && PYTHONHASHSEED=0 NUMBA_CACHE_DIR=/opt/numba-cache python /build/image/warm.py \
     && pip uninstall --yes pip
 
 FROM ${BASE_IMAGE} AS runtime
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
-# apt's and dpkg's logs and ldconfig's cache hold build times: dropped, so that layer is reproducible.
+ARG SOURCE_DATE_EPOCH
+# apt's, dpkg's and update-alternatives' logs and ldconfig's cache hold build times: dropped, so that
+# layer is reproducible. PYTHONHASHSEED fixes the order of sets in the .pyc Debian's python3 compiles.
+# useradd dates the user's password change SOURCE_DATE_EPOCH when that is set.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/log/apt/*.log /var/log/dpkg.log /var/cache/ldconfig/aux-cache
+    && PYTHONHASHSEED=0 apt-get install -y --no-install-recommends python3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/log/apt/*.log /var/log/dpkg.log /var/log/alternatives.log \
+        /var/cache/ldconfig/aux-cache
 
 # A fixed non-root user; the image also runs as any other uid (`-u UID:GID`): HOME and every cache
 # point at /tmp (a tmpfs under --read-only), and /data is writable by all.

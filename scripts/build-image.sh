@@ -14,6 +14,11 @@
 # BASE_IMAGE, BUILDER_IMAGE, RUNTIME_IMAGE, TORCH_INDEX_URL and PIP_INDEX_URL from the environment
 # are passed through as they are. PIP_CERT (default: the system CA bundle) goes in as the build
 # secret `pip_cert`. EXTRA_BUILD_ARGS is appended to the engine's build command.
+#
+# SOURCE_DATE_EPOCH from the environment (e.g. `git log -1 --format=%ct`) makes the CPU image
+# reproducible: it goes in as a build ARG and as the CREATED label, and with podman as --timestamp
+# (image and file times). Two builds of one tree with one SOURCE_DATE_EPOCH then give the same image
+# ID (tests/test_reproducible.py).
 set -euo pipefail
 
 variant=${1:-}
@@ -43,8 +48,14 @@ if [[ -z "${ENGINE:-}" ]]; then
 fi
 build_args=()
 if [[ "$(basename "$ENGINE")" == podman* ]]; then
-    # podman's default OCI image format drops SHELL (the Dockerfiles' pipefail); docker's keeps it.
-    build_args+=(--format docker)
+    # podman's default OCI image format drops SHELL (Dockerfile.cuda's pipefail); docker's keeps it but
+    # records the build container's ID and hostname, so the CPU image (no SHELL) stays OCI.
+    if [[ "$variant" == cuda ]]; then
+        build_args+=(--format docker)
+    fi
+    if [[ -n "${SOURCE_DATE_EPOCH:-}" ]]; then
+        build_args+=(--timestamp "$SOURCE_DATE_EPOCH")
+    fi
     if [[ -z "${CONTAINERS_CONF:-}" ]]; then
         export CONTAINERS_CONF="$repo/scripts/containers.conf"
     fi
@@ -63,8 +74,13 @@ PY
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-build_args+=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision"
-    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+if [[ -n "${SOURCE_DATE_EPOCH:-}" ]]; then
+    created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+    build_args+=(--build-arg "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH")
+else
+    created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+fi
+build_args+=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created")
 
 if [[ "$variant" == cpu ]]; then
     if [[ -z "${BASE_IMAGE:-}" ]] && ! image_available "$(arg_default BASE_IMAGE)"; then

@@ -6,13 +6,16 @@
 2. Steps the simulator through `ClusterEnv` and `ClusterPufferEnv`, so numba compiles its kernels
    into NUMBA_CACHE_DIR, which the image ships as the seed of its runtime cache
    (see numba_cache_seed.py).
+3. Blanks the memory addresses in that cache (see blank_addresses), so two builds ship the same bytes.
 A failure here fails the build: an image whose modules do not import is broken.
 """
 
 import importlib
 import os
 import pkgutil
+import re
 import sys
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -88,12 +91,39 @@ def compile_simulator() -> None:
     vec.close()
 
 
+# A function's repr, `<function name at 0x7f...>`: numba stores the typed IR's text (the types of the
+# globals a kernel calls) in each .nbc entry, for inspect_types only.
+ADDRESS_IN_REPR = re.compile(rb" at 0x([0-9a-f]+)>")
+
+
+def blank_addresses(cache_dir: str) -> int:
+    """Zeroes the addresses in the cache's function reprs, digit for digit.
+
+    The address is where the function object happened to be allocated, so it differs from build to
+    build. Zeroing keeps each string's length, so the pickles stay valid byte for byte.
+    """
+    changed = 0
+    for entry in sorted(Path(cache_dir).rglob("*.nbc")):
+        data = entry.read_bytes()
+        blanked = ADDRESS_IN_REPR.sub(lambda m: b" at 0x" + b"0" * len(m.group(1)) + b">", data)
+        if blanked != data:
+            staging = entry.with_name(entry.name + ".tmp")
+            staging.write_bytes(blanked)
+            staging.replace(entry)
+            changed += 1
+    return changed
+
+
 def main() -> None:
     if not os.environ.get("NUMBA_CACHE_DIR"):
         sys.exit("warm.py: set NUMBA_CACHE_DIR to the cache directory the image ships")
     count = import_everything()
     compile_simulator()
-    print(f"warm.py: byte-compiled {count} imported modules; numba cache in {os.environ['NUMBA_CACHE_DIR']}")
+    blanked = blank_addresses(os.environ["NUMBA_CACHE_DIR"])
+    print(
+        f"warm.py: byte-compiled {count} imported modules; numba cache in {os.environ['NUMBA_CACHE_DIR']}"
+        f" ({blanked} entries with addresses blanked)"
+    )
 
 
 if __name__ == "__main__":
