@@ -58,6 +58,8 @@ def test_episodes_and_steps_set_the_budget(home):
     (["--output", "s3://Bad_Bucket/x/"], 2, "bucket"),
     (["--episodes", "0"], 2, "episodes"),
     (["--job", "/nonexistent.yaml"], 2, "nonexistent.yaml"),
+    (["--output", "/etc/passwd"], 4, "--output"),
+    (["--output", "/proc/no-such-dir"], 4, "--output"),
 ])
 def test_bad_flags_exit_with_one_line(home, args, code, text):
     result = run_cli("train", *args, env={"CLUSTER_CODE_HOME": str(home)})

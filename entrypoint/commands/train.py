@@ -145,7 +145,7 @@ def execute_training(opts: TrainOptions) -> int:
     output = opts.output or str(home.models_dir())
     s3_output = is_s3_uri(output)
     if not s3_output:
-        output = str(Path(output).expanduser().resolve())
+        output = str(_writable_directory(Path(output).expanduser().resolve()))
     if s3_output:
         from entrypoint.storage import StorageError, parse_s3_uri
 
@@ -165,6 +165,19 @@ def execute_training(opts: TrainOptions) -> int:
         return _run(opts, config, run_id, output, s3_output, reporter)
     finally:
         reporter.close()
+
+
+def _writable_directory(path: Path) -> Path:
+    """Create the output directory now, so a bad --output fails before training, not after it."""
+    import os
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CliError(f"--output: cannot create directory {path}: {err.strerror or err}", ExitCode.STORAGE) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CliError(f"--output: directory {path} is not writable", ExitCode.STORAGE)
+    return path
 
 
 def _train_config(opts: TrainOptions, user_training: dict):
@@ -287,7 +300,10 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
         except StorageError as err:
             raise CliError(f"{err} (the model is kept at {local})", ExitCode.STORAGE) from None
     else:
-        model_location = str(save_model(Path(output) / MODEL_FILE, result.policy, metadata))
+        try:
+            model_location = str(save_model(Path(output) / MODEL_FILE, result.policy, metadata))
+        except OSError as err:
+            raise CliError(f"cannot write the model to {output}: {err.strerror or err}", ExitCode.STORAGE) from None
     for finished in checkpoint_dir.glob("checkpoint_*.pt"):  # the run is complete: nothing to resume
         finished.unlink()
     reporter.progress(result.metrics, force=True)
