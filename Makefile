@@ -22,8 +22,8 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/cluster-rl train
 
-test: venv
-	$(BIN)/ruff check .
+# The same lint as .github/workflows/ci.yml, then the suite.
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: venv

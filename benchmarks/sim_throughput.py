@@ -66,8 +66,12 @@ def main() -> None:
         pass
     single = single_env_sps(args.seconds)
     vectorized = vectorized_sps(args.num_envs, args.seconds)
-    result = {"vectorized_sps": round(vectorized), "single_env_sps": round(single),
-              "ratio": round(vectorized / single, 1), "num_envs": args.num_envs}
+    result = {
+        "vectorized_sps": round(vectorized),
+        "single_env_sps": round(single),
+        "ratio": round(vectorized / single, 1),
+        "num_envs": args.num_envs,
+    }
     if args.json:
         print(json.dumps(result))
     else:

@@ -1,7 +1,7 @@
 """Training throughput: a fixed-length PuffeRL run on the real simulator.
 
-    python benchmarks/train_throughput.py --json [--device cuda]
-    {"device": "cpu", "sps": ..., "num_envs": ..., "params": ...}
+python benchmarks/train_throughput.py --json [--device cuda]
+{"device": "cpu", "sps": ..., "num_envs": ..., "params": ...}
 """
 
 import argparse
@@ -26,8 +26,12 @@ def main() -> None:
     warmup = TrainConfig(**{**config.__dict__, "total_steps": config.batch_size})
     train(warmup, run_id="warmup")  # compiles the simulator and warms torch up
     result = train(config, run_id="benchmark")
-    out = {"device": args.device, "sps": round(result.global_step / result.elapsed),
-           "num_envs": config.num_envs, "params": sum(p.numel() for p in result.policy.parameters())}
+    out = {
+        "device": args.device,
+        "sps": round(result.global_step / result.elapsed),
+        "num_envs": config.num_envs,
+        "params": sum(p.numel() for p in result.policy.parameters()),
+    }
     print(json.dumps(out) if args.json else out)
 
 

@@ -228,13 +228,10 @@ def format_gpu_status(status: dict) -> str:
     for gpu in status["gpus"]:
         busy = "" if gpu["utilization_percent"] is None else f", {gpu['utilization_percent']}% busy"
         lines.append(
-            f"GPU {gpu['index']}: {gpu['name']}, {gpu['memory_used_mib']}/{gpu['memory_total_mib']} MiB "
-            f"used{busy}"
+            f"GPU {gpu['index']}: {gpu['name']}, {gpu['memory_used_mib']}/{gpu['memory_total_mib']} MiB used{busy}"
         )
     if status["gpus"]:
-        lines.append(
-            f"NVIDIA driver {status['driver_version']}, CUDA {status['cuda_driver_version'] or 'unknown'}"
-        )
+        lines.append(f"NVIDIA driver {status['driver_version']}, CUDA {status['cuda_driver_version'] or 'unknown'}")
     else:
         lines.append(f"GPU: {status['reason']}")
     torch = status["torch"]

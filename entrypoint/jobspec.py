@@ -138,12 +138,8 @@ class SimulationConfig(_Strict):
 class ClusterConfig(_Strict):
     """A real cluster. Read-only unless allowWrites is true, and then only in writeNamespaces."""
 
-    kubeconfig: Location | None = Field(
-        None, description="Kubeconfig file; default: in-cluster or ~/.kube/config."
-    )
-    context: str | None = Field(
-        None, min_length=1, description="Kubeconfig context; default: the current one."
-    )
+    kubeconfig: Location | None = Field(None, description="Kubeconfig file; default: in-cluster or ~/.kube/config.")
+    context: str | None = Field(None, min_length=1, description="Kubeconfig context; default: the current one.")
     namespaces: list[Namespace] | None = Field(None, min_length=1, description="Namespaces to look at.")
     allow_writes: bool = Field(False, description="Let the agent change the cluster (restart, scale, drain).")
     write_namespaces: list[Namespace] = Field(default_factory=list, description="Where writes are allowed.")
@@ -153,9 +149,7 @@ class ClusterConfig(_Strict):
         if self.write_namespaces and not self.allow_writes:
             raise _FieldError("writeNamespaces", "only used with allowWrites: true")
         if self.allow_writes and not self.write_namespaces:
-            raise _FieldError(
-                "writeNamespaces", "list the namespaces the agent may change (allowWrites is true)"
-            )
+            raise _FieldError("writeNamespaces", "list the namespaces the agent may change (allowWrites is true)")
         if self.namespaces is not None:
             outside = sorted(set(self.write_namespaces) - set(self.namespaces))
             if outside:
@@ -192,9 +186,7 @@ class TrainSpec(_Spec):
     resume: Literal["auto", "never"] = Field("auto", description="auto: continue from the newest checkpoint.")
     output: Location | None = Field(None, description="Local directory or s3://bucket/prefix/ for the model.")
     checkpoint_interval: int = Field(300, ge=1, le=86_400, description="Seconds between checkpoints.")
-    total_steps: int | None = Field(
-        None, ge=1, le=10**12, description="Environment steps; overrides episodes."
-    )
+    total_steps: int | None = Field(None, ge=1, le=10**12, description="Environment steps; overrides episodes.")
     num_envs: int | None = Field(None, ge=1, le=65536, description="Same as training.numEnvs.")
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     simulation: SimulationConfig | None = None
@@ -209,9 +201,7 @@ class TrainSpec(_Spec):
 
 class DiagnoseSpec(_Spec):
     mode: Mode = Field("simulation", description="Diagnose a simulated cluster or a real one.")
-    model: Location | None = Field(
-        None, description="Model file or s3:// URI; default: the local default model."
-    )
+    model: Location | None = Field(None, description="Model file or s3:// URI; default: the local default model.")
     steps: int = Field(20, ge=1, le=10_000, description="Diagnosis steps.")
     seed: Seed | None = None
     policy: Literal["model", "expert", "random"] = "model"
@@ -404,11 +394,7 @@ def _message(error: dict, model: type[BaseModel], loc: list[str]) -> str:
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         bound = next(iter(ctx.values()))
-        return (
-            f"must be {bounds[kind]} {bound:g}"
-            if isinstance(bound, float)
-            else f"must be {bounds[kind]} {bound}"
-        )
+        return f"must be {bounds[kind]} {bound:g}" if isinstance(bound, float) else f"must be {bounds[kind]} {bound}"
     if kind == "literal_error":
         return f"must be {ctx['expected']}, got {error.get('input')!r}"
     if kind == "too_short":

@@ -63,10 +63,16 @@ class RichReporter:
         table.add_row("steps", f"{step:,} / {self.total_steps:,}", ProgressBar(total=self.total_steps, completed=step))
         table.add_row("steps/s", f"{m.get('sps', 0):,.0f}", "")
         table.add_row("episodes", f"{m.get('episodes', 0):,}", "")
-        for key, label in (("resolution_rate", "resolved"), ("mean_return", "mean return"),
-                           ("mean_episode_length", "mean length"), ("harmful_actions", "harmful/episode")):
+        for key, label in (
+            ("resolution_rate", "resolved"),
+            ("mean_return", "mean return"),
+            ("mean_episode_length", "mean length"),
+            ("harmful_actions", "harmful/episode"),
+        ):
             value = m.get(key)
-            table.add_row(label, "-" if value is None else (f"{value:.1%}" if key == "resolution_rate" else f"{value:.2f}"), "")
+            table.add_row(
+                label, "-" if value is None else (f"{value:.1%}" if key == "resolution_rate" else f"{value:.2f}"), ""
+            )
         if self.verbose:
             for key in ("policy_loss", "value_loss", "entropy"):
                 if m.get(key) is not None:

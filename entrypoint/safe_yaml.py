@@ -56,9 +56,7 @@ class _LimitedSafeLoader(yaml.SafeLoader):
                 except TypeError:  # an unhashable key: the base class reports it
                     continue
                 if duplicate:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -84,13 +82,9 @@ def _check_expansion(root: yaml.Node) -> None:
             count += child_count
             depth = max(depth, child_depth + 1)
             if count > MAX_NODES:
-                raise _LimitError(
-                    f"expands to more than {MAX_NODES} nodes (too many aliases)", node.start_mark
-                )
+                raise _LimitError(f"expands to more than {MAX_NODES} nodes (too many aliases)", node.start_mark)
             if depth > MAX_DEPTH:
-                raise _LimitError(
-                    f"nested more than {MAX_DEPTH} levels deep once aliases expand", node.start_mark
-                )
+                raise _LimitError(f"nested more than {MAX_DEPTH} levels deep once aliases expand", node.start_mark)
         on_path.discard(key)
         sizes[key] = (count, depth)
         return count, depth

@@ -218,9 +218,7 @@ def _sha256_of(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _upload_verified(
-    client, local_path: Path, location: S3Location, key: str, action: str
-) -> tuple[str, int]:
+def _upload_verified(client, local_path: Path, location: S3Location, key: str, action: str) -> tuple[str, int]:
     """Upload with the SHA-256 as metadata, then HEAD the object to confirm it landed whole."""
     from boto3.s3.transfer import TransferConfig
 
@@ -241,9 +239,7 @@ def _upload_verified(
         )
         head = client.head_object(Bucket=location.bucket, Key=key)
     if head.get("ContentLength") != size or head.get("Metadata", {}).get(SHA256_METADATA_KEY) != digest:
-        raise StorageError(
-            f"{action} {uri}: the uploaded object does not match {local_path} (size or sha256)"
-        )
+        raise StorageError(f"{action} {uri}: the uploaded object does not match {local_path} (size or sha256)")
     return digest, size
 
 
@@ -324,9 +320,7 @@ def _download_verified(
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as err:
-        raise StorageError(
-            f"downloading {uri}: cannot write to {dest.parent}: {err.strerror or err}"
-        ) from None
+        raise StorageError(f"downloading {uri}: cannot write to {dest.parent}: {err.strerror or err}") from None
     try:
         with _s3_errors("downloading", uri, client):
             response = client.get_object(Bucket=location.bucket, Key=key)
@@ -378,9 +372,7 @@ def _read_pointer(client, location: S3Location, prefix_key: str) -> dict | None:
         pointer = json.loads(body)
         key, sha256 = pointer["key"], pointer["sha256"]
     except (ValueError, KeyError, TypeError):
-        raise StorageError(
-            f"{uri}: not a valid model pointer (expected JSON with 'key' and 'sha256')"
-        ) from None
+        raise StorageError(f"{uri}: not a valid model pointer (expected JSON with 'key' and 'sha256')") from None
     if not isinstance(key, str) or not key or not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
         raise StorageError(f"{uri}: not a valid model pointer ('key' or 'sha256' is malformed)")
     return pointer
@@ -443,9 +435,7 @@ def resolve_model(ref: str, home: Path) -> Path:
     if expected:
         return _download_verified(client, location, key, cache_dir / f"{expected}.pt", expected, False)
     # An object uploaded by other tools, without our metadata: hash it on the way in.
-    scratch = _download_verified(
-        client, location, key, cache_dir / f".unverified-{os.getpid()}.pt", None, False
-    )
+    scratch = _download_verified(client, location, key, cache_dir / f".unverified-{os.getpid()}.pt", None, False)
     digest, _ = _sha256_of(scratch)
     final = cache_dir / f"{digest}.pt"
     os.replace(scratch, final)

@@ -204,8 +204,7 @@ class ModelPolicy:
 
     name = "model"
 
-    def __init__(self, policy: nn.Module, device: str = "cpu", sample: bool = False, seed: int = 0,
-                 context: int = 32):
+    def __init__(self, policy: nn.Module, device: str = "cpu", sample: bool = False, seed: int = 0, context: int = 32):
         self.policy = policy.to(device).eval()
         self.device = device
         self.sample = sample

@@ -23,7 +23,12 @@ def run_cli(*args, env=None, input=None, timeout=300, cwd=None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "entrypoint.cli", *map(str, args)],
-        env=full_env, input=input, capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
+        env=full_env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
     )
 
 
@@ -34,8 +39,9 @@ def small_model(tmp_path_factory):
     from rl.sim.scenario import ScenarioConfig
     from rl.train import TrainConfig, train
 
-    config = TrainConfig(total_steps=64 * 32 * 4, num_envs=64, num_steps=32, minibatch_size=1024,
-                         scenario=ScenarioConfig(max_steps=30))
+    config = TrainConfig(
+        total_steps=64 * 32 * 4, num_envs=64, num_steps=32, minibatch_size=1024, scenario=ScenarioConfig(max_steps=30)
+    )
     result = train(config, run_id="fixture")
     path = tmp_path_factory.mktemp("model") / "cluster_agent.pt"
     save_model(path, result.policy, {"global_step": result.global_step, "seed": 0})

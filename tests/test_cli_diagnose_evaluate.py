@@ -47,19 +47,37 @@ def test_diagnose_with_a_bad_model_file_exits_3(tmp_path, content):
     assert result.returncode == 3 and "bad.pt" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--policy", "psychic"], "--policy"),
-    (["--allow-writes", "--no-simulation"], "--write-namespace"),
-    (["--steps", "0"], "steps"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--policy", "psychic"], "--policy"),
+        (["--allow-writes", "--no-simulation"], "--write-namespace"),
+        (["--steps", "0"], "steps"),
+    ],
+)
 def test_diagnose_bad_flags_exit_2(args, text):
     result = run_cli("diagnose", "--policy", "expert", *args) if args[0] != "--policy" else run_cli("diagnose", *args)
     assert result.returncode == 2 and text in result.stderr
 
 
 def test_evaluate_json_compares_policies_on_the_same_scenarios(small_model):
-    result = run_cli("evaluate", "--policy", "random", "--policy", "expert", "--policy", "model", "--model",
-                     small_model, "--episodes", "300", "--seed", "11", "--output", "json")
+    result = run_cli(
+        "evaluate",
+        "--policy",
+        "random",
+        "--policy",
+        "expert",
+        "--policy",
+        "model",
+        "--model",
+        small_model,
+        "--episodes",
+        "300",
+        "--seed",
+        "11",
+        "--output",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["episodes"] == 300 and data["seed"] == 11

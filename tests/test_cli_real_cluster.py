@@ -10,7 +10,9 @@ from kube_server import FakeKubeServer, load_into, write_kubeconfig
 
 def snapshot(server) -> str:
     """Every object the server holds, as text, to check that nothing changed."""
-    flat = {f"{kind}/{ns}/{name}": obj for kind, objs in server.store.objects.items() for (ns, name), obj in objs.items()}
+    flat = {
+        f"{kind}/{ns}/{name}": obj for kind, objs in server.store.objects.items() for (ns, name), obj in objs.items()
+    }
     return json.dumps(flat, sort_keys=True, default=str)
 
 
@@ -26,8 +28,17 @@ def cluster(tmp_path):
 def test_diagnose_a_real_cluster_read_only(cluster, tmp_path):
     server, kubeconfig = cluster
     before = snapshot(server)
-    result = run_cli("diagnose", "--no-simulation", "--policy", "expert", "--steps", "12", "-o", "json",
-                     env={"KUBECONFIG": str(kubeconfig)})
+    result = run_cli(
+        "diagnose",
+        "--no-simulation",
+        "--policy",
+        "expert",
+        "--steps",
+        "12",
+        "-o",
+        "json",
+        env={"KUBECONFIG": str(kubeconfig)},
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["mode"] == "cluster" and report["writes_allowed"] is False
@@ -42,8 +53,19 @@ def test_diagnose_a_real_cluster_read_only(cluster, tmp_path):
 
 def test_diagnose_text_on_a_real_cluster_names_evidence(cluster):
     _, kubeconfig = cluster
-    result = run_cli("diagnose", "--no-simulation", "--policy", "expert", "--steps", "5",
-                     "--context", "prod", "--namespace", "shop", env={"KUBECONFIG": str(kubeconfig)})
+    result = run_cli(
+        "diagnose",
+        "--no-simulation",
+        "--policy",
+        "expert",
+        "--steps",
+        "5",
+        "--context",
+        "prod",
+        "--namespace",
+        "shop",
+        env={"KUBECONFIG": str(kubeconfig)},
+    )
     assert result.returncode == 0, result.stderr
     assert "Findings:" in result.stdout and "$ kubectl" in result.stdout
 
@@ -62,8 +84,17 @@ def test_unreachable_api_server_and_bad_kubeconfig_exit_5(tmp_path):
 
 def test_train_no_simulation_sizes_the_simulator_after_the_real_cluster(cluster, home):
     _, kubeconfig = cluster
-    result = run_cli("train", "--no-simulation", "--num-envs", "64", "--total-steps", "2048", "--run-name", "calib",
-                     env={"KUBECONFIG": str(kubeconfig), "CLUSTER_CODE_HOME": str(home)})
+    result = run_cli(
+        "train",
+        "--no-simulation",
+        "--num-envs",
+        "64",
+        "--total-steps",
+        "2048",
+        "--run-name",
+        "calib",
+        env={"KUBECONFIG": str(kubeconfig), "CLUSTER_CODE_HOME": str(home)},
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     calibration = next(e for e in events if e["event"] == "cluster")

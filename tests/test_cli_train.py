@@ -23,7 +23,9 @@ def events(stdout: str) -> list[dict]:
 
 
 def test_train_writes_json_lines_and_a_model(home):
-    result = run_cli("train", *SMALL, "--total-steps", "8192", "--run-name", "smoke", env={"CLUSTER_CODE_HOME": str(home)})
+    result = run_cli(
+        "train", *SMALL, "--total-steps", "8192", "--run-name", "smoke", env={"CLUSTER_CODE_HOME": str(home)}
+    )
     assert result.returncode == 0, result.stderr
     log = events(result.stdout)
     kinds = [e["event"] for e in log]
@@ -46,21 +48,26 @@ def test_episodes_and_steps_set_the_budget(home):
     assert result.stderr == ""
     start = events(result.stdout)[0]
     assert start["total_steps"] == 2048  # 1 x 20 x 64 = 1280, rounded up to one batch of 64 x 32
-    result = run_cli("train", "-e", "5", "-s", "20", "--num-envs", "64", "--total-steps", "1", env={"CLUSTER_CODE_HOME": str(home)})
+    result = run_cli(
+        "train", "-e", "5", "-s", "20", "--num-envs", "64", "--total-steps", "1", env={"CLUSTER_CODE_HOME": str(home)}
+    )
     assert events(result.stdout)[0]["total_steps"] == 2048
 
 
-@pytest.mark.parametrize("args, code, text", [
-    (["--device", "tpu"], 2, "--device"),
-    (["--device", "cuda"], 6, "device cuda"),
-    (["--run-name", "../etc"], 2, "--run-name"),
-    (["--resume"], 2, "--resume needs --run-name"),
-    (["--output", "s3://Bad_Bucket/x/"], 2, "bucket"),
-    (["--episodes", "0"], 2, "episodes"),
-    (["--job", "/nonexistent.yaml"], 2, "nonexistent.yaml"),
-    (["--output", "/etc/passwd"], 4, "--output"),
-    (["--output", "/proc/no-such-dir"], 4, "--output"),
-])
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (["--device", "tpu"], 2, "--device"),
+        (["--device", "cuda"], 6, "device cuda"),
+        (["--run-name", "../etc"], 2, "--run-name"),
+        (["--resume"], 2, "--resume needs --run-name"),
+        (["--output", "s3://Bad_Bucket/x/"], 2, "bucket"),
+        (["--episodes", "0"], 2, "episodes"),
+        (["--job", "/nonexistent.yaml"], 2, "nonexistent.yaml"),
+        (["--output", "/etc/passwd"], 4, "--output"),
+        (["--output", "/proc/no-such-dir"], 4, "--output"),
+    ],
+)
 def test_bad_flags_exit_with_one_line(home, args, code, text):
     result = run_cli("train", *args, env={"CLUSTER_CODE_HOME": str(home)})
     assert result.returncode == code, (result.stdout, result.stderr)
@@ -78,8 +85,11 @@ def test_bad_training_config_in_config_json(home):
 def start_training(home, *args):
     return subprocess.Popen(
         [sys.executable, "-m", "entrypoint.cli", "train", *SMALL, *args],
-        env={**os.environ, "CLUSTER_CODE_HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=ROOT,
+        env={**os.environ, "CLUSTER_CODE_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
 
 
@@ -113,8 +123,16 @@ def test_a_signal_checkpoints_and_exits_75_then_resume_continues(home, sig):
     assert stopped_at > 0 and list((home / "checkpoints" / "evicted").glob("checkpoint_*.pt"))
     assert not (home / "models" / "cluster_agent.pt").exists()
 
-    resumed = run_cli("train", *SMALL, "--resume", "--run-name", "evicted", "--total-steps", str(stopped_at + 4096),
-                      env={"CLUSTER_CODE_HOME": str(home)})
+    resumed = run_cli(
+        "train",
+        *SMALL,
+        "--resume",
+        "--run-name",
+        "evicted",
+        "--total-steps",
+        str(stopped_at + 4096),
+        env={"CLUSTER_CODE_HOME": str(home)},
+    )
     assert resumed.returncode == 0, resumed.stderr
     log = events(resumed.stdout)
     resumed_event = next(e for e in log if e["event"] == "resumed")
@@ -126,15 +144,35 @@ def test_a_signal_checkpoints_and_exits_75_then_resume_continues(home, sig):
 def test_resumed_training_is_as_good_as_an_uninterrupted_run(home, tmp_path):
     """Kill a real training run with SIGTERM half way, resume it, and compare its model's quality."""
     budget = ["--num-envs", "256", "--total-steps", "1200000", "--seed", "5"]
-    straight = run_cli("train", *budget, "--run-name", "straight", "--output", str(tmp_path / "straight"),
-                       env={"CLUSTER_CODE_HOME": str(home)}, timeout=600)
+    straight = run_cli(
+        "train",
+        *budget,
+        "--run-name",
+        "straight",
+        "--output",
+        str(tmp_path / "straight"),
+        env={"CLUSTER_CODE_HOME": str(home)},
+        timeout=600,
+    )
     assert straight.returncode == 0, straight.stderr
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "entrypoint.cli", "train", *budget, "--run-name", "split",
-         "--output", str(tmp_path / "split")],
-        env={**os.environ, "CLUSTER_CODE_HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "entrypoint.cli",
+            "train",
+            *budget,
+            "--run-name",
+            "split",
+            "--output",
+            str(tmp_path / "split"),
+        ],
+        env={**os.environ, "CLUSTER_CODE_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         wait_for_progress(proc, 500_000)
@@ -143,13 +181,31 @@ def test_resumed_training_is_as_good_as_an_uninterrupted_run(home, tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 75, err
-    resumed = run_cli("train", *budget, "--run-name", "split", "--resume", "--output", str(tmp_path / "split"),
-                      env={"CLUSTER_CODE_HOME": str(home)}, timeout=600)
+    resumed = run_cli(
+        "train",
+        *budget,
+        "--run-name",
+        "split",
+        "--resume",
+        "--output",
+        str(tmp_path / "split"),
+        env={"CLUSTER_CODE_HOME": str(home)},
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
 
     def quality(directory):
-        result = run_cli("evaluate", "--policy", "model", "--model", directory / "cluster_agent.pt",
-                         "--episodes", "500", "--output", "json")
+        result = run_cli(
+            "evaluate",
+            "--policy",
+            "model",
+            "--model",
+            directory / "cluster_agent.pt",
+            "--episodes",
+            "500",
+            "--output",
+            "json",
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)["policies"][0]["resolution_rate"]
 
@@ -165,13 +221,33 @@ def test_checkpoints_are_mirrored_to_s3_and_resume_from_there(home, tmp_path):
 
     with MotoServer() as moto:
         env = {**s3_environment(moto.url, tmp_path), "CLUSTER_CODE_HOME": str(home)}
-        s3 = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1",
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto.url,
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
         s3.create_bucket(Bucket="models")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "entrypoint.cli", "train", *SMALL, "--total-steps", "100000000",
-             "--run-name", "pod-1", "--output", "s3://models/agent/"],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "entrypoint.cli",
+                "train",
+                *SMALL,
+                "--total-steps",
+                "100000000",
+                "--run-name",
+                "pod-1",
+                "--output",
+                "s3://models/agent/",
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
         try:
             wait_for_progress(proc, 1)
@@ -186,8 +262,18 @@ def test_checkpoints_are_mirrored_to_s3_and_resume_from_there(home, tmp_path):
         stopped_at = events(out)[-1]["global_step"]
         shutil.rmtree(home / "checkpoints")  # a new pod starts with an empty disk
 
-        resumed = run_cli("train", *SMALL, "--run-name", "pod-1", "--resume", "--output", "s3://models/agent/",
-                          "--total-steps", str(stopped_at + 2048), env=env)
+        resumed = run_cli(
+            "train",
+            *SMALL,
+            "--run-name",
+            "pod-1",
+            "--resume",
+            "--output",
+            "s3://models/agent/",
+            "--total-steps",
+            str(stopped_at + 2048),
+            env=env,
+        )
         assert resumed.returncode == 0, resumed.stderr
         log = events(resumed.stdout)
         assert next(e for e in log if e["event"] == "resumed")["global_step"] == stopped_at

@@ -104,11 +104,16 @@ def test_numpy_integer_actions_are_accepted():
     env.step(np.array(4))
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"max_steps": 0}, "max_steps"), ({"render_mode": "rgb_array"}, "render_mode"),
-    ({"scenario": {"max_nodes": 1000}}, "max_nodes"), ({"scenario": {"warp": 1}}, "warp"),
-    ({"scenario": 5}, "scenario"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"max_steps": 0}, "max_steps"),
+        ({"render_mode": "rgb_array"}, "render_mode"),
+        ({"scenario": {"max_nodes": 1000}}, "max_nodes"),
+        ({"scenario": {"warp": 1}}, "warp"),
+        ({"scenario": 5}, "scenario"),
+    ],
+)
 def test_bad_constructor_arguments_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         ClusterEnv(**kwargs)

@@ -20,8 +20,9 @@ def test_example_specs_validate(spec):
 
 
 def test_train_sim_example_runs_under_its_own_name(home, tmp_path):
-    result = run_cli("train", "--job", JOBS / "train-sim.yaml", *FAST, env={"CLUSTER_CODE_HOME": str(home)},
-                     cwd=tmp_path)
+    result = run_cli(
+        "train", "--job", JOBS / "train-sim.yaml", *FAST, env={"CLUSTER_CODE_HOME": str(home)}, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     done = json.loads(result.stdout.splitlines()[-1])
     assert done["event"] == "done" and done["run_id"] == "train-sim"
@@ -33,8 +34,13 @@ def test_nightly_s3_then_diagnose_cluster_examples(home, tmp_path):
         env = {**s3_environment(moto.url, tmp_path), "CLUSTER_CODE_HOME": str(home)}
         import boto3
 
-        boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]).create_bucket(Bucket="my-models")
+        boto3.client(
+            "s3",
+            endpoint_url=moto.url,
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        ).create_bucket(Bucket="my-models")
         trained = run_cli("train", "--job", JOBS / "train-nightly-s3.yaml", *FAST, env=env, cwd=tmp_path)
         assert trained.returncode == 0, trained.stderr
         done = json.loads(trained.stdout.splitlines()[-1])
@@ -45,8 +51,17 @@ def test_nightly_s3_then_diagnose_cluster_examples(home, tmp_path):
             load_into(server, "healthy", "failures/crashloop.yaml")
             kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url, context="prod")
             # the spec looks at `default`; the broken app of this fixture lives in `shop` (flags override specs)
-            diagnosed = run_cli("diagnose", "--job", JOBS / "diagnose-cluster.yaml", "--namespace", "shop", "-o", "json",
-                                env={**env, "KUBECONFIG": str(kubeconfig)}, cwd=tmp_path)
+            diagnosed = run_cli(
+                "diagnose",
+                "--job",
+                JOBS / "diagnose-cluster.yaml",
+                "--namespace",
+                "shop",
+                "-o",
+                "json",
+                env={**env, "KUBECONFIG": str(kubeconfig)},
+                cwd=tmp_path,
+            )
         finally:
             server.stop()
         assert diagnosed.returncode == 0, diagnosed.stderr

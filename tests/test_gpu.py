@@ -70,9 +70,7 @@ class FakeNvml:
         return handle["name"]
 
     def nvmlDeviceGetMemoryInfo(self, handle):  # noqa: N802
-        return SimpleNamespace(
-            total=handle["total"], used=handle["used"], free=handle["total"] - handle["used"]
-        )
+        return SimpleNamespace(total=handle["total"], used=handle["used"], free=handle["total"] - handle["used"])
 
     def nvmlDeviceGetUtilizationRates(self, handle):  # noqa: N802
         if handle["util"] is None:

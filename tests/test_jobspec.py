@@ -149,9 +149,7 @@ def test_steps_and_max_steps():
 
 
 def test_yaml_anchors_and_merge_keys_are_allowed():
-    job = parse(
-        HEAD + "spec:\n  training:\n    <<: &base {learningRate: 0.001, gamma: 0.9}\n    gamma: 0.95\n"
-    )
+    job = parse(HEAD + "spec:\n  training:\n    <<: &base {learningRate: 0.001, gamma: 0.9}\n    gamma: 0.95\n")
     assert (job.spec.training.learning_rate, job.spec.training.gamma) == (0.001, 0.95)
 
 
@@ -287,9 +285,7 @@ def test_document_errors(text, message):
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "Nightly", ".hidden", "a..b", "", "x" * 64, "-dash"])
 def test_unsafe_job_names_are_refused(name):
-    message = spec_error(
-        f"apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: {{name: {json.dumps(name)}}}\n"
-    )
+    message = spec_error(f"apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: {{name: {json.dumps(name)}}}\n")
     assert message.startswith("jobs/x.yaml: metadata.name: ")
 
 
@@ -315,17 +311,13 @@ def test_yaml_syntax_error_gives_line_and_column():
     assert spec_error("apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: name: t\n") == (
         "jobs/x.yaml:3:15: mapping values are not allowed here"
     )
-    assert spec_error(HEAD + "spec: {episodes: 5\n").startswith(
-        "jobs/x.yaml:5:1: while parsing a flow mapping"
-    )
+    assert spec_error(HEAD + "spec: {episodes: 5\n").startswith("jobs/x.yaml:5:1: while parsing a flow mapping")
 
 
 def test_python_tags_are_refused_without_running_anything(tmp_path):
     marker = tmp_path / "pwned"
     message = spec_error(f"!!python/object/apply:os.system ['touch {marker}']\n")
-    assert message.startswith(
-        "jobs/x.yaml:1:1: unsupported tag 'tag:yaml.org,2002:python/object/apply:os.system'"
-    )
+    assert message.startswith("jobs/x.yaml:1:1: unsupported tag 'tag:yaml.org,2002:python/object/apply:os.system'")
     assert not marker.exists()
 
 
@@ -352,10 +344,7 @@ def test_deep_nesting_is_refused():
 
 
 def test_duplicate_keys_are_refused():
-    assert (
-        spec_error(HEAD + "spec:\n  episodes: 5\n  episodes: 50\n")
-        == "jobs/x.yaml:6:3: duplicate key 'episodes'"
-    )
+    assert spec_error(HEAD + "spec:\n  episodes: 5\n  episodes: 50\n") == "jobs/x.yaml:6:3: duplicate key 'episodes'"
 
 
 def test_size_limit():
@@ -384,9 +373,7 @@ def test_load_job_from_file_stdin_and_environment(tmp_path, monkeypatch):
 
 def test_load_job_errors_name_the_source(tmp_path, monkeypatch):
     monkeypatch.delenv(JOB_ENV_VAR, raising=False)
-    with pytest.raises(
-        SpecError, match=f"no job spec given: pass a file, '-' for stdin, or set {JOB_ENV_VAR}"
-    ):
+    with pytest.raises(SpecError, match=f"no job spec given: pass a file, '-' for stdin, or set {JOB_ENV_VAR}"):
         load_job(None)
     with pytest.raises(SpecError, match=r"^.*absent.yaml: cannot read: No such file or directory$"):
         load_job(str(tmp_path / "absent.yaml"))
@@ -482,9 +469,7 @@ def test_command_modules_import_nothing_heavy():
         "import sys, entrypoint.commands.run, entrypoint.commands.schema, entrypoint.storage; "
         "print(sorted(m for m in ('pydantic', 'boto3', 'torch', 'yaml') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
-    ).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.strip() == "[]"
 
 

@@ -120,9 +120,7 @@ def test_drain_honours_pod_disruption_budgets(cluster):
     assert server.store.get(PODS, "shop", "payments-5d4b9c7f8-r5t6y") is not None
     refused = result["data"]["refused"]
     assert refused[0]["object"] == "pod shop/payments-5d4b9c7f8-r5t6y"
-    assert (
-        "PodDisruptionBudget" in refused[0]["reason"] and "disruption budget payments" in refused[0]["reason"]
-    )
+    assert "PodDisruptionBudget" in refused[0]["reason"] and "disruption budget payments" in refused[0]["reason"]
     assert "1 refused" in result["message"]
 
 

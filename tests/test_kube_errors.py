@@ -99,10 +99,7 @@ def test_rejected_credentials(tmp_path, server):
     path = write_kubeconfig(tmp_path / "kubeconfig", server.url, token="wrong")
     with pytest.raises(KubeAuthError) as caught:
         KubeBackend(kubeconfig=str(path))
-    assert (
-        _one_line(caught.value)
-        == f"the API server at {server.url} rejected the credentials (401 Unauthorized)"
-    )
+    assert _one_line(caught.value) == f"the API server at {server.url} rejected the credentials (401 Unauthorized)"
 
 
 @pytest.mark.parametrize(
@@ -118,13 +115,9 @@ def test_rejected_credentials(tmp_path, server):
         ),
     ],
 )
-def test_forbidden_read_names_verb_resource_and_namespace(
-    tmp_path, server, verb, resource, namespaces, message
-):
+def test_forbidden_read_names_verb_resource_and_namespace(tmp_path, server, verb, resource, namespaces, message):
     server.forbid(verb, resource)
-    backend = KubeBackend(
-        kubeconfig=str(write_kubeconfig(tmp_path / "kc", server.url)), namespaces=namespaces
-    )
+    backend = KubeBackend(kubeconfig=str(write_kubeconfig(tmp_path / "kc", server.url)), namespaces=namespaces)
     with pytest.raises(KubePermissionError) as caught:
         backend.observe()
     assert _one_line(caught.value).startswith(message)

@@ -122,8 +122,7 @@ def test_recent_warning_events_are_counted_and_summarised(cluster):
     observation = backend().observe()
     assert observation.state.recent_events_warning == 2
     assert any(
-        f.startswith("warning event BackOff on pod shop/cart-7f9c8d6b5-x2x4q (x61)")
-        for f in observation.findings
+        f.startswith("warning event BackOff on pod shop/cart-7f9c8d6b5-x2x4q (x61)") for f in observation.findings
     )
 
 

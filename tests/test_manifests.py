@@ -82,9 +82,7 @@ def test_base_contents():
     ]:
         assert needed in granted
     binding = by_kind(docs, "ClusterRoleBinding")["cluster-rl-read-only"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "cluster-rl", "namespace": "cluster-rl"}
-    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "cluster-rl", "namespace": "cluster-rl"}]
     specs = by_kind(docs, "ConfigMap")["cluster-rl-jobs"]["data"]
     train = yaml.safe_load(specs["train-nightly.yaml"])
     assert (train["kind"], train["spec"]["mode"], train["spec"]["output"]) == (

@@ -48,7 +48,9 @@ def test_a_file_carrying_code_is_refused_without_running_it(tmp_path):
         load_model(plain)
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "truncated", "garbage", "foreign", "newer", "other-obs", "shape"])
+@pytest.mark.parametrize(
+    "case", ["missing", "directory", "truncated", "garbage", "foreign", "newer", "other-obs", "shape"]
+)
 def test_bad_model_files_give_one_line_model_errors(tmp_path, case):
     good = save_model(tmp_path / "good.pt", build_policy(8, 1), {"global_step": 1})
     path = tmp_path / "bad.pt"
@@ -68,8 +70,13 @@ def test_bad_model_files_give_one_line_model_errors(tmp_path, case):
     elif case == "other-obs":
         torch.save({**payload, "metadata": {**payload["metadata"], "observation_fields": ["a", "b"]}}, path)
     elif case == "shape":
-        torch.save({**payload, "metadata": {**payload["metadata"], "network": {"hidden_size": 32, "num_layers": 1,
-                                                                                "lstm": True}}}, path)
+        torch.save(
+            {
+                **payload,
+                "metadata": {**payload["metadata"], "network": {"hidden_size": 32, "num_layers": 1, "lstm": True}},
+            },
+            path,
+        )
     with pytest.raises(ModelError) as err:
         load_model(path)
     message = str(err.value)

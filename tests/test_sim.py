@@ -15,8 +15,14 @@ from rl.state import OBS_SIZE
 
 
 def single_fault(fault: Fault, **overrides) -> ClusterEnv:
-    settings = {"min_faults": 1, "max_faults": 1, "new_fault_rate": 0.0, "cascade_chance": 0.0,
-                "fault_weights": {fault.name.lower(): 1.0}, **overrides}
+    settings = {
+        "min_faults": 1,
+        "max_faults": 1,
+        "new_fault_rate": 0.0,
+        "cascade_chance": 0.0,
+        "fault_weights": {fault.name.lower(): 1.0},
+        **overrides,
+    }
     scenario = ScenarioConfig(**settings)
     return ClusterEnv(scenario=scenario)
 
@@ -50,8 +56,9 @@ def test_batch_is_deterministic_for_a_seed():
 def test_vectorized_env_and_cluster_env_give_identical_trajectories():
     """Cluster i of a batch seeded s is ClusterEnv seeded s + i, across episode boundaries too."""
     n, seed, steps = 6, 100, 250
-    vec = pufferlib.vector.make(ClusterPufferEnv, backend=pufferlib.vector.Serial, num_envs=1, seed=seed,
-                                env_kwargs={"num_envs": n})
+    vec = pufferlib.vector.make(
+        ClusterPufferEnv, backend=pufferlib.vector.Serial, num_envs=1, seed=seed, env_kwargs={"num_envs": n}
+    )
     vec.async_reset(seed)
     vec.recv()
     obs, rewards, terminals, truncations = vec.observations, vec.rewards, vec.terminals, vec.truncations
@@ -78,9 +85,13 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
 def test_puffer_env_writes_into_the_buffers_it_was_given():
     n = 32
     buf = {
-        "observations": np.zeros((n, OBS_SIZE), np.float32), "rewards": np.zeros(n, np.float32),
-        "terminals": np.zeros(n, bool), "truncations": np.zeros(n, bool),
-        "teacher_actions": np.zeros(n, np.int32), "masks": np.ones(n, bool), "actions": np.zeros(n, np.int32),
+        "observations": np.zeros((n, OBS_SIZE), np.float32),
+        "rewards": np.zeros(n, np.float32),
+        "terminals": np.zeros(n, bool),
+        "truncations": np.zeros(n, bool),
+        "teacher_actions": np.zeros(n, np.int32),
+        "masks": np.ones(n, bool),
+        "actions": np.zeros(n, np.int32),
     }
     env = ClusterPufferEnv(num_envs=n, buf=buf, report_interval=1)
     env.reset(seed=0)
@@ -198,11 +209,14 @@ def test_restarting_evicted_pods_on_a_pressured_node_does_not_stop_evictions():
     assert env.active_faults() == [Fault.NODE_PRESSURE] and env.true_state().pods_failed > 0
 
 
-@pytest.mark.parametrize("action, induced", [
-    (A.DRAIN_NODE, Fault.NODE_CORDONED),
-    (A.SCALE_DOWN_DEPLOYMENT, Fault.UNDERSCALED),
-    (A.SCALE_UP_DEPLOYMENT, Fault.OVERPROVISIONED),
-])
+@pytest.mark.parametrize(
+    "action, induced",
+    [
+        (A.DRAIN_NODE, Fault.NODE_CORDONED),
+        (A.SCALE_DOWN_DEPLOYMENT, Fault.UNDERSCALED),
+        (A.SCALE_UP_DEPLOYMENT, Fault.OVERPROVISIONED),
+    ],
+)
 def test_remedies_on_a_healthy_cluster_do_damage(action, induced):
     env = single_fault(Fault.UNBOUND_PVC)  # a human-only fault: nothing for a remedy to fix
     env.reset(seed=1)
@@ -212,8 +226,11 @@ def test_remedies_on_a_healthy_cluster_do_damage(action, induced):
     assert parts(info)["induced"] == pytest.approx(core.REWARD_INDUCED) and reward < 0
     assert info["action_result"]["data"]["harmful"]
     after = env.true_state()
-    assert (after.nodes_ready < health.nodes_ready or after.deployments_unavailable > health.deployments_unavailable
-            or induced == Fault.OVERPROVISIONED)
+    assert (
+        after.nodes_ready < health.nodes_ready
+        or after.deployments_unavailable > health.deployments_unavailable
+        or induced == Fault.OVERPROVISIONED
+    )
 
 
 def test_breaking_and_mending_never_pays():
@@ -226,11 +243,14 @@ def test_breaking_and_mending_never_pays():
     assert total < 0
 
 
-@pytest.mark.parametrize("fault, blind", [
-    (Fault.OOM_KILLED, A.SCALE_UP_DEPLOYMENT),
-    (Fault.RUNAWAY_DEPLOYMENT, A.SCALE_DOWN_DEPLOYMENT),
-    (Fault.NODE_PRESSURE, A.DRAIN_NODE),
-])
+@pytest.mark.parametrize(
+    "fault, blind",
+    [
+        (Fault.OOM_KILLED, A.SCALE_UP_DEPLOYMENT),
+        (Fault.RUNAWAY_DEPLOYMENT, A.SCALE_DOWN_DEPLOYMENT),
+        (Fault.NODE_PRESSURE, A.DRAIN_NODE),
+    ],
+)
 def test_a_remedy_before_diagnosis_hits_a_healthy_target(fault, blind):
     env = single_fault(fault)
     env.reset(seed=2)
@@ -289,21 +309,40 @@ def test_stale_observations_until_refreshed():
 # -- scenario knobs ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values, field", [
-    ({"min_nodes": 1}, "min_nodes"), ({"max_nodes": 500}, "max_nodes"), ({"min_nodes": 9, "max_nodes": 4}, "min_nodes"),
-    ({"min_load": -0.1}, "min_load"), ({"max_faults": 9}, "max_faults"), ({"new_fault_rate": 2}, "new_fault_rate"),
-    ({"max_steps": 0}, "max_steps"), ({"fault_weights": {"meteor": 1}}, "fault_weights.meteor"),
-    ({"fault_weights": {"unbound_pvc": -1}}, "fault_weights.unbound_pvc"), ({"min_nodes": "3"}, "min_nodes"),
-    ({"fault_weights": {"overprovisioned": 1}}, "fault_weights.overprovisioned"), ({"colour": 1}, "colour"),
-])
+@pytest.mark.parametrize(
+    "values, field",
+    [
+        ({"min_nodes": 1}, "min_nodes"),
+        ({"max_nodes": 500}, "max_nodes"),
+        ({"min_nodes": 9, "max_nodes": 4}, "min_nodes"),
+        ({"min_load": -0.1}, "min_load"),
+        ({"max_faults": 9}, "max_faults"),
+        ({"new_fault_rate": 2}, "new_fault_rate"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"fault_weights": {"meteor": 1}}, "fault_weights.meteor"),
+        ({"fault_weights": {"unbound_pvc": -1}}, "fault_weights.unbound_pvc"),
+        ({"min_nodes": "3"}, "min_nodes"),
+        ({"fault_weights": {"overprovisioned": 1}}, "fault_weights.overprovisioned"),
+        ({"colour": 1}, "colour"),
+    ],
+)
 def test_bad_scenario_values_raise_value_error_naming_the_field(values, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         ScenarioConfig.from_dict(values)
 
 
 def test_scenario_sizes_are_respected():
-    scenario = ScenarioConfig(min_nodes=5, max_nodes=6, min_deployments=4, max_deployments=4, min_replicas=3,
-                              max_replicas=3, min_faults=0, max_faults=0, new_fault_rate=0.0)
+    scenario = ScenarioConfig(
+        min_nodes=5,
+        max_nodes=6,
+        min_deployments=4,
+        max_deployments=4,
+        min_replicas=3,
+        max_replicas=3,
+        min_faults=0,
+        max_faults=0,
+        new_fault_rate=0.0,
+    )
     batch = core.ClusterBatch(200, scenario)
     batch.seed(0)
     batch.reset(np.zeros((200, OBS_SIZE), np.float32))
@@ -314,8 +353,11 @@ def test_scenario_sizes_are_respected():
 
 def test_a_fault_breaking_out_on_its_own_counts_as_degradation():
     weights = {"unbound_pvc": 1.0, "crashed_pods": 1.0}
-    env = ClusterEnv(scenario=ScenarioConfig(min_faults=1, max_faults=2, new_fault_rate=0.5, cascade_chance=0.0,
-                                             fault_weights=weights))
+    env = ClusterEnv(
+        scenario=ScenarioConfig(
+            min_faults=1, max_faults=2, new_fault_rate=0.5, cascade_chance=0.0, fault_weights=weights
+        )
+    )
     seed = next(s for s in range(100) if len(env.reset(seed=s) and env.active_faults()) == 1)
     env.reset(seed=seed)
     for _ in range(20):

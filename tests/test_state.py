@@ -20,11 +20,26 @@ def test_schema_is_the_guides_18_fields_in_order():
 
 
 def test_observation_normalises_counts_and_fractions():
-    state = ClusterState(num_nodes=10, nodes_ready=8, nodes_not_ready=1, num_pods=200, pods_running=150,
-                         pods_pending=30, pods_failed=15, pods_unknown=5, num_deployments=20,
-                         deployments_available=18, deployments_unavailable=2, cpu_usage_percent=55.0,
-                         memory_usage_percent=70.0, recent_events_warning=10, recent_events_normal=500,
-                         has_pvc_issues=True, has_network_issues=False, has_resource_pressure=True)
+    state = ClusterState(
+        num_nodes=10,
+        nodes_ready=8,
+        nodes_not_ready=1,
+        num_pods=200,
+        pods_running=150,
+        pods_pending=30,
+        pods_failed=15,
+        pods_unknown=5,
+        num_deployments=20,
+        deployments_available=18,
+        deployments_unavailable=2,
+        cpu_usage_percent=55.0,
+        memory_usage_percent=70.0,
+        recent_events_warning=10,
+        recent_events_normal=500,
+        has_pvc_issues=True,
+        has_network_issues=False,
+        has_resource_pressure=True,
+    )
     obs = state.to_observation()
     assert obs.dtype == np.float32 and obs.shape == (18,)
     expected = [0.1, 0.8, 0.1, 0.2, 0.75, 0.15, 0.075, 0.025, 0.2, 0.9, 0.1, 0.55, 0.7, 0.2, 1.0, 1.0, 0.0, 1.0]
@@ -33,17 +48,36 @@ def test_observation_normalises_counts_and_fractions():
 
 def test_observation_is_in_unit_box_even_for_huge_or_empty_clusters():
     assert np.all(ClusterState().to_observation() == 0.0)
-    huge = ClusterState(num_nodes=5000, nodes_ready=5000, num_pods=10**6, pods_running=10**6,
-                        cpu_usage_percent=180.0, recent_events_warning=10**6)
+    huge = ClusterState(
+        num_nodes=5000,
+        nodes_ready=5000,
+        num_pods=10**6,
+        pods_running=10**6,
+        cpu_usage_percent=180.0,
+        recent_events_warning=10**6,
+    )
     obs = huge.to_observation()
     assert obs.min() >= 0.0 and obs.max() <= 1.0
 
 
 def test_from_observation_inverts_to_observation():
-    state = ClusterState(num_nodes=12, nodes_ready=10, nodes_not_ready=2, num_pods=300, pods_running=280,
-                         pods_pending=10, pods_failed=10, num_deployments=30, deployments_available=29,
-                         deployments_unavailable=1, cpu_usage_percent=40.0, memory_usage_percent=35.0,
-                         recent_events_warning=4, recent_events_normal=20, has_network_issues=True)
+    state = ClusterState(
+        num_nodes=12,
+        nodes_ready=10,
+        nodes_not_ready=2,
+        num_pods=300,
+        pods_running=280,
+        pods_pending=10,
+        pods_failed=10,
+        num_deployments=30,
+        deployments_available=29,
+        deployments_unavailable=1,
+        cpu_usage_percent=40.0,
+        memory_usage_percent=35.0,
+        recent_events_warning=4,
+        recent_events_normal=20,
+        has_network_issues=True,
+    )
     assert ClusterState.from_observation(state.to_observation()) == state
 
 

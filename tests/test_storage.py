@@ -361,9 +361,7 @@ def test_link_cut_before_the_pointer_write_keeps_the_previous_pointer(s3, monkey
     publish_model(good, OUTPUT, "run-1")
     with FaultyLink(s3.server.port, cut_before=b"latest.json") as link:
         monkeypatch.setenv("AWS_ENDPOINT_URL", link.url)
-        with pytest.raises(
-            StorageError, match=f"writing s3://{BUCKET}/cluster-agent/latest.json: cannot reach"
-        ):
+        with pytest.raises(StorageError, match=f"writing s3://{BUCKET}/cluster-agent/latest.json: cannot reach"):
             publish_model(model_file(s3.tmp_path, "new.pt", 20_000, seed=2), OUTPUT, "run-2")
         assert link.cut_done.is_set()
     assert s3.pointer()["run_id"] == "run-1"
@@ -376,9 +374,7 @@ def test_link_cut_mid_upload_leaves_no_object_and_the_previous_pointer(s3, monke
     big = model_file(s3.tmp_path, "big.pt", 20 * 1024 * 1024, seed=2)
     with FaultyLink(s3.server.port, cut_after_bytes=6 * 1024 * 1024) as link:
         monkeypatch.setenv("AWS_ENDPOINT_URL", link.url)
-        with pytest.raises(
-            StorageError, match="uploading the model to .*cannot reach the S3 endpoint"
-        ) as err:
+        with pytest.raises(StorageError, match="uploading the model to .*cannot reach the S3 endpoint") as err:
             publish_model(big, OUTPUT, "run-2")
         assert link.cut_done.is_set()
     assert "\n" not in str(err.value)
@@ -396,9 +392,7 @@ def test_server_killed_mid_upload(tmp_path, monkeypatch):
         big = model_file(tmp_path, "big.pt", 20 * 1024 * 1024)
         with FaultyLink(server.port, cut_after_bytes=6 * 1024 * 1024, on_cut=server.kill) as link:
             monkeypatch.setenv("AWS_ENDPOINT_URL", link.url)
-            with pytest.raises(
-                StorageError, match="uploading the model to .*cannot reach the S3 endpoint"
-            ) as err:
+            with pytest.raises(StorageError, match="uploading the model to .*cannot reach the S3 endpoint") as err:
                 publish_model(big, OUTPUT, "run-1")
         assert server.process.poll() is not None
     assert "\n" not in str(err.value)

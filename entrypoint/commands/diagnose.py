@@ -31,18 +31,64 @@ class DiagnoseOptions:
 
 
 def diagnose(
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model file, or an s3:// object or prefix (its latest model).  [default: $CLUSTER_CODE_HOME/models/cluster_agent.pt]", show_default=False)] = None,
-    steps: Annotated[int | None, typer.Option("--steps", "-s", min=1, max=10_000, help="Most actions the agent may take.  [default: 20]", show_default=False)] = None,
-    no_simulation: Annotated[bool, typer.Option("--no-simulation", help="Diagnose the real cluster of your kubeconfig (read-only unless --allow-writes).")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model file, or an s3:// object or prefix (its latest model).  [default: $CLUSTER_CODE_HOME/models/cluster_agent.pt]",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps",
+            "-s",
+            min=1,
+            max=10_000,
+            help="Most actions the agent may take.  [default: 20]",
+            show_default=False,
+        ),
+    ] = None,
+    no_simulation: Annotated[
+        bool,
+        typer.Option(
+            "--no-simulation", help="Diagnose the real cluster of your kubeconfig (read-only unless --allow-writes)."
+        ),
+    ] = False,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the simulated cluster.")] = None,
-    policy: Annotated[str | None, typer.Option("--policy", help="model (the trained agent), expert (a scripted runbook) or random.  [default: model]", show_default=False)] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="model (the trained agent), expert (a scripted runbook) or random.  [default: model]",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="text or json.")] = OutputFormat.text,
-    report: Annotated[str | None, typer.Option("--report", help="Also write the JSON report to this file or s3:// URI.")] = None,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Also write the JSON report to this file or s3:// URI.")
+    ] = None,
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (with --no-simulation).")] = None,
-    namespace: Annotated[list[str] | None, typer.Option("--namespace", "-n", help="Namespace to look at; repeatable.  [default: all]", show_default=False)] = None,
-    allow_writes: Annotated[bool, typer.Option("--allow-writes", help="Let remedies change the cluster, only in --write-namespace namespaces. Without it they are server-side dry runs.")] = False,
-    write_namespace: Annotated[list[str] | None, typer.Option("--write-namespace", help="Namespace where --allow-writes may change things; repeatable.")] = None,
-    job: Annotated[str | None, typer.Option("--job", help="A DiagnoseJob spec file; flags given here override it.")] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Namespace to look at; repeatable.  [default: all]", show_default=False),
+    ] = None,
+    allow_writes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-writes",
+            help="Let remedies change the cluster, only in --write-namespace namespaces. Without it they are server-side dry runs.",
+        ),
+    ] = False,
+    write_namespace: Annotated[
+        list[str] | None,
+        typer.Option("--write-namespace", help="Namespace where --allow-writes may change things; repeatable."),
+    ] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", help="A DiagnoseJob spec file; flags given here override it.")
+    ] = None,
 ) -> int:
     """Let the agent diagnose a cluster step by step, then summarise what it found and what to do.
 
@@ -55,8 +101,15 @@ def diagnose(
         from entrypoint.commands.train import _load_job
 
         opts = options_from_job(_load_job(job, "DiagnoseJob"))
-    given = {"model": model, "steps": steps, "seed": seed, "policy": policy, "report": report,
-             "context": context, "namespaces": namespace}
+    given = {
+        "model": model,
+        "steps": steps,
+        "seed": seed,
+        "policy": policy,
+        "report": report,
+        "context": context,
+        "namespaces": namespace,
+    }
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     opts.output = output.value
     if no_simulation:
@@ -163,8 +216,13 @@ def _make_env(opts: DiagnoseOptions):
     from rl.kube import KubeBackend, KubeError
 
     try:
-        backend = KubeBackend(context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig,
-                              allow_writes=opts.allow_writes, write_namespaces=opts.write_namespaces or None)
+        backend = KubeBackend(
+            context=opts.context,
+            namespaces=opts.namespaces,
+            kubeconfig=opts.kubeconfig,
+            allow_writes=opts.allow_writes,
+            write_namespaces=opts.write_namespaces or None,
+        )
     except KubeError as err:
         raise CliError(str(err), ExitCode.CLUSTER) from None
     except ValueError as err:
@@ -199,11 +257,18 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
             action = int(agent.act(batch)[0])
         observation, reward, terminated, truncated, info = env.step(action)
         result = info["action_result"]
-        steps.append({
-            "step": info["step"], "action": ClusterAction(action).name, "confidence": confidence, "value": value,
-            "reward": round(reward, 4), "result": result["message"], "success": result["success"],
-            "issues": list(info["issues"]),
-        })
+        steps.append(
+            {
+                "step": info["step"],
+                "action": ClusterAction(action).name,
+                "confidence": confidence,
+                "value": value,
+                "reward": round(reward, 4),
+                "result": result["message"],
+                "success": result["success"],
+                "issues": list(info["issues"]),
+            }
+        )
     resolved = bool(terminated) and (not env.simulation_mode or env.true_state().nodes_ready > 0)
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
@@ -239,8 +304,15 @@ def _findings(env, info) -> list[dict]:
             status = "diagnosed, not yet fixed"
         else:
             status = "not found by the agent"
-        findings.append({"issue": DESCRIPTIONS[fault], "fault": fault.name.lower(), "status": status,
-                         "evidence": env.evidence(fault), "recommended": FOR_FAULT[fault] if status != "fixed" else []})
+        findings.append(
+            {
+                "issue": DESCRIPTIONS[fault],
+                "fault": fault.name.lower(),
+                "status": status,
+                "evidence": env.evidence(fault),
+                "recommended": FOR_FAULT[fault] if status != "fixed" else [],
+            }
+        )
     return findings
 
 
@@ -258,10 +330,14 @@ def _print_text(report: dict) -> None:
     for s in report["steps"]:
         confidence = "" if s["confidence"] is None else f"  confidence {s['confidence']:.0%}"
         value = "" if s["value"] is None else f"  value {s['value']:+.2f}"
-        print(f"step {s['step']:>3}  {s['action']:<22}{confidence}{value}  reward {s['reward']:+.2f}  "
-              f"-> {s['result']}  ({len(s['issues'])} issue(s) left)")
-    print(f"\n{'Resolved' if report['resolved'] else 'Not resolved'} in {len(report['steps'])} steps, "
-          f"total reward {report['total_reward']:+.2f}")
+        print(
+            f"step {s['step']:>3}  {s['action']:<22}{confidence}{value}  reward {s['reward']:+.2f}  "
+            f"-> {s['result']}  ({len(s['issues'])} issue(s) left)"
+        )
+    print(
+        f"\n{'Resolved' if report['resolved'] else 'Not resolved'} in {len(report['steps'])} steps, "
+        f"total reward {report['total_reward']:+.2f}"
+    )
     if report.get("degraded"):
         print("Could not read: " + "; ".join(report["degraded"]))
     print("\nFindings:")

@@ -16,9 +16,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    check: Annotated[
-        bool, typer.Option("--check", help="Only validate the spec and print what it would run.")
-    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only validate the spec and print what it would run.")] = False,
 ) -> int:
     """Run the job a spec file describes (kind TrainJob or DiagnoseJob). A bad spec exits with 2."""
     from entrypoint.jobspec import SpecError, load_job

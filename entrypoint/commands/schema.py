@@ -7,9 +7,7 @@ import typer
 
 
 def schema(
-    indent: Annotated[
-        int, typer.Option(min=0, max=8, help="Spaces per indentation level (0: one line).")
-    ] = 2,
+    indent: Annotated[int, typer.Option(min=0, max=8, help="Spaces per indentation level (0: one line).")] = 2,
 ) -> None:
     """Print the JSON Schema of job spec files (TrainJob, DiagnoseJob) to stdout."""
     from entrypoint.jobspec import job_json_schema

@@ -39,21 +39,106 @@ class TrainOptions:
 
 
 def train(
-    episodes: Annotated[int | None, typer.Option("--episodes", "-e", min=1, help="Training budget in episodes per simulated cluster: total steps = episodes x steps x num-envs.  [default: 100]", show_default=False)] = None,
-    steps: Annotated[int | None, typer.Option("--steps", "-s", min=1, max=10_000, help="Steps per episode (the step budget the agent gets to resolve a cluster).  [default: 100]", show_default=False)] = None,
-    no_simulation: Annotated[bool, typer.Option("--no-simulation", help="Read the real cluster (read-only) and train on simulated clusters of its size.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail: losses in progress lines, resolved settings at start.")] = False,
-    total_steps: Annotated[int | None, typer.Option("--total-steps", min=1, help="Agent steps to train for; overrides episodes x steps x num-envs. Rounded up to whole batches of num-envs x 32.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed for the simulator and the network.  [default: 0]", show_default=False)] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda. auto takes a GPU when torch can use one.  [default: auto]", show_default=False)] = None,
-    num_envs: Annotated[int | None, typer.Option("--num-envs", min=1, max=65536, help="Simulated clusters stepped in parallel.  [default: 1024]", show_default=False)] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Directory or s3://bucket/prefix/ for the model.  [default: $CLUSTER_CODE_HOME/models]", show_default=False)] = None,
-    run_name: Annotated[str | None, typer.Option("--run-name", help="Name of this run (checkpoints, TensorBoard, S3 keys); --resume continues it.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the newest checkpoint of --run-name (local, or from S3 with an s3:// --output).")] = False,
-    checkpoint_interval: Annotated[float | None, typer.Option("--checkpoint-interval", min=1, help="Seconds between checkpoints.  [default: 300]", show_default=False)] = None,
+    episodes: Annotated[
+        int | None,
+        typer.Option(
+            "--episodes",
+            "-e",
+            min=1,
+            help="Training budget in episodes per simulated cluster: total steps = episodes x steps x num-envs.  [default: 100]",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps",
+            "-s",
+            min=1,
+            max=10_000,
+            help="Steps per episode (the step budget the agent gets to resolve a cluster).  [default: 100]",
+            show_default=False,
+        ),
+    ] = None,
+    no_simulation: Annotated[
+        bool,
+        typer.Option(
+            "--no-simulation", help="Read the real cluster (read-only) and train on simulated clusters of its size."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail: losses in progress lines, resolved settings at start.")
+    ] = False,
+    total_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--total-steps",
+            min=1,
+            help="Agent steps to train for; overrides episodes x steps x num-envs. Rounded up to whole batches of num-envs x 32.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", min=0, help="Random seed for the simulator and the network.  [default: 0]", show_default=False
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="auto, cpu or cuda. auto takes a GPU when torch can use one.  [default: auto]",
+            show_default=False,
+        ),
+    ] = None,
+    num_envs: Annotated[
+        int | None,
+        typer.Option(
+            "--num-envs",
+            min=1,
+            max=65536,
+            help="Simulated clusters stepped in parallel.  [default: 1024]",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Directory or s3://bucket/prefix/ for the model.  [default: $CLUSTER_CODE_HOME/models]",
+            show_default=False,
+        ),
+    ] = None,
+    run_name: Annotated[
+        str | None,
+        typer.Option("--run-name", help="Name of this run (checkpoints, TensorBoard, S3 keys); --resume continues it."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the newest checkpoint of --run-name (local, or from S3 with an s3:// --output)."
+        ),
+    ] = False,
+    checkpoint_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--checkpoint-interval", min=1, help="Seconds between checkpoints.  [default: 300]", show_default=False
+        ),
+    ] = None,
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context for --no-simulation.")] = None,
-    namespace: Annotated[list[str] | None, typer.Option("--namespace", "-n", help="Namespace to read with --no-simulation; repeatable. [default: all]", show_default=False)] = None,
-    job: Annotated[str | None, typer.Option("--job", help="A TrainJob spec file; flags given here override it.")] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Namespace to read with --no-simulation; repeatable. [default: all]",
+            show_default=False,
+        ),
+    ] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", help="A TrainJob spec file; flags given here override it.")
+    ] = None,
 ) -> int:
     """Train an agent on thousands of simulated clusters with PufferLib's PuffeRL trainer.
 
@@ -67,9 +152,17 @@ def train(
     if job is not None:
         opts = options_from_job(_load_job(job, "TrainJob"))
     given = {
-        "episodes": episodes, "steps": steps, "total_steps": total_steps, "seed": seed, "device": device,
-        "num_envs": num_envs, "output": output, "run_name": run_name, "checkpoint_interval": checkpoint_interval,
-        "context": context, "namespaces": namespace,
+        "episodes": episodes,
+        "steps": steps,
+        "total_steps": total_steps,
+        "seed": seed,
+        "device": device,
+        "num_envs": num_envs,
+        "output": output,
+        "run_name": run_name,
+        "checkpoint_interval": checkpoint_interval,
+        "context": context,
+        "namespaces": namespace,
     }
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     if steps is not None and job is not None and opts.scenario is not None:
@@ -241,14 +334,22 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
     checkpoint_dir = home.checkpoints_dir() / run_id
     resume_from = _find_checkpoint(opts, run_id, output, s3_output, checkpoint_dir) if opts.resume else None
     if resume_from is not None and _finished(resume_from, config.total_steps):
-        reporter.event("fresh", reason=f"the newest checkpoint of {run_id} finished its run", checkpoint=str(resume_from))
+        reporter.event(
+            "fresh", reason=f"the newest checkpoint of {run_id} finished its run", checkpoint=str(resume_from)
+        )
         resume_from = None
     if not opts.resume and checkpoint_dir.exists():
         for stale in checkpoint_dir.glob("checkpoint_*.pt"):  # a fresh run must not resume old state later
             stale.unlink()
 
-    start_fields = {"run_id": run_id, "total_steps": config.total_steps, "num_envs": config.num_envs,
-                    "device": config.device, "seed": config.seed, "output": output}
+    start_fields = {
+        "run_id": run_id,
+        "total_steps": config.total_steps,
+        "num_envs": config.num_envs,
+        "device": config.device,
+        "seed": config.seed,
+        "output": output,
+    }
     if opts.verbose:
         start_fields["config"] = config.to_dict()
     reporter.event("start", **start_fields)
@@ -284,14 +385,23 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
         stop.restore()
 
     if result.stopped:
-        reporter.event("stopped", signal=stop.signal, global_step=result.global_step,
-                       checkpoint=str(result.checkpoint) if result.checkpoint else None,
-                       resume=f"cluster-rl train --resume --run-name {run_id}")
+        reporter.event(
+            "stopped",
+            signal=stop.signal,
+            global_step=result.global_step,
+            checkpoint=str(result.checkpoint) if result.checkpoint else None,
+            resume=f"cluster-rl train --resume --run-name {run_id}",
+        )
         return int(ExitCode.STOPPED)
 
     evaluation = _evaluate(result.policy, config)
-    metadata = {"global_step": result.global_step, "seed": config.seed, "run_id": run_id,
-                "training": config.to_dict(), "metrics": {**result.metrics, "evaluation": evaluation}}
+    metadata = {
+        "global_step": result.global_step,
+        "seed": config.seed,
+        "run_id": run_id,
+        "training": config.to_dict(),
+        "metrics": {**result.metrics, "evaluation": evaluation},
+    }
     if s3_output:
         local = home.models_dir() / run_id / MODEL_FILE
         save_model(local, result.policy, metadata)
@@ -307,8 +417,15 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
     for finished in checkpoint_dir.glob("checkpoint_*.pt"):  # the run is complete: nothing to resume
         finished.unlink()
     reporter.progress(result.metrics, force=True)
-    reporter.event("done", model=model_location, run_id=run_id, global_step=result.global_step,
-                   elapsed=round(result.elapsed, 1), metrics=result.metrics, evaluation=evaluation)
+    reporter.event(
+        "done",
+        model=model_location,
+        run_id=run_id,
+        global_step=result.global_step,
+        elapsed=round(result.elapsed, 1),
+        metrics=result.metrics,
+        evaluation=evaluation,
+    )
     return int(ExitCode.OK)
 
 
@@ -365,13 +482,24 @@ def _scenario_from_cluster(opts: TrainOptions, scenario, reporter):
     replicas = max(1, round(state.num_pods / deployments)) if state.num_pods else 2
     sized = replace(
         scenario,
-        min_nodes=max(3, nodes // 2), max_nodes=min(100, max(nodes * 2, 4)),
-        min_deployments=max(1, deployments // 2), max_deployments=min(100, max(deployments * 2, 4)),
-        min_replicas=max(1, replicas // 2), max_replicas=min(20, max(replicas * 2, 2)),
+        min_nodes=max(3, nodes // 2),
+        max_nodes=min(100, max(nodes * 2, 4)),
+        min_deployments=max(1, deployments // 2),
+        max_deployments=min(100, max(deployments * 2, 4)),
+        min_replicas=max(1, replicas // 2),
+        max_replicas=min(20, max(replicas * 2, 2)),
     )
     if sized.max_replicas * sized.max_deployments > 1000:
         sized = replace(sized, max_replicas=max(sized.min_replicas, 1000 // sized.max_deployments))
-    reporter.event("cluster", nodes=state.num_nodes, deployments=state.num_deployments, pods=state.num_pods,
-                   degraded=list(seen.degraded), scenario={k: getattr(sized, k) for k in (
-                       "min_nodes", "max_nodes", "min_deployments", "max_deployments", "min_replicas", "max_replicas")})
+    reporter.event(
+        "cluster",
+        nodes=state.num_nodes,
+        deployments=state.num_deployments,
+        pods=state.num_pods,
+        degraded=list(seen.degraded),
+        scenario={
+            k: getattr(sized, k)
+            for k in ("min_nodes", "max_nodes", "min_deployments", "max_deployments", "min_replicas", "max_replicas")
+        },
+    )
     return sized

@@ -11,9 +11,7 @@ from . import FakeKubeServer, load_into, synthetic_cluster
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m kube_server")
-    parser.add_argument(
-        "--synthetic-pods", type=int, default=0, help="serve a synthetic cluster of this many pods"
-    )
+    parser.add_argument("--synthetic-pods", type=int, default=0, help="serve a synthetic cluster of this many pods")
     parser.add_argument("--synthetic-nodes", type=int, default=50)
     parser.add_argument("--fixture", action="append", default=[], help="fixture under clusters/ to load")
     parser.add_argument("--token", default="test-token")

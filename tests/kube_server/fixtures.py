@@ -29,9 +29,7 @@ def load_objects(*names: str, now: datetime | None = None) -> tuple[list[dict], 
             for document in yaml.safe_load_all(file.read_text()):
                 if not document:
                     continue
-                items = (
-                    document.get("items", []) if document.get("kind") in ("List", "PodLogs") else [document]
-                )
+                items = document.get("items", []) if document.get("kind") in ("List", "PodLogs") else [document]
                 target = logs if document.get("kind") == "PodLogs" else objects
                 target.extend(_shift_times(item, shift) for item in items)
     return objects, logs
@@ -307,9 +305,7 @@ def _pod(namespace: str, deployment: str, index: int, node: str, stamp: str, rec
             "volumes": [
                 {
                     "name": "kube-api-access",
-                    "projected": {
-                        "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}]
-                    },
+                    "projected": {"sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}]},
                 }
             ],
             "tolerations": [
@@ -344,9 +340,7 @@ def _event(namespace: str, pod: str, index: int, stamp: str) -> dict:
         "metadata": {"name": f"{pod}.{index:016x}", "namespace": namespace, "creationTimestamp": stamp},
         "involvedObject": {"kind": "Pod", "namespace": namespace, "name": pod, "apiVersion": "v1"},
         "reason": "BackOff" if warning else "Pulled",
-        "message": "Back-off restarting failed container app"
-        if warning
-        else "Container image already present",
+        "message": "Back-off restarting failed container app" if warning else "Container image already present",
         "type": "Warning" if warning else "Normal",
         "count": 1,
         "firstTimestamp": stamp,

@@ -268,9 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = path.rstrip("/") or "/"
         if path == "/version":
             return {"major": "1", "minor": "32", "gitVersion": "v1.32.0-fake", "platform": "linux/amd64"}
-        groups = sorted(
-            {g for g, _, _ in RESOURCES if g and (g != "metrics.k8s.io" or fake.metrics_available)}
-        )
+        groups = sorted({g for g, _, _ in RESOURCES if g and (g != "metrics.k8s.io" or fake.metrics_available)})
         versions = {g: v for g, v, _ in RESOURCES}
         if path == "/api":
             return {"kind": "APIVersions", "versions": ["v1"]}
@@ -290,12 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["api"] and parts[1:] == ["v1"]:
             group, version = "", "v1"
-        elif (
-            parts[:1] == ["apis"]
-            and len(parts) == 3
-            and parts[1] in groups
-            and versions[parts[1]] == parts[2]
-        ):
+        elif parts[:1] == ["apis"] and len(parts) == 3 and parts[1] in groups and versions[parts[1]] == parts[2]:
             group, version = parts[1], parts[2]
         else:
             raise _ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -341,9 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route.subresource == "log" and method == "GET":
             self._send_bytes(200, self._log(route, obj, query).encode(), "text/plain")
         elif route.subresource == "eviction" and method == "POST":
-            self._evict(
-                route, obj, dry_run or "All" in ((body or {}).get("deleteOptions") or {}).get("dryRun", [])
-            )
+            self._evict(route, obj, dry_run or "All" in ((body or {}).get("deleteOptions") or {}).get("dryRun", []))
         elif route.subresource == "scale":
             self._scale(method, route, obj, body, dry_run)
         elif route.subresource:
@@ -369,9 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif "merge-patch" in content_type:
                 merge_patch(result, body)
             else:
-                raise _ApiError(
-                    415, "UnsupportedMediaType", f"unsupported patch content type {content_type!r}"
-                )
+                raise _ApiError(415, "UnsupportedMediaType", f"unsupported patch content type {content_type!r}")
             if not dry_run:
                 obj.clear()
                 obj.update(result)
@@ -416,9 +405,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if ns == route.namespace
                 and all(
                     labels.get(k) == v
-                    for k, v in (
-                        ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-                    ).items()
+                    for k, v in (((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).items()
                 )
             ]
             for pdb in budgets:
@@ -445,9 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
                     pdb["status"]["disruptionsAllowed"] = int(pdb["status"]["disruptionsAllowed"]) - 1
                     store.touch(pdb)
                 store.delete(route.key, route.namespace, route.name)
-        self._send_json(
-            201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-        )
+        self._send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 
     def _log(self, route: Route, pod: dict, query: dict) -> str:
         containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or ()]
@@ -497,6 +482,4 @@ class _Handler(BaseHTTPRequestHandler):
 def _verb(method: str, route: Route | None) -> str:
     if method == "GET":
         return "list" if route is not None and not route.name else "get"
-    return {"DELETE": "delete", "PATCH": "patch", "POST": "create", "PUT": "update"}.get(
-        method, method.lower()
-    )
+    return {"DELETE": "delete", "PATCH": "patch", "POST": "create", "PUT": "update"}.get(method, method.lower())

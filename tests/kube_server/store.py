@@ -227,9 +227,7 @@ def matches_fields(obj: dict, requirements) -> bool:
         current = obj
         for step in path.split("."):
             current = current.get(step) if isinstance(current, dict) else None
-        actual = (
-            "" if current is None else (str(current).lower() if isinstance(current, bool) else str(current))
-        )
+        actual = "" if current is None else (str(current).lower() if isinstance(current, bool) else str(current))
         if (actual == value) == negate:
             return False
     return True
