@@ -65,6 +65,7 @@ RUN --mount=type=secret,id=pip_cert \
 COPY README.md /build/src/
 COPY rl /build/src/rl
 COPY entrypoint /build/src/entrypoint
+COPY cluster_env.py /build/src/
 COPY scripts/image/ /build/image/
 # Then slim the venv: torch's C++ headers, test binaries and protoc were needed only to build
 # pufferlib's extension; packages' own test suites never run here; shared objects lose their symbol

@@ -77,6 +77,7 @@
                 ./README.md
                 ./rl
                 ./entrypoint
+                ./cluster_env.py
               ];
             };
             build-system = with ps; [

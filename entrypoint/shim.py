@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`cluster-code-rl`: runs cluster-rl's container image from the host.
 
-Its commands and flags are those of `cluster-code rl`, so cluster-code hands `rl ...` over as it is:
+Its commands and flags are those of `cluster-code rl`, so a cluster-code that knows the image hands
+`rl ...` over as it is (integrations/cluster-code/):
 
     setup [--cuda] [--force] [--image REF] [--build [DIR]]   pick, pull (or build) the image, write config
     status                                                   engine, image, GPU, models, container status
@@ -9,6 +10,14 @@ Its commands and flags are those of `cluster-code rl`, so cluster-code hands `rl
     train [-e N] [-s N] [--no-simulation] [-v] [...]         run `cluster-rl train` in the container
     diagnose [-m PATH] [-s N] [--no-simulation] [...]        run `cluster-rl diagnose` in the container
     evaluate [-m PATH] [...]                                 run `cluster-rl evaluate` in the container
+    python [ARGS]                                            the image's Python (cluster-code's pythonPath)
+
+cluster-code as released runs `pythonPath` instead: setup points it at a small executable under the
+home that runs `python` here, so cluster-code's probes and the scripts it writes run in the image.
+
+The container sees the host's paths: the home, a script's directory, a model or kubeconfig outside
+the home are mounted at their own paths (unless the image itself uses that place: then /data,
+/models, /kube), so every path the container prints is one the user can open.
 
 A single file, standard library only, for Python 3.8 and later: installed as a console script and
 runnable as `python3 entrypoint/shim.py`. The exit codes are in README.md ("The host shim").
@@ -17,6 +26,7 @@ runnable as `python3 entrypoint/shim.py`. The exit codes are in README.md ("The 
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,7 +42,37 @@ CONTAINER_HOME = "/data"
 CONTAINER_KUBECONFIG_DIR = "/kube"
 CONTAINER_MODEL_DIR = "/models"
 VENV_KEYS = ("pythonPath", "envPath")
-# Host variables that must not reach the container: the home is /data there, the engine is ours.
+# cluster-code's default envPath (its getDefaultEnvPath): `rl train` checks `<it>/bin/python` whatever
+# config.json says, so the executable that runs the image's Python lives there.
+PYTHON_ENV_DIR = "pufferlib-env"
+WRAPPER_MARK = "# cluster-code-rl python wrapper"
+# Places the image itself uses: a host path under one of them is mounted at /data, /models or /kube.
+IMAGE_DIRS = (
+    "/bin",
+    "/boot",
+    "/data",
+    "/dev",
+    "/etc",
+    "/kube",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/models",
+    "/opt",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/script",
+    "/sys",
+    "/usr",
+    "/var",
+)
+CONTAINER_SCRIPT_DIR = "/script"
+# Tells the image's cluster-rl which command the user types, for the hints it prints.
+PROG_ENV = "CLUSTER_RL_PROG"
+# Host variables that must not reach the container as they are: the home is set explicitly, the engine
+# is ours.
 ENV_NOT_PASSED = ("CLUSTER_CODE_HOME", "CLUSTER_CODE_RL_ENGINE")
 CONTAINER_COMMANDS = ("train", "diagnose", "evaluate")
 # cluster-code's own keys in trainingConfig (the trainer's settings are added by the image's setup).
@@ -246,6 +286,27 @@ def _is_inside(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
+def container_view(path):
+    """Where the container sees a host path: the same path, or None where the image uses that place."""
+    path = os.path.abspath(path)
+    if path in ("/", "/tmp") or any(path == d or path.startswith(d + "/") for d in IMAGE_DIRS):
+        return None
+    return path
+
+
+def home_view(home):
+    return container_view(home) or CONTAINER_HOME
+
+
+def _inside_container(path, mounts):
+    """The container's path for a host path under one of the (host, container) mounts, else None."""
+    for host, inside in mounts:
+        if _is_inside(path, host):
+            relative = os.path.relpath(os.path.realpath(path), os.path.realpath(host))
+            return inside if relative == "." else inside.rstrip("/") + "/" + relative.replace(os.sep, "/")
+    return None
+
+
 def _kubeconfig_mounts():
     """Mount flags for the kubeconfig(s) and the KUBECONFIG value inside the container."""
     value = os.environ.get("KUBECONFIG") or os.path.join(os.path.expanduser("~"), ".kube", "config")
@@ -256,7 +317,7 @@ def _kubeconfig_mounts():
         raise ShimError(f"--no-simulation needs a kubeconfig: none found at {searched} (set KUBECONFIG)", EXIT_CLUSTER)
     flags, inside = [], []
     for i, path in enumerate(existing):
-        target = f"{CONTAINER_KUBECONFIG_DIR}/config" + (f"-{i}" if i else "")
+        target = container_view(path) or f"{CONTAINER_KUBECONFIG_DIR}/config" + (f"-{i}" if i else "")
         flags += ["-v", f"{path}:{target}:ro"]
         inside.append(target)
     return flags, ["-e", "KUBECONFIG=" + ":".join(inside)]
@@ -285,11 +346,9 @@ def _rewrite_model_args(args, home):
         path = os.path.abspath(os.path.expanduser(value))
         if not os.path.isfile(path):
             raise ShimError(f"model file not found: {value}", EXIT_MODEL)
-        if _is_inside(path, home):
-            relative = os.path.relpath(os.path.realpath(path), os.path.realpath(home))
-            inside = CONTAINER_HOME + "/" + relative.replace(os.sep, "/")
-        else:
-            inside = f"{CONTAINER_MODEL_DIR}/{len(mounts) // 2}-{os.path.basename(path)}"
+        inside = _inside_container(path, [(home, home_view(home))])
+        if inside is None:
+            inside = container_view(path) or f"{CONTAINER_MODEL_DIR}/{len(mounts) // 2}-{os.path.basename(path)}"
             mounts += ["-v", f"{path}:{inside}:ro"]
         out += [flag, inside]
     return out, mounts
@@ -304,21 +363,34 @@ def passed_environment():
     return flags
 
 
-def container_run_args(engine, image, variant, command_args, no_simulation, tty):
-    """The engine's argv (after the engine itself) for running `cluster-rl COMMAND_ARGS` in the image."""
-    home = cluster_code_home()
-    os.makedirs(home, exist_ok=True)
+def _run_prefix(engine, variant, tty, stdin=False):
+    """`run` and the flags every container run has: removed at exit, as the user, the GPU for cuda."""
     args = ["run", "--rm", "--init"]
     if tty:
         args.append("-it")
+    elif stdin:
+        args.append("-i")
     if hasattr(os, "getuid"):
         # As the calling user, so what the container writes under the home stays the user's.
         args += ["-u", f"{os.getuid()}:{os.getgid()}"]
         if engine.kind == "podman" and os.geteuid() != 0:
             args.append("--userns=keep-id")  # rootless podman: the same uid inside as outside
-    args += ["-v", f"{home}:{CONTAINER_HOME}"]
     if variant == "cuda":
         args += engine.gpu_flags()
+    return args
+
+
+def _home_flags(home):
+    """The home mounted where the container sees it, and what the image's cluster-rl needs to know."""
+    view = home_view(home)
+    return ["-v", f"{home}:{view}", "-e", f"CLUSTER_CODE_HOME={view}", "-e", f"{PROG_ENV}={PROG}"]
+
+
+def container_run_args(engine, image, variant, command_args, no_simulation, tty):
+    """The engine's argv (after the engine itself) for running `cluster-rl COMMAND_ARGS` in the image."""
+    home = cluster_code_home()
+    os.makedirs(home, exist_ok=True)
+    args = _run_prefix(engine, variant, tty) + _home_flags(home) + ["-w", home_view(home)]
     args += passed_environment()
     command_args, model_mounts = _rewrite_model_args(list(command_args), home)
     args += model_mounts
@@ -327,6 +399,65 @@ def container_run_args(engine, image, variant, command_args, no_simulation, tty)
         # The API server is often on the host's loopback (kind, minikube, kubectl proxy).
         args += mounts + env + ["--network", "host"]
     return args + [image] + command_args
+
+
+def _script_index(argv):
+    """The index of the script in a python command line, or None (-c, -m, stdin, the REPL)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-" or arg in ("-c", "-m"):
+            return None
+        if arg == "--":
+            return i + 1 if i + 1 < len(argv) else None
+        if arg.startswith("--"):
+            i += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            for k, letter in enumerate(arg[1:], start=1):
+                if letter in "cm":
+                    return None  # -uc CODE, -Bm MODULE: the rest are its arguments
+                if letter in "WX":
+                    i += 1 if k < len(arg) - 1 else 2  # the value is attached, or the next argument
+                    break
+            else:
+                i += 1
+            continue
+        return i
+    return None
+
+
+def python_run_args(engine, image, variant, python_args, tty):
+    """The engine's argv for running the image's Python with PYTHON_ARGS, as a Python on the host would.
+
+    The home is mounted where the container sees it (its own path, normally); a script outside the
+    home has its directory mounted at its own path too, read-write as a host Python would have it. The
+    working directory is the caller's when it is mounted, else the script's directory, else the home.
+    """
+    home = cluster_code_home()
+    os.makedirs(home, exist_ok=True)
+    args = _run_prefix(engine, variant, tty, stdin=True) + _home_flags(home)
+    mounts = [(home, home_view(home))]
+    python_args = list(python_args)
+    workdir = None
+    index = _script_index(python_args)
+    if index is not None:
+        script = os.path.abspath(os.path.expanduser(python_args[index]))
+        directory = os.path.dirname(script)
+        if os.path.isdir(directory) and _inside_container(directory, mounts) is None:
+            inside = container_view(directory) or CONTAINER_SCRIPT_DIR
+            args += ["-v", f"{directory}:{inside}"]
+            mounts.append((directory, inside))
+        workdir = _inside_container(directory, mounts)
+        # A script that does not exist stays as it is: the image's Python says so.
+        python_args[index] = _inside_container(script, mounts) or python_args[index]
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the caller's directory was deleted
+        cwd = None
+    workdir = (cwd and _inside_container(cwd, mounts)) or workdir or home_view(home)
+    args += ["-w", workdir] + passed_environment()
+    return args + ["--entrypoint", "python", image] + python_args
 
 
 def run_in_container(engine, args, tty=False):
@@ -362,6 +493,70 @@ def run_in_container(engine, args, tty=False):
 
 
 # --------------------------------------------------------------------------- commands
+
+
+def python_env_dir(home):
+    return os.path.join(home, PYTHON_ENV_DIR)
+
+
+def python_wrapper_path(home):
+    return os.path.join(python_env_dir(home), "bin", "python")
+
+
+def is_python_wrapper(path):
+    """Whether PATH is the executable setup writes (and so ours to replace or delete)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return WRAPPER_MARK in f.read(4096)
+    except OSError:
+        return False
+
+
+def _wrapper_text(home, engine):
+    quote = shlex.quote
+    lines = [
+        "#!/bin/sh",
+        WRAPPER_MARK + ": cluster-code's pythonPath, written by `cluster-code-rl setup`.",
+        "# Runs the Python of the image that config.json's pufferlib section names, with this home and the",
+        "# script's directory mounted at their own paths (`cluster-code-rl python`). `cluster-code-rl remove`",
+        "# deletes it.",
+        f"CLUSTER_CODE_HOME={quote(home)}",
+        f'if [ -z "${{CLUSTER_CODE_RL_ENGINE:-}}" ]; then CLUSTER_CODE_RL_ENGINE={quote(engine.path)}; fi',
+        "export CLUSTER_CODE_HOME CLUSTER_CODE_RL_ENGINE",
+    ]
+    if os.environ.get("CONTAINERS_CONF"):  # podman's settings for this host, as setup had them
+        conf = quote(os.path.abspath(os.environ["CONTAINERS_CONF"]))
+        lines.append(f'if [ -z "${{CONTAINERS_CONF:-}}" ]; then CONTAINERS_CONF={conf}; export CONTAINERS_CONF; fi')
+    lines.append(f'exec {quote(sys.executable)} {quote(os.path.abspath(__file__))} python "$@"')
+    return "\n".join(lines) + "\n"
+
+
+def install_python_wrapper(home, engine):
+    """Writes <home>/pufferlib-env/bin/python; returns where an old virtualenv there was moved, or None."""
+    env_dir = python_env_dir(home)
+    wrapper = python_wrapper_path(home)
+    moved = None
+    if os.path.lexists(env_dir) and not is_python_wrapper(wrapper):
+        moved, n = env_dir + ".venv-old", 1
+        while os.path.lexists(moved):
+            moved, n = f"{env_dir}.venv-old-{n}", n + 1
+        os.rename(env_dir, moved)
+    os.makedirs(os.path.dirname(wrapper), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".python.", dir=os.path.dirname(wrapper))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(_wrapper_text(home, engine))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, wrapper)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return moved
 
 
 def cmd_setup(argv):
@@ -407,26 +602,31 @@ def cmd_setup(argv):
             print(f"using {image} (present)")
 
     home = cluster_code_home()
-    os.makedirs(os.path.join(home, "models"), exist_ok=True)
+    models = os.path.join(home, "models")
+    os.makedirs(models, exist_ok=True)
     section = rl_section(config)
     old_venv = section.get("envPath") or section.get("pythonPath")
-    migrated = any(key in section for key in VENV_KEYS)
-    for key in VENV_KEYS:
-        section.pop(key, None)
+    moved = install_python_wrapper(home, engine)
     section["enabled"] = True
     section["image"] = image
     section["variant"] = variant
-    # The host's path: cluster-code reads it here; in the container the same file is under /data.
-    section.setdefault("modelPath", os.path.join(home, "models", MODEL_FILE_NAME))
+    # What cluster-code as released runs: its probes and the scripts it writes then run in the image.
+    section["pythonPath"] = python_wrapper_path(home)
+    section["envPath"] = python_env_dir(home)
+    # cluster-code reads modelPath as a directory (it lists it, and saves and loads cluster_agent.pt in
+    # it); earlier versions of this shim wrote the file's path, which is replaced.
+    if section.get("modelPath") in (None, os.path.join(models, MODEL_FILE_NAME)):
+        section["modelPath"] = models
     section.setdefault("trainingConfig", dict(CLUSTER_CODE_TRAINING_DEFAULTS))
     config["pufferlib"] = section
     write_config(config)
     print(f"configured {config_path()}: image {image} ({variant})")
-    if migrated:
-        where = f" at {old_venv}" if old_venv else ""
+    print(f"wrote {section['pythonPath']}: cluster-code's pythonPath, the image's Python")
+    if moved:
+        print(f"moved the old virtualenv from {python_env_dir(home)} to {moved}: delete it when no longer needed")
+    elif old_venv and not _is_inside(old_venv, python_env_dir(home)):
         print(
-            f"migrated the pufferlib section from the virtualenv layout (dropped {', '.join(VENV_KEYS)});"
-            f" the old venv{where} was left in place: delete it when no longer needed"
+            f"the old virtualenv at {old_venv} is no longer used and was left in place: delete it when no longer needed"
         )
 
     # The image's own setup adds the trainer's defaults to trainingConfig (keeping the values above)
@@ -476,6 +676,11 @@ def cmd_status(argv):
         present = engine is not None and engine.has_image(image)
         print(f"image:    {image} ({variant}), {'present' if present else 'missing'}")
         healthy = healthy and present
+    wrapper = python_wrapper_path(cluster_code_home())
+    if is_python_wrapper(wrapper):
+        print(f"python:   {wrapper} (cluster-code's pythonPath: the image's Python)")
+    else:
+        print(f"python:   none for cluster-code (run `{PROG} setup`)")
     gpus = host_gpus()
     print("gpu:      " + ("; ".join(gpus) if gpus else "no NVIDIA GPU"))
     models = models_found()
@@ -502,11 +707,16 @@ def cmd_remove(argv):
     section = rl_section(config)
     image = section.get("image")
     home = cluster_code_home()
+    env_dir = python_env_dir(home)
+    wrapper = env_dir if is_python_wrapper(python_wrapper_path(home)) else None
+    # pythonPath/envPath go when they are ours; a venv of the user's elsewhere stays configured.
+    ours = [key for key in VENV_KEYS if isinstance(section.get(key), str) and _is_inside(section[key], env_dir)]
     doomed = [os.path.join(home, d) for d in ("runs", "checkpoints") + (("models",) if opts.purge else ())]
     doomed = [d for d in doomed if os.path.lexists(d)]
     plan = (
         ([f"remove the image {image}"] if image else [])
-        + ([f"disable the pufferlib section of {config_path()}"] if section.get("enabled") else [])
+        + ([f"disable the pufferlib section of {config_path()}"] if section.get("enabled") or ours else [])
+        + ([f"delete {wrapper} (cluster-code's pythonPath)"] if wrapper else [])
         + [f"delete {d}" for d in doomed]
     )
     if not plan:
@@ -529,11 +739,16 @@ def cmd_remove(argv):
             if code != 0:
                 raise ShimError(f"{engine.kind} rmi {image} failed (exit {code})")
             print(f"removed the image {image}")
-    if section.get("enabled"):
+    if section.get("enabled") or ours:
         section["enabled"] = False
+        for key in ours:
+            del section[key]
         config["pufferlib"] = section
         write_config(config)
         print(f"disabled the pufferlib section of {config_path()} (other settings kept)")
+    if wrapper:
+        shutil.rmtree(wrapper)
+        print(f"deleted {wrapper}")
     for path in doomed:
         if os.path.islink(path) or not os.path.isdir(path):
             os.unlink(path)  # a symlink goes itself, never what it points to
@@ -556,6 +771,26 @@ def cmd_container(command, argv):
     return run_in_container(engine, args, tty)
 
 
+def cmd_python(argv):
+    """python ARGS: the image's Python; what cluster-code runs as its pythonPath."""
+    if argv[:1] == ["--shim-help"]:
+        print(PYTHON_HELP % {"prog": PROG})
+        return EXIT_OK
+    image, variant = configured_image()
+    engine = find_engine()
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return run_in_container(engine, python_run_args(engine, image, variant, argv, tty), tty)
+
+
+PYTHON_HELP = """usage: %(prog)s python [PYTHON ARGS]
+
+Runs the image's Python with PYTHON ARGS (`--help` is Python's own). The home (~/.cluster-code) and,
+for a script outside it, the script's directory are mounted read-write at their own paths, so the
+paths a script reads and writes are the host's; `import cluster_env` gives cluster-code-rl's
+ClusterEnv. `%(prog)s setup` writes ~/.cluster-code/pufferlib-env/bin/python, which runs this, as
+config.json's pythonPath: cluster-code's `rl status|train|diagnose` then run in the image."""
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -574,16 +809,19 @@ Run cluster-code-rl's container image (docker, else podman; CLUSTER_CODE_RL_ENGI
 
 commands:
   setup [--cuda] [--force] [--image REF] [--build [DIR]]
-                  pick and pull (or build) the image; enable it in ~/.cluster-code/config.json
+                  pick and pull (or build) the image; enable it in ~/.cluster-code/config.json, with
+                  a pythonPath that runs the image's Python (for cluster-code as released)
   status          engine, image, GPU, models, then the container's own status
   remove [--purge] [--yes]
-                  remove the image, disable the config section, delete runs/ and checkpoints/
-                  (models stay unless --purge)
+                  remove the image, disable the config section, delete the pythonPath, runs/ and
+                  checkpoints/ (models stay unless --purge)
   train [-e N] [-s N] [--no-simulation] [-v] ...
   diagnose [-m PATH] [-s N] [--no-simulation] ...
   evaluate [-m PATH] ...
                   run that cluster-rl command in the container (`%(prog)s train --help` for its flags),
-                  with ~/.cluster-code mounted at /data; the kubeconfig only with --no-simulation
+                  with ~/.cluster-code mounted at its own path; the kubeconfig only with --no-simulation
+  python [ARGS]   the image's Python, with the home and a script's directory mounted at their own
+                  paths: what setup makes cluster-code's pythonPath (`%(prog)s python --shim-help`)
 
 exit codes: 0 ok, 1 engine missing or failed / not set up, 2 usage, 3 model file missing,
   5 no kubeconfig, 6 --cuda without a GPU, 130 interrupted; train/diagnose/evaluate: the container's.
@@ -608,6 +846,8 @@ def main(argv=None):
             return cmd_remove(rest)
         if command in CONTAINER_COMMANDS:
             return cmd_container(command, rest)
+        if command == "python":
+            return cmd_python(rest)
         raise ShimError(f"unknown command {command!r} (see `{PROG} --help`)", EXIT_USAGE)
     except ShimError as err:
         sys.stderr.write(f"{PROG}: {err.message}\n")

@@ -186,7 +186,9 @@ def test_setup_pulls_the_published_cpu_image_and_writes_config(host):
     assert section["enabled"] is True
     assert section["image"] == ref
     assert section["variant"] == "cpu"
-    assert section["modelPath"] == str(host.home / "models" / "cluster_agent.pt")
+    assert section["modelPath"] == str(host.home / "models")  # cluster-code reads a directory there
+    assert section["pythonPath"] == str(host.home / "pufferlib-env" / "bin" / "python")
+    assert section["envPath"] == str(host.home / "pufferlib-env")
     assert isinstance(section["trainingConfig"], dict)
     assert (host.home / "models").is_dir()
 
@@ -196,7 +198,9 @@ def test_setup_finishes_with_the_images_own_setup(host):
     assert host.shim("setup", "--image", IMAGE).returncode == 0
     argv = run_argv(host)
     assert argv[argv.index(IMAGE) :] == [IMAGE, "setup"]
-    assert flag_values(argv, "-v") == [f"{host.home}:/data"]
+    assert flag_values(argv, "-v") == [f"{host.home}:{host.home}"]
+    assert f"CLUSTER_CODE_HOME={host.home}" in flag_values(argv, "-e")
+    assert "CLUSTER_RL_PROG=cluster-code-rl" in flag_values(argv, "-e")
     assert flag_values(argv, "-u") == [f"{os.getuid()}:{os.getgid()}"]
 
 
@@ -223,13 +227,15 @@ def test_setup_keeps_every_other_key_and_leaves_no_temp_file(host):
     assert section["modelPath"] == "/srv/models/agent.pt"
     assert section["trainingConfig"] == {"episodes": 7}
     assert section["extra"] == 1
-    assert sorted(p.name for p in host.home.iterdir()) == ["config.json", "models"]
+    assert sorted(p.name for p in host.home.iterdir()) == ["config.json", "models", "pufferlib-env"]
+    assert sorted(p.name for p in (host.home / "pufferlib-env" / "bin").iterdir()) == ["python"]
 
 
-def test_setup_migrates_the_venv_layout_and_leaves_the_venv(host):
+def test_setup_moves_an_old_venv_at_cluster_codes_default_path_aside(host):
     venv = host.home / "pufferlib-env"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").write_text("")
+    (venv / "bin" / "python").write_text("#!/bin/sh\n")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
     host.write_config(
         {
             "keep": [1, 2],
@@ -237,7 +243,7 @@ def test_setup_migrates_the_venv_layout_and_leaves_the_venv(host):
                 "enabled": True,
                 "pythonPath": str(venv / "bin" / "python"),
                 "envPath": str(venv),
-                "modelPath": "/old/model.pt",
+                "modelPath": "/old/models",
                 "trainingConfig": {"episodes": 50, "simulation": False},
             },
         }
@@ -246,13 +252,49 @@ def test_setup_migrates_the_venv_layout_and_leaves_the_venv(host):
     assert result.returncode == 0, result.stderr
     config = host.config()
     section = config["pufferlib"]
-    assert "pythonPath" not in section and "envPath" not in section
-    assert section["modelPath"] == "/old/model.pt"
+    assert section["pythonPath"] == str(venv / "bin" / "python") and section["envPath"] == str(venv)
+    assert "cluster-code-rl python wrapper" in (venv / "bin" / "python").read_text()
+    assert section["modelPath"] == "/old/models"
     assert section["trainingConfig"] == {"episodes": 50, "simulation": False}
     assert section["image"] == IMAGE and section["enabled"] is True
     assert config["keep"] == [1, 2]
-    assert (venv / "bin" / "python").exists()
-    assert "migrated" in result.stdout and str(venv) in result.stdout
+    moved = host.home / "pufferlib-env.venv-old"
+    assert (moved / "pyvenv.cfg").read_text() == "home = /usr/bin\n"
+    assert f"moved the old virtualenv from {venv} to {moved}" in result.stdout
+
+
+def test_setup_leaves_a_venv_elsewhere_in_place_and_says_so(host, tmp_path):
+    venv = tmp_path / "my-venv"
+    (venv / "bin").mkdir(parents=True)
+    host.write_config({"pufferlib": {"pythonPath": str(venv / "bin" / "python"), "envPath": str(venv)}})
+    result = host.shim("setup", "--image", IMAGE)
+    assert result.returncode == 0, result.stderr
+    assert host.config()["pufferlib"]["envPath"] == str(host.home / "pufferlib-env")
+    assert venv.is_dir()
+    assert f"the old virtualenv at {venv} is no longer used" in result.stdout
+
+
+def test_setup_again_rewrites_its_own_wrapper_and_moves_nothing(host):
+    host.set_images(IMAGE)
+    assert host.shim("setup", "--image", IMAGE).returncode == 0
+    result = host.shim("setup", "--image", IMAGE)
+    assert result.returncode == 0, result.stderr
+    assert "moved" not in result.stdout and "old virtualenv" not in result.stdout
+    assert sorted(p.name for p in host.home.iterdir()) == ["config.json", "models", "pufferlib-env"]
+
+
+def test_setup_replaces_the_model_file_path_it_used_to_write_with_the_directory(host):
+    host.write_config({"pufferlib": {"modelPath": str(host.home / "models" / "cluster_agent.pt")}})
+    assert host.shim("setup", "--image", IMAGE).returncode == 0
+    assert host.config()["pufferlib"]["modelPath"] == str(host.home / "models")
+
+
+def test_setup_messages_name_host_paths(host):
+    result = host.shim("setup", "--image", IMAGE)
+    assert result.returncode == 0, result.stderr
+    assert str(host.home / "config.json") in result.stdout
+    assert str(host.home / "pufferlib-env" / "bin" / "python") in result.stdout
+    assert "/data" not in result.stdout
 
 
 def test_setup_refuses_a_broken_config_and_changes_nothing(host):
@@ -382,7 +424,8 @@ def test_train_runs_the_image_as_the_user_with_the_home_mounted(host):
     argv = run_argv(host)
     assert argv[:3] == ["run", "--rm", "--init"]
     assert flag_values(argv, "-u") == [f"{os.getuid()}:{os.getgid()}"]
-    assert flag_values(argv, "-v") == [f"{host.home}:/data"]
+    assert flag_values(argv, "-v") == [f"{host.home}:{host.home}"]  # the host's paths, inside too
+    assert flag_values(argv, "-w") == [str(host.home)]
     assert argv[argv.index(IMAGE) :] == [IMAGE, "train", "-e", "2", "-s", "3", "-v", "--lr", "0.001"]
     assert "-it" not in argv and "-t" not in argv
     assert "KUBECONFIG" not in " ".join(argv)
@@ -414,14 +457,17 @@ def test_only_aws_and_cluster_code_variables_reach_the_container(host):
     }
     assert host.shim("diagnose", env=env).returncode == 0
     run = host.runs()[0]
-    assert sorted(flag_values(run["argv"], "-e")) == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CLUSTER_CODE_LOG"]
+    passed = [v for v in flag_values(run["argv"], "-e") if "=" not in v]
+    assert sorted(passed) == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CLUSTER_CODE_LOG"]
+    set_here = [v for v in flag_values(run["argv"], "-e") if "=" in v]
+    assert sorted(set_here) == [f"CLUSTER_CODE_HOME={host.home}", "CLUSTER_RL_PROG=cluster-code-rl"]
     assert run["env"] == {
         "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "secret-value",
         "CLUSTER_CODE_LOG": "debug",
     }
     joined = " ".join(run["argv"])
-    for value in ("secret-value", "AKIDEXAMPLE", "ghp_should_not_pass", "GITHUB_TOKEN", "CLUSTER_CODE_HOME"):
+    for value in ("secret-value", "AKIDEXAMPLE", "ghp_should_not_pass", "GITHUB_TOKEN"):
         assert value not in joined
 
 
@@ -434,10 +480,10 @@ def test_kubeconfig_is_mounted_read_only_only_with_no_simulation(host, tmp_path)
     assert host.shim("diagnose", env=env).returncode == 0
     assert host.shim("diagnose", "--no-simulation", "-s", "5", env=env).returncode == 0
     simulated, real = (r["argv"] for r in host.runs())
-    assert flag_values(simulated, "-v") == [f"{host.home}:/data"]
+    assert flag_values(simulated, "-v") == [f"{host.home}:{host.home}"]
     assert not any(v.startswith("KUBECONFIG") for v in flag_values(simulated, "-e"))
-    assert flag_values(real, "-v") == [f"{host.home}:/data", f"{kubeconfig}:/kube/config:ro"]
-    assert "KUBECONFIG=/kube/config" in flag_values(real, "-e")
+    assert flag_values(real, "-v") == [f"{host.home}:{host.home}", f"{kubeconfig}:{kubeconfig}:ro"]
+    assert f"KUBECONFIG={kubeconfig}" in flag_values(real, "-e")
     assert real[real.index(IMAGE) :] == [IMAGE, "diagnose", "--no-simulation", "-s", "5"]
 
 
@@ -447,7 +493,7 @@ def test_default_kubeconfig_is_the_users(host):
     default.parent.mkdir()
     default.write_text("apiVersion: v1\n")
     assert host.shim("train", "--no-simulation").returncode == 0
-    assert f"{default}:/kube/config:ro" in flag_values(run_argv(host), "-v")
+    assert f"{default}:{default}:ro" in flag_values(run_argv(host), "-v")
 
 
 def test_no_simulation_without_a_kubeconfig_exits_5(host):
@@ -465,26 +511,43 @@ def test_model_outside_the_home_is_mounted_read_only(host, tmp_path):
     model.write_bytes(b"model")
     assert host.shim("diagnose", "-m", str(model), "--output", "json").returncode == 0
     argv = run_argv(host)
-    assert f"{model}:/models/0-agent.pt:ro" in flag_values(argv, "-v")
-    assert argv[argv.index(IMAGE) :] == [IMAGE, "diagnose", "-m", "/models/0-agent.pt", "--output", "json"]
+    assert f"{model}:{model}:ro" in flag_values(argv, "-v")
+    assert argv[argv.index(IMAGE) :] == [IMAGE, "diagnose", "-m", str(model), "--output", "json"]
 
 
-def test_model_inside_the_home_is_rewritten_without_a_mount(host):
+def test_model_inside_the_home_needs_no_mount(host):
     host.set_up()
     model = host.home / "models" / "cluster_agent.pt"
     model.parent.mkdir(parents=True)
     model.write_bytes(b"model")
     assert host.shim("diagnose", f"--model={model}").returncode == 0
     argv = run_argv(host)
-    assert flag_values(argv, "-v") == [f"{host.home}:/data"]
-    assert argv[-2:] == ["--model", "/data/models/cluster_agent.pt"]
+    assert flag_values(argv, "-v") == [f"{host.home}:{host.home}"]
+    assert argv[-2:] == ["--model", str(model)]
 
 
 def test_relative_model_path_is_taken_from_the_working_directory(host):
     host.set_up()
     (host.root / "agent.pt").write_bytes(b"model")  # the shim runs in host.root
     assert host.shim("evaluate", "-m", "agent.pt").returncode == 0
-    assert f"{host.root / 'agent.pt'}:/models/0-agent.pt:ro" in flag_values(run_argv(host), "-v")
+    model = host.root / "agent.pt"
+    argv = run_argv(host)
+    assert f"{model}:{model}:ro" in flag_values(argv, "-v")
+    assert argv[-2:] == ["-m", str(model)]
+
+
+def test_host_paths_where_the_image_keeps_its_own_files_are_mounted_elsewhere(host, tmp_path):
+    sys.path.insert(0, str(REPO / "entrypoint"))
+    try:
+        import shim
+    finally:
+        sys.path.pop(0)
+    assert shim.container_view("/home/me/.cluster-code") == "/home/me/.cluster-code"
+    assert shim.container_view("/tmp/x/agent.pt") == "/tmp/x/agent.pt"
+    for path in ("/", "/tmp", "/opt/venv/models", "/usr/local/share/cc", "/data", "/data/x", "/etc/kube"):
+        assert shim.container_view(path) is None, path
+    assert shim.container_view("/database/x") == "/database/x"  # a prefix of a name is not a parent
+    assert shim.home_view("/opt/cluster-code") == "/data"
 
 
 def test_s3_model_uri_is_passed_as_it_is(host):
@@ -577,6 +640,136 @@ def test_unknown_command_is_a_usage_error(host):
     assert "frobnicate" in one_line(result.stderr)
 
 
+# --------------------------------------------------------------------------- cluster-code's pythonPath
+
+
+def import_shim():
+    sys.path.insert(0, str(REPO / "entrypoint"))
+    try:
+        import shim
+    finally:
+        sys.path.pop(0)
+    return shim
+
+
+def after_image(argv: list[str]) -> list[str]:
+    return argv[argv.index(IMAGE) + 1 :]
+
+
+def test_python_runs_a_script_outside_the_home_with_its_directory_mounted(host, tmp_path):
+    host.set_up()
+    script = tmp_path / "scripts" / "train.py"
+    script.parent.mkdir()
+    script.write_text("print('hi')\n")
+    result = host.shim("python", "-u", "scripts/train.py", "--flag", "x")  # relative to the shim's cwd
+    assert result.returncode == 0, result.stderr
+    argv = run_argv(host)
+    engine_part = argv[: argv.index(IMAGE)]
+    assert engine_part[-2:] == ["--entrypoint", "python"]
+    assert "-i" in engine_part
+    assert flag_values(argv, "-u") == [f"{os.getuid()}:{os.getgid()}"]
+    assert flag_values(argv, "-v") == [f"{host.home}:{host.home}", f"{script.parent}:{script.parent}"]
+    assert flag_values(argv, "-w") == [str(script.parent)]  # the caller's cwd is not mounted
+    assert f"CLUSTER_CODE_HOME={host.home}" in flag_values(argv, "-e")
+    assert after_image(argv) == ["-u", str(script), "--flag", "x"]
+
+
+def test_python_as_cluster_code_runs_it_script_in_the_env_dir_cwd_there(host):
+    host.set_up()
+    env_dir = host.home / "pufferlib-env"
+    env_dir.mkdir(parents=True)
+    script = env_dir / "train_cluster_agent.py"
+    script.write_text("")
+    result = subprocess.run(
+        [sys.executable, str(SHIM), "python", str(script)],
+        env=host.env,
+        cwd=env_dir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    argv = run_argv(host)
+    assert flag_values(argv, "-v") == [f"{host.home}:{host.home}"]  # inside the home: no second mount
+    assert flag_values(argv, "-w") == [str(env_dir)]
+    assert after_image(argv) == [str(script)]
+
+
+def test_python_probes_mount_only_the_home(host):
+    host.set_up()
+    code = "import pufferlib; print(pufferlib.__version__)"
+    assert host.shim("python", "-c", code).returncode == 0
+    assert host.shim("python", "--version").returncode == 0
+    probe, version = (r["argv"] for r in host.runs())
+    assert flag_values(probe, "-v") == [f"{host.home}:{host.home}"]
+    assert flag_values(probe, "-w") == [str(host.home)]
+    assert after_image(probe) == ["-c", code]
+    assert after_image(version) == ["--version"]
+
+
+def test_python_exit_code_is_the_containers(host):
+    host.set_up()
+    assert host.shim("python", "-c", "raise SystemExit(3)", env={"FAKE_ENGINE_RUN_RC": "3"}).returncode == 3
+
+
+def test_python_needs_setup_first(host):
+    result = host.shim("python", "--version")
+    assert result.returncode == 1
+    assert "setup" in one_line(result.stderr)
+    assert host.runs() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "index"),
+    [
+        (["train.py"], 0),
+        (["-u", "train.py", "-c"], 1),
+        (["-W", "ignore", "-X", "dev", "t.py"], 4),
+        (["-Wignore", "-Xdev", "t.py"], 2),
+        (["--check-hash-based-pycs", "never", "t.py"], 2),
+        (["-I", "--", "t.py"], 2),
+        (["-c", "print(1)", "t.py"], None),
+        (["-uc", "print(1)"], None),
+        (["-m", "pip"], None),
+        (["-"], None),
+        (["--version"], None),
+        ([], None),
+    ],
+)
+def test_the_script_in_a_python_command_line(argv, index):
+    assert import_shim()._script_index(argv) == index
+
+
+def test_setup_writes_a_wrapper_that_runs_the_images_python(host):
+    host.set_images(IMAGE)
+    assert host.shim("setup", "--image", IMAGE).returncode == 0
+    python = Path(host.config()["pufferlib"]["pythonPath"])
+    assert os.access(python, os.X_OK)
+    # cluster-code runs it with its own environment: no CLUSTER_CODE_HOME, the user's cwd.
+    env = {k: v for k, v in host.env.items() if k != "CLUSTER_CODE_HOME"}
+    result = subprocess.run(
+        [str(python), "-c", "import torch"], env=env, cwd=host.user_home, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    argv = host.runs()[-1]["argv"]
+    assert after_image(argv) == ["-c", "import torch"]
+    assert argv[argv.index(IMAGE) - 1] == "python"
+    assert flag_values(argv, "-v") == [f"{host.home}:{host.home}"]
+
+
+def test_the_wrapper_keeps_the_engine_setup_chose(host):
+    host.set_images(IMAGE)
+    assert host.shim("setup", "--image", IMAGE, env={"FAKE_ENGINE_INFO_RC": "1"}).returncode == 0  # podman
+    python = host.config()["pufferlib"]["pythonPath"]
+    before = len(host.calls())
+    result = subprocess.run([python, "--version"], env=host.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    calls = host.calls()[before:]
+    assert {c["kind"] for c in calls} == {"podman"}
+    assert not any(c["argv"][:1] == ["info"] for c in calls)  # no engine detection on every probe
+
+
 # --------------------------------------------------------------------------- status and remove
 
 
@@ -592,6 +785,7 @@ def test_status_reports_engine_image_gpu_models_then_the_containers_status(host)
     assert f"{IMAGE} (cpu), present" in out
     assert "NVIDIA H200" in out
     assert "cluster_agent.pt" in out
+    assert "python:   none for cluster-code" in out  # set_up() wrote config.json only
     assert run_argv(host)[-2:] == [IMAGE, "status"]
 
 
@@ -639,6 +833,30 @@ def test_remove_keeps_models_unless_purged(host):
     assert host.shim("remove", "--purge", "--yes").returncode == 0
     assert not model.parent.exists()
     assert host.config()["other"] == 1
+
+
+def test_remove_undoes_the_python_wrapper(host):
+    host.set_images(IMAGE)
+    assert host.shim("setup", "--image", IMAGE).returncode == 0
+    result = host.shim("remove", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not (host.home / "pufferlib-env").exists()
+    section = host.config()["pufferlib"]
+    assert "pythonPath" not in section and "envPath" not in section
+    assert section["enabled"] is False
+    assert f"deleted {host.home / 'pufferlib-env'}" in result.stdout
+
+
+def test_remove_leaves_a_venv_that_is_not_ours(host, tmp_path):
+    venv = host.home / "pufferlib-env"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("#!/bin/sh\n")
+    host.write_config(
+        {"pufferlib": {"enabled": True, "pythonPath": str(venv / "bin" / "python"), "envPath": str(venv)}}
+    )
+    result = host.shim("remove", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert (venv / "bin" / "python").exists()
 
 
 def test_remove_does_not_follow_a_symlinked_directory(host, tmp_path):
@@ -697,3 +915,21 @@ def test_shim_runs_under_python_3_8(host):
     result = host.shim("train", "-e", "1", python=python38())
     assert result.returncode == 0, result.stderr
     assert run_argv(host)[-3:] == ["train", "-e", "1"]
+
+
+# --------------------------------------------------------------------------- the image's hints, through the shim
+
+
+@pytest.mark.parametrize(
+    ("prog", "shown"), [("cluster-code-rl", "cluster-code-rl"), (None, "cluster-rl"), ("rm -rf", "cluster-rl")]
+)
+def test_the_images_hints_name_the_command_the_shim_says_the_user_types(tmp_path, prog, shown):
+    from tests.conftest import run_cli
+
+    env = {"CLUSTER_CODE_HOME": str(tmp_path / "home")}
+    if prog:
+        env["CLUSTER_RL_PROG"] = prog
+    result = run_cli("status", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"run `{shown} setup`" in result.stdout
+    assert f"run `{shown} train`" in result.stdout

@@ -9,6 +9,7 @@ import typer
 
 from entrypoint.commands.evaluate import OutputFormat
 from entrypoint.errors import CliError, ExitCode
+from entrypoint.prog import prog
 
 DEFAULT_STEPS = 20
 
@@ -197,7 +198,7 @@ def _make_agent(opts: DiagnoseOptions):
     else:
         path = Path(ref)
         if not path.exists():
-            hint = "run `cluster-rl train` first" if opts.model is None else "check the path"
+            hint = f"run `{prog()} train` first" if opts.model is None else "check the path"
             raise CliError(f"no model at {path}: {hint}, or use --policy expert", ExitCode.MODEL)
     try:
         network, _ = load_model(path)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from entrypoint.errors import CliError, ExitCode
+from entrypoint.prog import prog
 
 
 class PolicyName(str, Enum):
@@ -85,7 +86,7 @@ def load_model_policy(model: Path | None):
 
     path = model or default_model_path()
     if model is None and not path.exists():
-        raise CliError(f"no model at {path}: run `cluster-rl train` first, or pass --model", ExitCode.MODEL)
+        raise CliError(f"no model at {path}: run `{prog()} train` first, or pass --model", ExitCode.MODEL)
     try:
         network, _ = load_model(path)
     except ModelError as err:

@@ -12,6 +12,7 @@ import typer
 
 from entrypoint import config_file, home
 from entrypoint.errors import CliError, ExitCode
+from entrypoint.prog import prog
 
 FORCE_HINT = "fix it in the file, or run `cluster-rl setup --force` to reset the pufferlib section"
 
@@ -112,5 +113,5 @@ def setup(
     typer.echo(f"model file: {new_section['modelPath']}")
     if cuda_line:
         typer.echo(cuda_line)
-    typer.echo("next: `cluster-rl train`, then `cluster-rl diagnose`")
+    typer.echo(f"next: `{prog()} train`, then `{prog()} diagnose`")
     return int(ExitCode.OK)

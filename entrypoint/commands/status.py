@@ -15,6 +15,7 @@ import typer
 from entrypoint import config_file, home
 from entrypoint.commands.evaluate import OutputFormat
 from entrypoint.errors import CliError, ExitCode
+from entrypoint.prog import prog
 
 PACKAGES = ("cluster-code-rl", "torch", "pufferlib-core", "gymnasium")
 
@@ -117,9 +118,9 @@ def format_status(status: dict[str, Any]) -> str:
     if config["error"]:
         lines.append(f"config.json      error: {config['error']}")
     if not config["exists"]:
-        lines.append(f"config.json      {config['path']} (none: run `cluster-rl setup`)")
+        lines.append(f"config.json      {config['path']} (none: run `{prog()} setup`)")
     elif config["pufferlib"] is None:
-        lines.append(f"config.json      {config['path']} (no pufferlib section: run `cluster-rl setup`)")
+        lines.append(f"config.json      {config['path']} (no pufferlib section: run `{prog()} setup`)")
     else:
         section = config["pufferlib"]
         state = "enabled" if section.get("enabled") else "disabled"
@@ -127,7 +128,7 @@ def format_status(status: dict[str, Any]) -> str:
         lines.extend("  " + line for line in json.dumps(section, indent=2).splitlines())
     models = status["models"]
     if not models:
-        lines.append(f"models           none in {home_info['models_dir']} (run `cluster-rl train`)")
+        lines.append(f"models           none in {home_info['models_dir']} (run `{prog()} train`)")
     else:
         lines.append(f"models           {len(models)} in {home_info['models_dir']}")
         for model in models:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from entrypoint.errors import CliError, ExitCode
+from entrypoint.prog import prog
 
 DEFAULT_EPISODES = 100
 DEFAULT_STEPS = 100
@@ -390,7 +391,7 @@ def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, 
             signal=stop.signal,
             global_step=result.global_step,
             checkpoint=str(result.checkpoint) if result.checkpoint else None,
-            resume=f"cluster-rl train --resume --run-name {run_id}",
+            resume=f"{prog()} train --resume --run-name {run_id}",
         )
         return int(ExitCode.STOPPED)
 
