@@ -396,7 +396,10 @@ def test_shim_setup_train_diagnose_status_with_the_real_image(cpu_image, tmp_pat
     section = json.loads((home / "config.json").read_text())["pufferlib"]
     assert section["image"] == cpu_image.ref and section["enabled"] is True
     assert "learningRate" in section["trainingConfig"]  # the image's setup added the trainer's defaults
-    assert section["modelPath"] == str(home / "models" / "cluster_agent.pt")
+    assert section["modelPath"] == str(home / "models")  # a directory, as cluster-code reads it
+    # What the user reads on the host names host paths and host commands (the image's setup included).
+    assert f"{home / 'config.json'}" in setup.stdout and "/data" not in setup.stdout
+    assert "`cluster-code-rl train`" in setup.stdout and "`cluster-rl " not in setup.stdout
 
     train = shim(*TRAIN_ARGS)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
@@ -406,14 +409,14 @@ def test_shim_setup_train_diagnose_status_with_the_real_image(cpu_image, tmp_pat
 
     diagnose = shim("diagnose", "--output", "json")
     assert diagnose.returncode == 0, diagnose.stderr
-    assert json.loads(diagnose.stdout)["model"] == "/data/models/cluster_agent.pt"
+    assert json.loads(diagnose.stdout)["model"] == str(model)
 
     outside = tmp_path / "elsewhere" / "agent.pt"
     outside.parent.mkdir()
     shutil.copy(model, outside)
     diagnose = shim("diagnose", "-m", str(outside), "--output", "json")
     assert diagnose.returncode == 0, diagnose.stderr
-    assert json.loads(diagnose.stdout)["model"] == "/models/0-agent.pt"
+    assert json.loads(diagnose.stdout)["model"] == str(outside)
 
     status = shim("status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -422,3 +425,82 @@ def test_shim_setup_train_diagnose_status_with_the_real_image(cpu_image, tmp_pat
 
     missing = shim("diagnose", "--steps", "0")
     assert missing.returncode == 2  # the container's exit code, passed through
+
+
+# --------------------------------------------------------------------------- cluster-code as released, through the shim
+
+# What cluster-code's `rl status` probes, and the part of its generated scripts that touches the image:
+# the import of cluster_env, a few steps of the env, and a file saved under ~/.cluster-code/models.
+SCRIPT = """
+import os, sys
+sys.path.insert(0, "/nonexistent/cluster-code/dist/pufferlib/environments")  # as cluster-code's scripts do
+import torch
+from cluster_env import ClusterEnv, ClusterAction
+import rl.env
+
+env = ClusterEnv(simulation_mode=True, max_steps=5)
+obs, info = env.reset()
+for _ in range(5):
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    if terminated or truncated:
+        break
+model_path = sys.argv[1]
+os.makedirs(model_path, exist_ok=True)
+torch.save({"obs_dim": env.OBS_DIM, "action_dim": env.NUM_ACTIONS}, os.path.join(model_path, "cluster_agent.pt"))
+print("prefix", sys.prefix)
+print("env", issubclass(ClusterEnv, rl.env.ClusterEnv), ClusterAction(3).name, len(info["issues"]) >= 0)
+print("cwd", os.getcwd())
+"""
+
+
+@pytest.mark.container
+def test_cluster_codes_python_path_runs_the_images_python(cpu_image, tmp_path):
+    home = tmp_path / "user" / ".cluster-code"
+    env = {k: v for k, v in cpu_image.env.items() if k not in ("ENGINE", "CLUSTER_CODE_RL_ENGINE")}
+    env["HOME"] = str(tmp_path / "user")
+    env.pop("CLUSTER_CODE_HOME", None)  # the default home, as cluster-code uses it
+    setup = subprocess.run(
+        [sys.executable, str(SHIM), "setup", "--image", cpu_image.ref],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    section = json.loads((home / "config.json").read_text())["pufferlib"]
+    python = section["pythonPath"]
+    assert python == str(home / "pufferlib-env" / "bin" / "python") and section["envPath"] == str(
+        Path(python).parents[1]
+    )
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        # As cluster-code runs it: its own environment (no CLUSTER_CODE_HOME), stdin a closed pipe.
+        return subprocess.run(
+            [python, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+        )
+
+    version = run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("Python 3.11"), version.stdout + version.stderr
+    versions = "import importlib.metadata as m, pufferlib, torch, cluster_env; print(m.version('pufferlib-core'), torch.__version__)"
+    probe = run("-c", versions, cwd=tmp_path)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["3.0.16", "2.13.0+cpu"]
+    cuda = run("-c", "import torch; print(torch.cuda.is_available())", cwd=tmp_path)
+    assert cuda.stdout.strip() == "False"
+
+    script = tmp_path / "elsewhere" / "train_cluster_agent.py"  # outside the home
+    script.parent.mkdir()
+    script.write_text(SCRIPT)
+    models = home / "models"
+    result = run(str(script), str(models), cwd=script.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines())
+    assert lines["prefix"] == "/opt/venv"  # the image's Python, not the host's
+    assert lines["env"] == "True GET_DEPLOYMENTS True"
+    assert lines["cwd"] == str(script.parent)
+    saved = models / "cluster_agent.pt"
+    assert saved.is_file() and saved.stat().st_uid == os.getuid()
+
+    missing = run(str(tmp_path / "nowhere" / "x.py"), cwd=tmp_path)
+    assert missing.returncode == 2 and "x.py" in missing.stderr
