@@ -444,7 +444,8 @@ def python_run_args(engine, image, variant, python_args, tty):
     if index is not None:
         script = os.path.abspath(os.path.expanduser(python_args[index]))
         directory = os.path.dirname(script)
-        if os.path.isdir(directory) and _inside_container(directory, mounts) is None:
+        # The host's root is never mounted whole: a script there stays as it is (and is not found).
+        if directory != "/" and os.path.isdir(directory) and _inside_container(directory, mounts) is None:
             inside = container_view(directory) or CONTAINER_SCRIPT_DIR
             args += ["-v", f"{directory}:{inside}"]
             mounts.append((directory, inside))

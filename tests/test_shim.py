@@ -708,6 +708,18 @@ def test_python_probes_mount_only_the_home(host):
     assert after_image(version) == ["--version"]
 
 
+def test_python_script_where_the_image_keeps_its_files_is_mounted_at_script(host, monkeypatch):
+    shim = import_shim()
+    monkeypatch.setenv("CLUSTER_CODE_HOME", str(host.home))
+    engine = shim.Engine("podman", "podman")
+    args = shim.python_run_args(engine, IMAGE, "cpu", ["/usr/bin/this.py"], False)  # /usr is the image's
+    assert "/usr/bin:/script" in args
+    assert args[args.index(IMAGE) + 1 :] == ["/script/this.py"]
+    args = shim.python_run_args(engine, IMAGE, "cpu", ["/x.py"], False)
+    assert not any(a.endswith(":/script") or a.startswith("/:") for a in args)
+    assert args[-1] == "/x.py"
+
+
 def test_python_exit_code_is_the_containers(host):
     host.set_up()
     assert host.shim("python", "-c", "raise SystemExit(3)", env={"FAKE_ENGINE_RUN_RC": "3"}).returncode == 3
