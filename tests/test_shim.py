@@ -768,6 +768,8 @@ def test_setup_writes_a_wrapper_that_runs_the_images_python(host):
     assert after_image(argv) == ["-c", "import torch"]
     assert argv[argv.index(IMAGE) - 1] == "python"
     assert flag_values(argv, "-v") == [f"{host.home}:{host.home}"]
+    status = host.shim("status")
+    assert f"python:   {python} (cluster-code's pythonPath" in status.stdout
 
 
 def test_the_wrapper_keeps_the_engine_setup_chose(host):
