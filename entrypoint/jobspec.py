@@ -28,8 +28,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from entrypoint.names import NAME_PATTERN, check_name
-from entrypoint.safe_yaml import MAX_BYTES, YamlError, load_yaml
 from entrypoint.storage import StorageError, is_s3_uri, parse_s3_uri
+from rl.safe_yaml import MAX_BYTES, YamlError, load_yaml
 
 API_VERSION = "cluster-code.rl/v1"
 JOB_ENV_VAR = "CLUSTER_RL_JOB"

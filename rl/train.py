@@ -5,6 +5,7 @@ alternate `evaluate()` (collect a batch of experience) and `train()` (PPO update
 the step budget is spent or the caller asks to stop, checkpointing every few minutes.
 """
 
+import math
 import os
 import signal
 import tempfile
@@ -19,7 +20,7 @@ import pufferlib
 import pufferlib.vector
 import torch
 
-from rl.model import ModelError, atomic_torch_save, build_policy
+from rl.model import ModelError, atomic_torch_save, build_policy, check_architecture
 from rl.puffer_env import ClusterPufferEnv
 from rl.sim.scenario import ScenarioConfig
 
@@ -92,6 +93,19 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        for name in (
+            "learning_rate",
+            "clip_range",
+            "max_grad_norm",
+            "checkpoint_interval",
+            "value_coefficient",
+            "entropy_coefficient",
+            "gamma",
+            "gae_lambda",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name}: must be a finite number, got {value!r}")
         for name in ("learning_rate", "clip_range", "max_grad_norm", "checkpoint_interval"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -104,6 +118,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
                 raise ValueError(f"{name}: must be in (0, 1], got {value!r}")
+        try:
+            check_architecture(self.hidden_size, self.num_layers)
+        except ValueError as err:
+            raise ValueError(str(err)) from None
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device: must be cpu or cuda, got {self.device!r}")
         if self.batch_size < self.minibatch_size:
@@ -261,6 +279,10 @@ def train(
     scheduler, step counters, RNG states, config) is written to `checkpoint_dir` every
     `config.checkpoint_interval` seconds and when stopped early; `on_checkpoint` is told of each.
     """
+    checkpoint_payload = None
+    if resume_from is not None:  # refuse an incompatible checkpoint before starting anything
+        checkpoint_payload = read_checkpoint(resume_from)
+        check_resumable(checkpoint_payload, resume_from, config)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     if config.device == "cpu":
@@ -281,17 +303,17 @@ def train(
         warnings.filterwarnings("ignore", message=".*CPU [Aa]utocast")
         trainer = _QuietPuffeRL(puffer_config(config), vecenv, policy, logger)
     start_step = 0
-    if resume_from is not None:
-        start_step = _restore(trainer, env, resume_from, config)
-        if on_resumed is not None:
-            on_resumed(start_step)
-
     start = time.monotonic()
     last_checkpoint = start
     checkpoint = None
     stopped = False
     metrics: dict = {}
-    try:
+    try:  # from here on the trainer runs a utilization thread: the finally below stops it
+        if checkpoint_payload is not None:
+            start_step = _restore(trainer, env, checkpoint_payload)
+            if on_resumed is not None:
+                on_resumed(start_step)
+            start = last_checkpoint = time.monotonic()
         while trainer.global_step < config.total_steps:
             trainer.evaluate()
             trainer.train()
@@ -391,22 +413,31 @@ def read_checkpoint(path: Path) -> dict:
     return payload
 
 
-def _restore(trainer, env, path: Path, config: TrainConfig) -> int:
-    payload = read_checkpoint(path)
-    saved = payload["config"]
+def check_resumable(payload: dict, path: Path, config: TrainConfig) -> None:
+    """Raise ModelError unless the checkpoint was made with the settings that shape its tensors."""
+    saved = payload.get("config")
+    if not isinstance(saved, dict):
+        raise ModelError(f"{path}: checkpoint does not record its training settings")
     for key in ("num_envs", "num_steps", "hidden_size", "num_layers", "lstm"):
         if saved.get(key) != getattr(config, key):
             raise ModelError(
                 f"{path}: checkpoint was made with {key}={saved.get(key)}, "
                 f"this run has {getattr(config, key)}; resume with the same settings"
             )
-    trainer.uncompiled_policy.load_state_dict(payload["policy"])
-    trainer.optimizer.load_state_dict(payload["optimizer"])
-    trainer.scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["torch_rng"])
-    env.batch.rng[:] = payload["sim_rng"].numpy().view(np.uint64)
-    env.batch.reset(env.observations)  # clusters start fresh episodes from the saved streams
-    env.episodes_total = int(payload["episodes_total"])
-    trainer.global_step = int(payload["global_step"])
-    trainer.epoch = int(payload["epoch"])
+
+
+def _restore(trainer, env, payload: dict) -> int:
+    try:
+        trainer.uncompiled_policy.load_state_dict(payload["policy"])
+        trainer.optimizer.load_state_dict(payload["optimizer"])
+        trainer.scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["torch_rng"])
+        env.batch.rng[:] = payload["sim_rng"].numpy().view(np.uint64)
+        env.batch.reset(env.observations)  # clusters start fresh episodes from the saved streams
+        env.episodes_total = int(payload["episodes_total"])
+        trainer.global_step = int(payload["global_step"])
+        trainer.epoch = int(payload["epoch"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"checkpoint of run {payload.get('run_id')!r} does not fit this run: {reason}") from None
     return trainer.global_step
