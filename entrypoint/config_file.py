@@ -14,7 +14,6 @@ from typing import Any
 
 from entrypoint import home
 from entrypoint.errors import CliError, ExitCode
-from rl.files import NotARegularFile, atomic_write
 
 SECTION = "pufferlib"
 TRAINING_KEY = "trainingConfig"
@@ -128,6 +127,18 @@ def training_config_overrides(home_dir: Path | None = None) -> dict[str, Any]:
     return check_training_config(section[TRAINING_KEY], path)
 
 
+def _atomic_write(path: Path, data: bytes) -> Path:
+    from rl.files import NotARegularFile, atomic_write  # importing `rl` loads the simulator: only when writing
+
+    try:
+        Path(os.path.realpath(path)).parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write(path, data, mode=NEW_FILE_MODE, follow_symlinks=True)
+    except NotARegularFile as err:
+        raise CliError(f"cannot write {path}: {err}", ExitCode.USAGE) from None
+    except OSError as err:
+        raise CliError(f"cannot write {path}: {err.strerror or err}", ExitCode.STORAGE) from None
+
+
 def write_section(section: dict[str, Any], path: Path | None = None) -> Path:
     """Set the `pufferlib` key of config.json to `section` and write the file atomically.
 
@@ -152,13 +163,7 @@ def write_section(section: dict[str, Any], path: Path | None = None) -> Path:
     else:
         parse_config(text, path)  # the file is still a JSON object
         new_text = _splice_top_level(text, SECTION, value)
-    try:
-        target = atomic_write(path, new_text.encode("utf-8"), mode=NEW_FILE_MODE, follow_symlinks=True)
-    except OSError as err:
-        if isinstance(err, NotARegularFile):
-            raise CliError(f"cannot write {path}: {err}", ExitCode.USAGE) from None
-        raise CliError(f"cannot write {path}: {err.strerror or err}", ExitCode.STORAGE) from None
-    return target
+    return _atomic_write(path, new_text.encode("utf-8"))
 
 
 def _splice_top_level(text: str, key: str, value: str) -> str:
@@ -198,9 +203,4 @@ def write_config(config: dict[str, Any], path: Path | None = None) -> Path:
         data = text.encode("utf-8")
     except (ValueError, UnicodeEncodeError) as err:
         raise CliError(f"{path}: cannot be written as strict JSON ({err})", ExitCode.USAGE) from None
-    try:
-        return atomic_write(path, data, mode=NEW_FILE_MODE, follow_symlinks=True)
-    except OSError as err:
-        if isinstance(err, NotARegularFile):
-            raise CliError(f"cannot write {path}: {err}", ExitCode.USAGE) from None
-        raise CliError(f"cannot write {path}: {err.strerror or err}", ExitCode.STORAGE) from None
+    return _atomic_write(path, data)

@@ -28,12 +28,14 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from entrypoint.names import NAME_PATTERN, check_name
-from entrypoint.storage import StorageError, is_s3_uri, parse_s3_uri
+from entrypoint.storage import DEFAULT_TIMEOUT_S as S3_DEFAULT_TIMEOUT_S
+from entrypoint.storage import StorageError, check_location
 from rl.safe_yaml import MAX_BYTES, YamlError, load_yaml
 
 API_VERSION = "cluster-code.rl/v1"
 JOB_ENV_VAR = "CLUSTER_RL_JOB"
 KINDS = ("TrainJob", "DiagnoseJob")
+API_DEFAULT_TIMEOUT_S = 10.0  # rl.kube.connection.DEFAULT_TIMEOUT_S, without importing the kubernetes client
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -50,17 +52,11 @@ def validate_name(name: str, field: str) -> str:
 
 
 def _location(value: str) -> str:
-    """A local path or an s3:// URI, checked for shape (not existence)."""
-    if not value.strip():
-        raise ValueError("must not be empty")
-    if "\0" in value or len(value) > 4096:
-        raise ValueError("is not a usable path")
-    if is_s3_uri(value):
-        try:
-            parse_s3_uri(value)
-        except StorageError as err:
-            raise ValueError(str(err)) from None
-    return value
+    """A local path or an s3:// URI, checked for shape (not existence); other URL schemes are refused."""
+    try:
+        return check_location(value, "location")
+    except StorageError as err:
+        raise ValueError(str(err).removeprefix("location: ")) from None
 
 
 def _namespace(value: str) -> str:
@@ -80,10 +76,18 @@ def _bare(check, value):
 Location = Annotated[str, AfterValidator(_location)]
 Namespace = Annotated[str, AfterValidator(_namespace)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same run.")]
+S3Timeout = Annotated[
+    float,
+    Field(
+        ge=1,
+        le=3600,
+        description=f"Seconds one S3 request may take, retries included (default {S3_DEFAULT_TIMEOUT_S:g}).",
+    ),
+]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel)
+    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, allow_inf_nan=False)
 
 
 class Metadata(_Strict):
@@ -143,6 +147,12 @@ class ClusterConfig(_Strict):
     namespaces: list[Namespace] | None = Field(None, min_length=1, description="Namespaces to look at.")
     allow_writes: bool = Field(False, description="Let the agent change the cluster (restart, scale, drain).")
     write_namespaces: list[Namespace] = Field(default_factory=list, description="Where writes are allowed.")
+    api_timeout: float | None = Field(
+        None,
+        ge=0.1,
+        le=600,
+        description=f"Connect and read timeout of each API request in seconds (default {API_DEFAULT_TIMEOUT_S:g}).",
+    )
 
     @model_validator(mode="after")
     def _writes_are_explicit(self):
@@ -188,6 +198,7 @@ class TrainSpec(_Spec):
     checkpoint_interval: int = Field(300, ge=1, le=86_400, description="Seconds between checkpoints.")
     total_steps: int | None = Field(None, ge=1, le=10**12, description="Environment steps; overrides episodes.")
     num_envs: int | None = Field(None, ge=1, le=65536, description="Same as training.numEnvs.")
+    s3_timeout: S3Timeout | None = None
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
@@ -206,6 +217,7 @@ class DiagnoseSpec(_Spec):
     seed: Seed | None = None
     policy: Literal["model", "expert", "random"] = "model"
     report: Location | None = Field(None, description="Where to write the JSON report: a path or s3:// URI.")
+    s3_timeout: S3Timeout | None = None
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
 
@@ -310,6 +322,7 @@ def cluster_target(spec: TrainSpec | DiagnoseSpec) -> dict[str, Any]:
         "context": cluster.context if cluster else None,
         "namespaces": list(cluster.namespaces) if cluster and cluster.namespaces else None,
         "kubeconfig": str(cluster.kubeconfig) if cluster and cluster.kubeconfig else None,
+        "api_timeout": cluster.api_timeout if cluster else None,
     }
 
 
@@ -427,3 +440,16 @@ def _model_in(annotation: Any) -> Any:
             if (found := _model_in(arg)) is not None:
                 return found
     return None
+
+
+def load_job_for(source: str, kind: str) -> Job:
+    """The job spec a command's `--job` names, which must be of `kind`; a CliError (exit 2) otherwise."""
+    from entrypoint.errors import CliError, ExitCode
+
+    try:
+        loaded = load_job(source)
+    except SpecError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
+    if loaded.kind != kind:
+        raise CliError(f"{source}: kind: expected {kind} here, got {loaded.kind}", ExitCode.USAGE)
+    return loaded

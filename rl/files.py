@@ -14,7 +14,10 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 TEMP_SUFFIX = ".tmp"
 STALE_AFTER_S = 3600.0  # a temp file this old is stale even if its PID is alive again (containers reuse PIDs)
@@ -41,8 +44,11 @@ def check_writable_target(path: str | os.PathLike, follow_symlinks: bool = False
     return path
 
 
-def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None, follow_symlinks: bool = False) -> Path:
-    """Replace `path` with `data`: temp file in the same directory, fsync, rename; never half a file.
+@contextmanager
+def atomic_file(path: str | os.PathLike, mode: int | None = None, follow_symlinks: bool = False) -> Iterator[BinaryIO]:
+    """A binary file object whose content replaces `path` when the block ends without an error:
+    temp file in the same directory, fsync, rename. An exception in the block (or a failed write)
+    removes the temp file and leaves `path` as it was.
 
     `mode` sets the permission bits of a new file (default: the umask's); an existing file keeps
     its own. Raises OSError (NotARegularFile for a target that is not a regular file).
@@ -55,7 +61,7 @@ def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None, 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         if mode is not None:
@@ -65,7 +71,13 @@ def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None, 
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
-    return target
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None, follow_symlinks: bool = False) -> Path:
+    """Replace `path` with `data` through `atomic_file`; returns the path written."""
+    with atomic_file(path, mode, follow_symlinks) as f:
+        f.write(data)
+    return check_writable_target(path, follow_symlinks)
 
 
 def remove_stale_temp_files(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
