@@ -152,10 +152,10 @@ def write_section(section: dict[str, Any], path: Path | None = None) -> Path:
     try:
         value = json.dumps(section, indent=2, ensure_ascii=False, allow_nan=False)
         value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: keep it as the \ud800 escape it was read from
+        value = json.dumps(section, indent=2, ensure_ascii=True, allow_nan=False)
     except ValueError as err:
         raise CliError(f"{path}: {SECTION}: cannot be written as strict JSON ({err})", ExitCode.USAGE) from None
-    except UnicodeEncodeError:
-        value = json.dumps(section, indent=2, ensure_ascii=True, allow_nan=False)
     value = value.replace("\n", "\n  ")
     text = read_text(path)
     if text is None or not text.strip():

@@ -60,7 +60,10 @@ def test_episodes_and_steps_set_the_budget(home):
         (["--device", "tpu"], 2, "--device"),
         (["--device", "cuda"], 6, "device cuda"),
         (["--run-name", "../etc"], 2, "--run-name"),
-        (["--resume"], 2, "--resume needs --run-name"),
+        (["--resume"], 2, "--resume: no unfinished run"),
+        (["--seed", str(2**64)], 2, "4294967295"),
+        (["--output", "ftp://example.invalid/models"], 2, "unsupported scheme ftp://"),
+        (["--checkpoint-interval", "inf"], 2, "--checkpoint-interval"),
         (["--output", "s3://Bad_Bucket/x/"], 2, "bucket"),
         (["--episodes", "0"], 2, "episodes"),
         (["--job", "/nonexistent.yaml"], 2, "nonexistent.yaml"),
@@ -72,6 +75,7 @@ def test_bad_flags_exit_with_one_line(home, args, code, text):
     result = run_cli("train", *args, env={"CLUSTER_CODE_HOME": str(home)})
     assert result.returncode == code, (result.stdout, result.stderr)
     assert text in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
     assert not (home / "models" / "cluster_agent.pt").exists()
 
 
@@ -123,18 +127,20 @@ def test_a_signal_checkpoints_and_exits_75_then_resume_continues(home, sig):
     assert stopped_at > 0 and list((home / "checkpoints" / "evicted").glob("checkpoint_*.pt"))
     assert not (home / "models" / "cluster_agent.pt").exists()
 
+    # the one unfinished run of this home: --resume alone continues it
+    name = [] if sig == signal.SIGTERM else ["--run-name", "evicted"]
     resumed = run_cli(
         "train",
         *SMALL,
         "--resume",
-        "--run-name",
-        "evicted",
+        *name,
         "--total-steps",
         str(stopped_at + 4096),
         env={"CLUSTER_CODE_HOME": str(home)},
     )
     assert resumed.returncode == 0, resumed.stderr
     log = events(resumed.stdout)
+    assert next(e for e in log if e["event"] == "resuming")["run_id"] == "evicted"
     resumed_event = next(e for e in log if e["event"] == "resumed")
     assert resumed_event["global_step"] == stopped_at
     assert log[-1]["event"] == "done" and log[-1]["global_step"] >= stopped_at + 4096

@@ -583,6 +583,7 @@ def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
         "metrics": dict(result.metrics),
     }
     saved = _save(plan, result.policy, metadata)
+    reporter.event("evaluating", model=str(saved), episodes=EVALUATION_EPISODES)
     evaluation, skipped = None, None
     try:
         with stop.interrupting():
