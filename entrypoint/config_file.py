@@ -88,7 +88,7 @@ def pufferlib_section(config: dict[str, Any], path: Path | None = None) -> dict[
 
 def default_training_config() -> dict[str, Any]:
     """The trainer's defaults under cluster-code's camelCase `trainingConfig` names."""
-    from rl.train import TRAINING_CONFIG_KEYS, TrainConfig
+    from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig
 
     defaults = TrainConfig()
     return {camel: getattr(defaults, snake) for camel, snake in TRAINING_CONFIG_KEYS.items()}
@@ -100,7 +100,7 @@ def check_training_config(training: Any, path: Path | None = None) -> dict[str, 
     Returns the camelCase keys the trainer understands (cluster-code's own keys left out); an
     unknown key or a bad value raises CliError naming the file and the key.
     """
-    from rl.train import TrainConfig
+    from rl.train_config import TrainConfig
 
     path = path or home.config_path()
     prefix = f"{path}: {SECTION}.{TRAINING_KEY}"

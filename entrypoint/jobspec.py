@@ -14,7 +14,8 @@ A field left out (or null) means the command's default, unless a default is give
 import os
 import re
 import sys
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from dataclasses import fields as dataclass_fields
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +24,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    create_model,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -101,42 +103,51 @@ class Metadata(_Strict):
     ]
 
 
-class TrainingConfig(_Strict):
-    """PPO settings, the keys of config.json `pufferlib.trainingConfig`; unset keys keep their defaults."""
+def _training_model() -> type[BaseModel]:
+    """`spec.training`: the settable fields of `rl.train.TrainConfig`, under their camelCase keys,
+    with the bounds declared there (config.json's `pufferlib.trainingConfig` reads the same keys)."""
+    from rl.train_config import training_settings
 
-    learning_rate: float | None = Field(None, gt=0, le=1)
-    batch_size: int | None = Field(None, ge=1, le=2**24)
-    num_epochs: int | None = Field(None, ge=1, le=1000)
-    gamma: float | None = Field(None, gt=0, le=1, description="Discount factor.")
-    num_envs: int | None = Field(None, ge=1, le=65536, description="Simulated clusters stepped in parallel.")
-    num_steps: int | None = Field(None, ge=1, le=65536, description="Steps per environment per rollout.")
-    clip_range: float | None = Field(None, gt=0, le=1)
-    value_coefficient: float | None = Field(None, ge=0, le=100)
-    entropy_coefficient: float | None = Field(None, ge=0, le=100)
-    max_grad_norm: float | None = Field(None, gt=0, le=1000)
-    hidden_size: int | None = Field(None, ge=1, le=8192)
-    num_layers: int | None = Field(None, ge=1, le=32)
+    definitions = {}
+    for f in training_settings():
+        kind = {"int": int, "float": float}.get(f.type, f.type)
+        description = f.metadata["help"] or None
+        definitions[f.name] = (
+            kind | None,
+            Field(None, alias=f.metadata["key"], description=description, **f.metadata["bounds"]),
+        )
+    model = create_model("TrainingConfig", __base__=_Strict, **definitions)
+    model.__doc__ = "PPO settings, the keys of config.json `pufferlib.trainingConfig`; unset keys keep their defaults."
+    return model
 
 
-class SimulationConfig(_Strict):
-    """Scenario knobs, the fields of `rl.sim.scenario.ScenarioConfig` (ranges checked there)."""
+def _simulation_model() -> type[BaseModel]:
+    """`spec.simulation`: every field of `rl.sim.scenario.ScenarioConfig` (ranges checked there),
+    so a knob added to the simulator is settable in a job spec without touching this file."""
+    from rl.sim.scenario import ScenarioConfig
 
-    min_nodes: int | None = None
-    max_nodes: int | None = None
-    min_deployments: int | None = None
-    max_deployments: int | None = None
-    min_replicas: int | None = None
-    max_replicas: int | None = None
-    min_load: float | None = None
-    max_load: float | None = None
-    min_faults: int | None = None
-    max_faults: int | None = None
-    new_fault_rate: float | None = None
-    max_steps: int | None = None
-    fault_weights: dict[str, float] | None = Field(
-        None,
-        description="Fault name (e.g. crashed_pods) to relative weight; faults not listed are not injected.",
-    )
+    hints = get_type_hints(ScenarioConfig)
+    definitions = {}
+    for f in dataclass_fields(ScenarioConfig):
+        kind = hints.get(f.name, Any)
+        if kind is dict or get_origin(kind) is dict:
+            kind = dict[str, float]
+        elif kind not in (int, float, bool, str):
+            kind = Any
+        description = FIELD_DESCRIPTIONS.get(f.name)
+        definitions[f.name] = (kind | None if kind is not Any else Any, Field(None, description=description))
+    model = create_model("SimulationConfig", __base__=_Strict, **definitions)
+    model.__doc__ = "Scenario knobs, the fields of `rl.sim.scenario.ScenarioConfig` (ranges checked there)."
+    return model
+
+
+FIELD_DESCRIPTIONS = {
+    "fault_weights": "Fault name (e.g. crashed_pods) to relative weight; faults not listed are not injected.",
+    "cascade_chance": "Chance that a fault left alone sets off its follow-on fault.",
+    "max_steps": "Steps per episode (the same as spec.steps).",
+}
+TrainingConfig = _training_model()
+SimulationConfig = _simulation_model()
 
 
 class ClusterConfig(_Strict):

@@ -19,13 +19,10 @@ from torch import nn
 from rl.actions import ACTION_NAMES, NUM_ACTIONS
 from rl.files import atomic_write
 from rl.state import OBS_FIELDS, OBS_SIZE
+from rl.train_config import MAX_HIDDEN_SIZE, MAX_NUM_LAYERS
 
 FORMAT_NAME = "cluster-code-rl/policy"
 FORMAT_VERSION = 1
-# Bounds on the network a model file (or a training run) may describe, checked before anything is
-# allocated: a file asking for millions of layers is refused, not built until memory runs out.
-MAX_HIDDEN_SIZE = 8192
-MAX_NUM_LAYERS = 32
 
 
 class ModelError(Exception):
