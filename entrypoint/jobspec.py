@@ -13,6 +13,7 @@ A field left out (or null) means the command's default, unless a default is give
 
 import os
 import re
+import stat
 import sys
 from dataclasses import fields as dataclass_fields
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -29,7 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from entrypoint.names import NAME_PATTERN, check_name
+from entrypoint.names import NAME_PATTERN, check_name, check_namespace
 from entrypoint.storage import DEFAULT_TIMEOUT_S as S3_DEFAULT_TIMEOUT_S
 from entrypoint.storage import StorageError, check_location
 from rl.safe_yaml import MAX_BYTES, YamlError, load_yaml
@@ -38,7 +39,6 @@ API_VERSION = "cluster-code.rl/v1"
 JOB_ENV_VAR = "CLUSTER_RL_JOB"
 KINDS = ("TrainJob", "DiagnoseJob")
 API_DEFAULT_TIMEOUT_S = 10.0  # rl.kube.connection.DEFAULT_TIMEOUT_S, without importing the kubernetes client
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class SpecError(Exception):
@@ -62,9 +62,7 @@ def _location(value: str) -> str:
 
 
 def _namespace(value: str) -> str:
-    if not _NAMESPACE_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid namespace name (a DNS label: lowercase, digits, '-')")
-    return value
+    return _bare(check_namespace, value)
 
 
 def _bare(check, value):
@@ -272,11 +270,19 @@ def load_job(source: str | None = None) -> Job:
         if source == "-":
             data = sys.stdin.buffer.read(MAX_BYTES + 1)
         else:
-            with open(source, "rb") as fh:
-                data = fh.read(MAX_BYTES + 1)
+            data = _read_regular_file(source)
     except OSError as err:
         raise SpecError(f"{label}: cannot read: {err.strerror or err}") from None
     return parse_job(data, label)
+
+
+def _read_regular_file(source: str) -> bytes:
+    """At most MAX_BYTES + 1 bytes of a regular file; a FIFO or a device is refused, not waited on."""
+    fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise SpecError(f"{source}: not a regular file")
+        return fh.read(MAX_BYTES + 1)
 
 
 def parse_job(data: bytes, source: str) -> Job:

@@ -243,6 +243,18 @@ def test_a_lone_surrogate_in_the_pufferlib_section_is_written_escaped(home):
     assert status.returncode == 0 and "Traceback" not in status.stderr
 
 
+def test_a_fifo_as_a_job_spec_or_kubeconfig_is_refused_not_waited_on(home, tmp_path):
+    fifo = tmp_path / "job.yaml"
+    os.mkfifo(fifo)
+    for args in (["run", fifo], ["train", "--job", fifo], ["diagnose", "--job", fifo]):
+        result = run_cli(*args, timeout=OUTER_LIMIT)
+        assert result.returncode == 2 and "not a regular file" in one_line(result)
+    result = run_cli(
+        "diagnose", "--no-simulation", "--policy", "expert", env={"KUBECONFIG": str(fifo)}, timeout=OUTER_LIMIT
+    )
+    assert result.returncode == 5 and "not a regular file" in one_line(result)
+
+
 def test_a_fifo_as_config_json_is_refused_not_waited_on(home):
     home.mkdir()
     os.mkfifo(home / "config.json")
@@ -309,6 +321,8 @@ def test_hostile_model_metadata_and_weights_are_exit_3(tmp_path, small_model, ed
         ["diagnose", "--policy", "oracle"],
         ["train", "--device", "tpu"],
         ["train", "--total-steps", str(10**30)],
+        ["diagnose", "--policy", "expert", "--namespace", "../kube-system"],
+        ["train", "--no-simulation", "--namespace", "a/b", "--total-steps", "10"],
     ],
 )
 def test_out_of_range_flags_are_one_line_exit_2(home, args):

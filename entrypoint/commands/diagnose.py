@@ -188,6 +188,15 @@ def execute_diagnosis(opts: DiagnoseOptions) -> int:
 
     if opts.policy not in {p.value for p in PolicyName}:
         raise CliError(f"--policy: must be model, expert or random, got {opts.policy!r}", ExitCode.USAGE)
+    from entrypoint.names import check_namespace
+
+    try:
+        for namespace in opts.namespaces or []:
+            check_namespace(namespace, "--namespace")
+        for namespace in opts.write_namespaces:
+            check_namespace(namespace, "--write-namespace")
+    except ValueError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
     if opts.allow_writes and not opts.write_namespaces:
         raise CliError("--allow-writes needs --write-namespace: the namespaces the agent may change", ExitCode.USAGE)
     try:

@@ -285,8 +285,13 @@ def prepare(opts: TrainOptions) -> Plan:
     """Every check that can fail before training starts: a bad run costs seconds, not hours."""
     from entrypoint import home, storage
     from entrypoint.config_file import training_config_overrides
-    from entrypoint.names import check_name
+    from entrypoint.names import check_name, check_namespace
 
+    try:
+        for namespace in opts.namespaces or []:
+            check_namespace(namespace, "--namespace")
+    except ValueError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
     if opts.device not in {d.value for d in Device}:
         raise CliError(f"--device: must be auto, cpu or cuda, got {opts.device!r}", ExitCode.USAGE)
     try:

@@ -80,8 +80,10 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> client.Co
         )
     for part in path.split(os.pathsep):
         expanded = os.path.expanduser(part)
-        if part and not os.path.isfile(expanded):
+        if part and not os.path.exists(expanded):
             raise KubeConfigError(f"kubeconfig {part} does not exist")
+        if part and not os.path.isfile(expanded):
+            raise KubeConfigError(f"kubeconfig {part} is not a regular file")
     try:
         loader = _kube_config_loader(path)
         names = [c["name"] for c in loader.list_contexts() or [] if isinstance(c, dict) and "name" in c]
