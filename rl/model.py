@@ -189,6 +189,20 @@ def read_model_file(path: str | os.PathLike) -> dict:
         )
     if meta.get("action_names") != list(ACTION_NAMES):
         raise ModelError(f"{path}: model was trained with different actions")
+    network = meta.get("network")
+    if not isinstance(network, dict):
+        raise ModelError(f"{path}: model file does not describe its network")
+    try:
+        check_architecture(network.get("hidden_size"), network.get("num_layers"))
+        if not isinstance(network.get("lstm", False), bool):
+            raise ValueError("lstm: must be true or false")
+    except ValueError as err:
+        raise ModelError(f"{path}: model describes an unsupported network: {err}") from None
+    state = payload["state_dict"]
+    if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise ModelError(f"{path}: model weights are not a mapping of names to tensors")
+    if not all_finite(state):
+        raise ModelError(f"{path}: model weights are not all finite numbers (NaN or infinity): a diverged training run")
     return payload
 
 
@@ -196,21 +210,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module,
     """Read a model file into its network, in eval mode; raise ModelError on any problem."""
     payload = read_model_file(path)
     meta = payload["metadata"]
-    network = meta.get("network")
-    if not isinstance(network, dict):
-        raise ModelError(f"{path}: model file does not describe its network")
-    hidden_size, num_layers, lstm = network.get("hidden_size"), network.get("num_layers"), network.get("lstm", False)
-    try:
-        check_architecture(hidden_size, num_layers)
-    except ValueError as err:
-        raise ModelError(f"{path}: model describes an unsupported network: {err}") from None
-    if not isinstance(lstm, bool):
-        raise ModelError(f"{path}: model describes an unsupported network: lstm: must be true or false")
-    state = payload["state_dict"]
-    if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
-        raise ModelError(f"{path}: model weights are not a mapping of names to tensors")
-    if not all_finite(state):
-        raise ModelError(f"{path}: model weights are not all finite numbers (NaN or infinity): a diverged training run")
+    network, state = meta["network"], payload["state_dict"]
+    hidden_size, num_layers, lstm = network["hidden_size"], network["num_layers"], network.get("lstm", False)
     try:
         with torch.device("meta"):  # compare shapes before allocating anything
             expected = {k: tuple(v.shape) for k, v in build_policy(hidden_size, num_layers, lstm).state_dict().items()}

@@ -541,3 +541,14 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_run(home):
     cleanup = next(e for e in events(result.stdout) if e["event"] == "cleanup")
     assert sorted(cleanup["removed"]) == sorted([str(stale), str(stale_model)])
     assert not stale.exists() and not stale_model.exists() and live.exists()
+
+
+def test_status_flags_a_model_with_non_finite_weights(home, small_model, tmp_path):
+    models = home / "models"
+    models.mkdir(parents=True)
+    bad = hostile_model(tmp_path, small_model, lambda p: next(iter(p["state_dict"].values())).fill_(float("inf")))
+    shutil.copy(bad, models / "cluster_agent.pt")
+    result = run_cli("status", "-o", "json", env={"CLUSTER_CODE_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)["models"]
+    assert "not all finite" in entry["error"]

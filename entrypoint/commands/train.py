@@ -488,8 +488,13 @@ def _clean_up_home(plan: Plan, reporter) -> None:
     if removed:
         reporter.event("cleanup", removed=[str(p) for p in removed])
     if not plan.opts.resume and plan.checkpoint_dir.exists():
-        for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
-            stale.unlink()
+        try:
+            for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
+                stale.unlink()
+        except OSError as err:
+            raise CliError(
+                f"cannot remove old checkpoints in {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
+            ) from None
 
 
 def _checkpoint_to_resume(plan: Plan, reporter) -> Path | None:
