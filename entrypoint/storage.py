@@ -36,7 +36,10 @@ MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
 MAX_ATTEMPTS = 3  # botocore "standard" retry mode: bounded, with jittered backoff
 DEFAULT_TIMEOUT_S = 60.0  # one S3 request, all its attempts together (--s3-timeout, spec s3Timeout)
 MAX_CONNECT_TIMEOUT_S = 5.0
-BACKOFF_ALLOWANCE_S = 1.0  # per attempt, for botocore's jittered backoff between attempts
+# Each attempt may take a quarter of the timeout: three attempts, and a quarter left for botocore's
+# jittered backoff between them (at most a few seconds), so a request that never gets an answer
+# fails within the timeout.
+ATTEMPT_SHARE = 1 / (MAX_ATTEMPTS + 1)
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -99,7 +102,7 @@ def set_timeout(seconds: float | None) -> None:
 
 
 def _attempt_timeout() -> float:
-    return max(0.5, _Timeout.seconds / MAX_ATTEMPTS - BACKOFF_ALLOWANCE_S)
+    return max(0.25, _Timeout.seconds * ATTEMPT_SHARE)
 
 
 def parse_s3_uri(uri: str) -> S3Location:
