@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
         if isinstance(err, typer.Exit):
             return err.exit_code
+        if isinstance(err, click_exceptions.UsageError) and not isinstance(
+            err, getattr(click_exceptions, "NoArgsIsHelpError", ())
+        ):
+            command = err.ctx.command_path if err.ctx is not None else "cluster-rl"
+            message = " ".join(err.format_message().split())
+            print(f"cluster-rl: {message} (see `{command} --help`)", file=sys.stderr)
+            return err.exit_code
         if isinstance(err, click_exceptions.ClickException):
             err.show()
             return err.exit_code

@@ -8,7 +8,7 @@ naming the file. Functions that check training settings import `rl.train` (and s
 
 import json
 import os
-import tempfile
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +21,59 @@ TRAINING_KEY = "trainingConfig"
 # shim). They are cluster-code's settings, not trainer settings: kept in the file, not validated here.
 CLUSTER_CODE_TRAINING_KEYS = ("episodes", "simulation")
 NEW_FILE_MODE = 0o600  # cluster-code may keep credentials in this file
+MAX_BYTES = 16 * 1024 * 1024
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text (None when it does not exist), refusing anything but a bounded regular file.
+
+    Opened non-blocking and checked with fstat, so a FIFO or a device at the path is refused
+    instead of blocking every command.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror or err}", ExitCode.USAGE) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CliError(f"{path}: not a regular file; config.json must be a plain JSON file", ExitCode.USAGE)
+        if info.st_size > MAX_BYTES:
+            raise CliError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MiB; not a config file", ExitCode.USAGE)
+        with os.fdopen(fd, "rb") as fh:
+            fd = None
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror or err}", ExitCode.USAGE) from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not valid JSON: the file is not UTF-8 text", ExitCode.USAGE) from None
+
+
+def parse_config(text: str, path: Path) -> dict[str, Any]:
+    """config.json's text as a dict; anything that is not a bounded, valid JSON object is a usage error."""
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CliError(f"{path}: not valid JSON: {err}", ExitCode.USAGE) from None
+    except RecursionError:
+        raise CliError(f"{path}: not usable JSON: nested too deeply", ExitCode.USAGE) from None
+    if not isinstance(config, dict):
+        raise CliError(f"{path}: expected a JSON object at the top level", ExitCode.USAGE)
+    return config
 
 
 def read_config(path: Path | None = None) -> dict[str, Any]:
     """The whole file as a dict: {} when it does not exist; anything unreadable is a usage error."""
     path = path or home.config_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as err:
-        raise CliError(f"cannot read {path}: {err.strerror or err}", ExitCode.USAGE) from None
-    except UnicodeDecodeError:
-        raise CliError(f"{path}: not valid JSON: the file is not UTF-8 text", ExitCode.USAGE) from None
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CliError(f"{path}: not valid JSON: {err}", ExitCode.USAGE) from None
-    if not isinstance(config, dict):
-        raise CliError(f"{path}: expected a JSON object at the top level", ExitCode.USAGE)
-    return config
+    text = read_text(path)
+    return {} if text is None else parse_config(text, path)
 
 
 def pufferlib_section(config: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
@@ -55,7 +88,7 @@ def pufferlib_section(config: dict[str, Any], path: Path | None = None) -> dict[
 
 def default_training_config() -> dict[str, Any]:
     """The trainer's defaults under cluster-code's camelCase `trainingConfig` names."""
-    from rl.train import TRAINING_CONFIG_KEYS, TrainConfig
+    from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig
 
     defaults = TrainConfig()
     return {camel: getattr(defaults, snake) for camel, snake in TRAINING_CONFIG_KEYS.items()}
@@ -67,7 +100,7 @@ def check_training_config(training: Any, path: Path | None = None) -> dict[str, 
     Returns the camelCase keys the trainer understands (cluster-code's own keys left out); an
     unknown key or a bad value raises CliError naming the file and the key.
     """
-    from rl.train import TrainConfig
+    from rl.train_config import TrainConfig
 
     path = path or home.config_path()
     prefix = f"{path}: {SECTION}.{TRAINING_KEY}"
@@ -94,32 +127,80 @@ def training_config_overrides(home_dir: Path | None = None) -> dict[str, Any]:
     return check_training_config(section[TRAINING_KEY], path)
 
 
-def write_config(config: dict[str, Any], path: Path | None = None) -> Path:
-    """Replace the file atomically: a temp file in the same directory, fsync, then rename.
+def _atomic_write(path: Path, data: bytes) -> Path:
+    from rl.files import NotARegularFile, atomic_write  # importing `rl` loads the simulator: only when writing
 
-    An existing file keeps its permission bits; a new one is private to the user. A symlinked
-    config.json is written through to its target.
-    """
-    path = Path(os.path.realpath(path or home.config_path()))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = NEW_FILE_MODE
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        Path(os.path.realpath(path)).parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write(path, data, mode=NEW_FILE_MODE, follow_symlinks=True)
+    except NotARegularFile as err:
+        raise CliError(f"cannot write {path}: {err}", ExitCode.USAGE) from None
     except OSError as err:
         raise CliError(f"cannot write {path}: {err.strerror or err}", ExitCode.STORAGE) from None
+
+
+def write_section(section: dict[str, Any], path: Path | None = None) -> Path:
+    """Set the `pufferlib` key of config.json to `section` and write the file atomically.
+
+    Only the text of the `pufferlib` value changes: every other key keeps its exact bytes, so
+    values Python would re-spell (1e400, escapes, key order, formatting) reach cluster-code as
+    they were. The section itself is written as strict JSON (no NaN or Infinity). An existing
+    file keeps its permission bits, a new one is private; a symlinked config.json is written
+    through to its target.
+    """
+    path = path or home.config_path()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise CliError(f"cannot write {path}: {err.strerror or err}", ExitCode.STORAGE) from None
-        raise
-    return path
+        value = json.dumps(section, indent=2, ensure_ascii=False, allow_nan=False)
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: keep it as the \ud800 escape it was read from
+        value = json.dumps(section, indent=2, ensure_ascii=True, allow_nan=False)
+    except ValueError as err:
+        raise CliError(f"{path}: {SECTION}: cannot be written as strict JSON ({err})", ExitCode.USAGE) from None
+    value = value.replace("\n", "\n  ")
+    text = read_text(path)
+    if text is None or not text.strip():
+        new_text = f'{{\n  "{SECTION}": {value}\n}}\n'
+    else:
+        parse_config(text, path)  # the file is still a JSON object
+        new_text = _splice_top_level(text, SECTION, value)
+    return _atomic_write(path, new_text.encode("utf-8"))
+
+
+def _splice_top_level(text: str, key: str, value: str) -> str:
+    """`text` (a JSON object) with the value of top-level `key` replaced by `value`, or the key
+    added at the end; the rest of the text is left byte for byte."""
+    decoder = json.JSONDecoder()
+    ws = json.decoder.WHITESPACE
+    index = ws.match(text, 0).end()
+    if text[index : index + 1] != "{":
+        raise ValueError("not a JSON object")
+    index = ws.match(text, index + 1).end()
+    last_value_end = None
+    span = None
+    while text[index : index + 1] != "}":
+        if text[index : index + 1] == ",":
+            index = ws.match(text, index + 1).end()
+        name, index = json.decoder.scanstring(text, index + 1)
+        index = ws.match(text, index).end() + 1  # past ":"
+        index = ws.match(text, index).end()
+        _, end = decoder.raw_decode(text, index)
+        if name == key:
+            span = (index, end)  # a duplicate key: JSON.parse and Python both use the last one
+        last_value_end = end
+        index = ws.match(text, end).end()
+    if span is not None:
+        return text[: span[0]] + value + text[span[1] :]
+    if last_value_end is None:  # "{}": index is at the closing brace
+        return text[:index] + f'\n  "{key}": {value}\n' + text[index:]
+    return text[:last_value_end] + f',\n  "{key}": {value}' + text[last_value_end:]
+
+
+def write_config(config: dict[str, Any], path: Path | None = None) -> Path:
+    """Replace the whole file with `config` as strict JSON, atomically (see `write_section`)."""
+    path = path or home.config_path()
+    try:
+        text = json.dumps(config, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        data = text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as err:
+        raise CliError(f"{path}: cannot be written as strict JSON ({err})", ExitCode.USAGE) from None
+    return _atomic_write(path, data)

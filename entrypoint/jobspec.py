@@ -13,8 +13,10 @@ A field left out (or null) means the command's default, unless a default is give
 
 import os
 import re
+import stat
 import sys
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from dataclasses import fields as dataclass_fields
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -23,18 +25,20 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    create_model,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from entrypoint.names import NAME_PATTERN, check_name
-from entrypoint.safe_yaml import MAX_BYTES, YamlError, load_yaml
-from entrypoint.storage import StorageError, is_s3_uri, parse_s3_uri
+from entrypoint.names import NAME_PATTERN, check_name, check_namespace
+from entrypoint.storage import DEFAULT_TIMEOUT_S as S3_DEFAULT_TIMEOUT_S
+from entrypoint.storage import StorageError, check_location
+from rl.safe_yaml import MAX_BYTES, YamlError, load_yaml
 
 API_VERSION = "cluster-code.rl/v1"
 JOB_ENV_VAR = "CLUSTER_RL_JOB"
 KINDS = ("TrainJob", "DiagnoseJob")
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+API_DEFAULT_TIMEOUT_S = 10.0  # rl.kube.connection.DEFAULT_TIMEOUT_S, without importing the kubernetes client
 
 
 class SpecError(Exception):
@@ -50,23 +54,15 @@ def validate_name(name: str, field: str) -> str:
 
 
 def _location(value: str) -> str:
-    """A local path or an s3:// URI, checked for shape (not existence)."""
-    if not value.strip():
-        raise ValueError("must not be empty")
-    if "\0" in value or len(value) > 4096:
-        raise ValueError("is not a usable path")
-    if is_s3_uri(value):
-        try:
-            parse_s3_uri(value)
-        except StorageError as err:
-            raise ValueError(str(err)) from None
-    return value
+    """A local path or an s3:// URI, checked for shape (not existence); other URL schemes are refused."""
+    try:
+        return check_location(value, "location")
+    except StorageError as err:
+        raise ValueError(str(err).removeprefix("location: ")) from None
 
 
 def _namespace(value: str) -> str:
-    if not _NAMESPACE_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid namespace name (a DNS label: lowercase, digits, '-')")
-    return value
+    return _bare(check_namespace, value)
 
 
 def _bare(check, value):
@@ -80,10 +76,18 @@ def _bare(check, value):
 Location = Annotated[str, AfterValidator(_location)]
 Namespace = Annotated[str, AfterValidator(_namespace)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same run.")]
+S3Timeout = Annotated[
+    float,
+    Field(
+        ge=1,
+        le=3600,
+        description=f"Seconds one S3 request may take, retries included (default {S3_DEFAULT_TIMEOUT_S:g}).",
+    ),
+]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel)
+    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, allow_inf_nan=False)
 
 
 class Metadata(_Strict):
@@ -97,42 +101,51 @@ class Metadata(_Strict):
     ]
 
 
-class TrainingConfig(_Strict):
-    """PPO settings, the keys of config.json `pufferlib.trainingConfig`; unset keys keep their defaults."""
+def _training_model() -> type[BaseModel]:
+    """`spec.training`: the settable fields of `rl.train.TrainConfig`, under their camelCase keys,
+    with the bounds declared there (config.json's `pufferlib.trainingConfig` reads the same keys)."""
+    from rl.train_config import training_settings
 
-    learning_rate: float | None = Field(None, gt=0, le=1)
-    batch_size: int | None = Field(None, ge=1, le=2**24)
-    num_epochs: int | None = Field(None, ge=1, le=1000)
-    gamma: float | None = Field(None, gt=0, le=1, description="Discount factor.")
-    num_envs: int | None = Field(None, ge=1, le=65536, description="Simulated clusters stepped in parallel.")
-    num_steps: int | None = Field(None, ge=1, le=65536, description="Steps per environment per rollout.")
-    clip_range: float | None = Field(None, gt=0, le=1)
-    value_coefficient: float | None = Field(None, ge=0, le=100)
-    entropy_coefficient: float | None = Field(None, ge=0, le=100)
-    max_grad_norm: float | None = Field(None, gt=0, le=1000)
-    hidden_size: int | None = Field(None, ge=1, le=8192)
-    num_layers: int | None = Field(None, ge=1, le=32)
+    definitions = {}
+    for f in training_settings():
+        kind = {"int": int, "float": float}.get(f.type, f.type)
+        description = f.metadata["help"] or None
+        definitions[f.name] = (
+            kind | None,
+            Field(None, alias=f.metadata["key"], description=description, **f.metadata["bounds"]),
+        )
+    model = create_model("TrainingConfig", __base__=_Strict, **definitions)
+    model.__doc__ = "PPO settings, the keys of config.json `pufferlib.trainingConfig`; unset keys keep their defaults."
+    return model
 
 
-class SimulationConfig(_Strict):
-    """Scenario knobs, the fields of `rl.sim.scenario.ScenarioConfig` (ranges checked there)."""
+def _simulation_model() -> type[BaseModel]:
+    """`spec.simulation`: every field of `rl.sim.scenario.ScenarioConfig` (ranges checked there),
+    so a knob added to the simulator is settable in a job spec without touching this file."""
+    from rl.sim.scenario import ScenarioConfig
 
-    min_nodes: int | None = None
-    max_nodes: int | None = None
-    min_deployments: int | None = None
-    max_deployments: int | None = None
-    min_replicas: int | None = None
-    max_replicas: int | None = None
-    min_load: float | None = None
-    max_load: float | None = None
-    min_faults: int | None = None
-    max_faults: int | None = None
-    new_fault_rate: float | None = None
-    max_steps: int | None = None
-    fault_weights: dict[str, float] | None = Field(
-        None,
-        description="Fault name (e.g. crashed_pods) to relative weight; faults not listed are not injected.",
-    )
+    hints = get_type_hints(ScenarioConfig)
+    definitions = {}
+    for f in dataclass_fields(ScenarioConfig):
+        kind = hints.get(f.name, Any)
+        if kind is dict or get_origin(kind) is dict:
+            kind = dict[str, float]
+        elif kind not in (int, float, bool, str):
+            kind = Any
+        description = FIELD_DESCRIPTIONS.get(f.name)
+        definitions[f.name] = (kind | None if kind is not Any else Any, Field(None, description=description))
+    model = create_model("SimulationConfig", __base__=_Strict, **definitions)
+    model.__doc__ = "Scenario knobs, the fields of `rl.sim.scenario.ScenarioConfig` (ranges checked there)."
+    return model
+
+
+FIELD_DESCRIPTIONS = {
+    "fault_weights": "Fault name (e.g. crashed_pods) to relative weight; faults not listed are not injected.",
+    "cascade_chance": "Chance that a fault left alone sets off its follow-on fault.",
+    "max_steps": "Steps per episode (the same as spec.steps).",
+}
+TrainingConfig = _training_model()
+SimulationConfig = _simulation_model()
 
 
 class ClusterConfig(_Strict):
@@ -143,6 +156,12 @@ class ClusterConfig(_Strict):
     namespaces: list[Namespace] | None = Field(None, min_length=1, description="Namespaces to look at.")
     allow_writes: bool = Field(False, description="Let the agent change the cluster (restart, scale, drain).")
     write_namespaces: list[Namespace] = Field(default_factory=list, description="Where writes are allowed.")
+    api_timeout: float | None = Field(
+        None,
+        ge=0.1,
+        le=600,
+        description=f"Connect and read timeout of each API request in seconds (default {API_DEFAULT_TIMEOUT_S:g}).",
+    )
 
     @model_validator(mode="after")
     def _writes_are_explicit(self):
@@ -188,6 +207,7 @@ class TrainSpec(_Spec):
     checkpoint_interval: int = Field(300, ge=1, le=86_400, description="Seconds between checkpoints.")
     total_steps: int | None = Field(None, ge=1, le=10**12, description="Environment steps; overrides episodes.")
     num_envs: int | None = Field(None, ge=1, le=65536, description="Same as training.numEnvs.")
+    s3_timeout: S3Timeout | None = None
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
@@ -206,6 +226,7 @@ class DiagnoseSpec(_Spec):
     seed: Seed | None = None
     policy: Literal["model", "expert", "random"] = "model"
     report: Location | None = Field(None, description="Where to write the JSON report: a path or s3:// URI.")
+    s3_timeout: S3Timeout | None = None
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
 
@@ -249,11 +270,19 @@ def load_job(source: str | None = None) -> Job:
         if source == "-":
             data = sys.stdin.buffer.read(MAX_BYTES + 1)
         else:
-            with open(source, "rb") as fh:
-                data = fh.read(MAX_BYTES + 1)
+            data = _read_regular_file(source)
     except OSError as err:
         raise SpecError(f"{label}: cannot read: {err.strerror or err}") from None
     return parse_job(data, label)
+
+
+def _read_regular_file(source: str) -> bytes:
+    """At most MAX_BYTES + 1 bytes of a regular file; a FIFO or a device is refused, not waited on."""
+    fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise SpecError(f"{source}: not a regular file")
+        return fh.read(MAX_BYTES + 1)
 
 
 def parse_job(data: bytes, source: str) -> Job:
@@ -310,6 +339,7 @@ def cluster_target(spec: TrainSpec | DiagnoseSpec) -> dict[str, Any]:
         "context": cluster.context if cluster else None,
         "namespaces": list(cluster.namespaces) if cluster and cluster.namespaces else None,
         "kubeconfig": str(cluster.kubeconfig) if cluster and cluster.kubeconfig else None,
+        "api_timeout": cluster.api_timeout if cluster else None,
     }
 
 
@@ -427,3 +457,16 @@ def _model_in(annotation: Any) -> Any:
             if (found := _model_in(arg)) is not None:
                 return found
     return None
+
+
+def load_job_for(source: str, kind: str) -> Job:
+    """The job spec a command's `--job` names, which must be of `kind`; a CliError (exit 2) otherwise."""
+    from entrypoint.errors import CliError, ExitCode
+
+    try:
+        loaded = load_job(source)
+    except SpecError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
+    if loaded.kind != kind:
+        raise CliError(f"{source}: kind: expected {kind} here, got {loaded.kind}", ExitCode.USAGE)
+    return loaded

@@ -9,6 +9,8 @@ import json
 import sys
 import time
 
+from entrypoint.prog import prog
+
 
 class JsonLinesReporter:
     def __init__(self, stream=None, progress_interval: float = 10.0, verbose: bool = False):
@@ -48,8 +50,10 @@ class RichReporter:
     def event(self, name: str, **fields) -> None:
         if name == "progress":
             return self.progress(fields)
+        if name == "done":
+            return self.console.print(done_summary(fields))
         text = ", ".join(f"{k}={v}" for k, v in fields.items())
-        self.console.print(f"[bold cyan]{name}[/] {text}")
+        self.console.print(f"[bold cyan]{name}[/] {text}", highlight=False)
 
     def progress(self, metrics: dict, force: bool = False) -> None:
         self.live.update(self._render(metrics))
@@ -82,6 +86,65 @@ class RichReporter:
 
     def close(self) -> None:
         self.live.stop()
+
+
+# The greedy evaluation counts as far below the rollouts when it resolves less than this share of
+# what they resolve, and at least GAP_POINTS fewer clusters in absolute terms.
+GAP_RATIO = 0.5
+GAP_POINTS = 0.10
+
+
+def greedy_gap_warning(metrics: dict, evaluation: dict | None) -> str | None:
+    """A warning when the model resolves far fewer clusters greedily than while sampling in training."""
+    rollouts = (metrics or {}).get("resolution_rate")
+    greedy = (evaluation or {}).get("resolution_rate")
+    if rollouts is None or greedy is None:
+        return None
+    if greedy < GAP_RATIO * rollouts and rollouts - greedy >= GAP_POINTS:
+        return (
+            f"the greedy evaluation resolves {greedy:.1%} of unseen clusters, far below the {rollouts:.1%} "
+            "of the training rollouts: the model is not yet useful for `diagnose` (which acts greedily). "
+            f"Train longer (more --episodes or --total-steps) and check with `{prog()} evaluate -p model`."
+        )
+    return None
+
+
+def done_summary(fields: dict):
+    """The end of `train` for a person: where the model is, and rollouts vs the greedy evaluation."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    metrics, evaluation = fields.get("metrics") or {}, fields.get("evaluation")
+    head = Text.assemble(
+        ("done ", "bold green"),
+        f"model saved to {fields.get('model')}\n",
+        f"run {fields.get('run_id')}: {fields.get('global_step', 0):,} steps in {fields.get('elapsed', 0):.0f} s",
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("")
+    table.add_column("training rollouts", justify="right")
+    table.add_column(f"greedy, {(evaluation or {}).get('episodes', 0)} unseen clusters", justify="right")
+
+    def cell(source: dict | None, key: str, style: str) -> str:
+        value = (source or {}).get(key)
+        if value is None:
+            return "-"
+        return f"{value:.1%}" if style == "%" else f"{value:.2f}"
+
+    for label, train_key, eval_key, style in (
+        ("resolved", "resolution_rate", "resolution_rate", "%"),
+        ("mean return", "mean_return", "mean_return", "f"),
+        ("harmful actions / episode", "harmful_actions", "harmful_actions_per_episode", "f"),
+    ):
+        table.add_row(label, cell(metrics, train_key, style), cell(evaluation, eval_key, style))
+    parts = [head, table]
+    if evaluation is None:
+        parts.append(Text(f"evaluation skipped: {fields.get('evaluation_skipped', 'not run')}", style="yellow"))
+    warning = greedy_gap_warning(metrics, evaluation)
+    if warning:
+        parts.append(Text(f"warning: {warning}", style="bold yellow"))
+    return Group(*parts)
 
 
 def _brief(metrics: dict) -> dict:

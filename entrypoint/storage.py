@@ -20,7 +20,6 @@ import ipaddress
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,8 +34,13 @@ CHECKPOINTS_DIR = "checkpoints"
 SHA256_METADATA_KEY = "sha256"
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
 MAX_ATTEMPTS = 3  # botocore "standard" retry mode: bounded, with jittered backoff
-CONNECT_TIMEOUT_S = 5
-READ_TIMEOUT_S = 60
+DEFAULT_TIMEOUT_S = 60.0  # one S3 request, all its attempts together (--s3-timeout, spec s3Timeout)
+MAX_CONNECT_TIMEOUT_S = 5.0
+# Each attempt may take a quarter of the timeout: three attempts, and a quarter left for botocore's
+# jittered backoff between them (at most a few seconds), so a request that never gets an answer
+# fails within the timeout.
+ATTEMPT_SHARE = 1 / (MAX_ATTEMPTS + 1)
+_URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -62,6 +66,43 @@ class S3Location:
 
 def is_s3_uri(value: str) -> bool:
     return isinstance(value, str) and value.startswith("s3://")
+
+
+def check_location(value: str, what: str) -> str:
+    """A local path or an s3:// URI; any other URL scheme (ftp://, http://, gs://) raises
+    StorageError instead of becoming a local directory named after the scheme."""
+    if not isinstance(value, str) or not value.strip():
+        raise StorageError(f"{what}: must not be empty")
+    if "\0" in value or len(value) > 4096:
+        raise StorageError(f"{what}: {value[:60]!r} is not a usable path")
+    if is_s3_uri(value):
+        parse_s3_uri(value)
+    elif _URL_SCHEME_RE.match(value):
+        scheme = value.split("://", 1)[0]
+        raise StorageError(
+            f"{what}: unsupported scheme {scheme}:// (only local paths and s3://bucket/prefix/ are supported)"
+        )
+    return value
+
+
+class _Timeout:
+    """The time one S3 request may take, all attempts together; set once per command."""
+
+    seconds = DEFAULT_TIMEOUT_S
+
+
+def set_timeout(seconds: float | None) -> None:
+    """Bound every later S3 request to about `seconds` (None: the default)."""
+    if seconds is None:
+        _Timeout.seconds = DEFAULT_TIMEOUT_S
+        return
+    if not (isinstance(seconds, int | float) and 1 <= seconds <= 3600):
+        raise StorageError(f"S3 timeout: must be from 1 to 3600 seconds, got {seconds!r}")
+    _Timeout.seconds = float(seconds)
+
+
+def _attempt_timeout() -> float:
+    return max(0.25, _Timeout.seconds * ATTEMPT_SHARE)
 
 
 def parse_s3_uri(uri: str) -> S3Location:
@@ -121,10 +162,11 @@ def _client():
     import boto3
     from botocore.config import Config
 
+    per_attempt = _attempt_timeout()
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
+        connect_timeout=min(MAX_CONNECT_TIMEOUT_S, per_attempt),
+        read_timeout=per_attempt,
     )
     return boto3.session.Session().client("s3", config=config)
 
@@ -197,7 +239,10 @@ def _describe_error(err: BaseException, action: str, uri: str, client) -> str:
     ):
         if isinstance(err, kind):
             endpoint = _endpoint(client)
-            return f"{where}: cannot reach the S3 endpoint {endpoint} ({what} after {MAX_ATTEMPTS} attempts)"
+            return (
+                f"{where}: cannot reach the S3 endpoint {endpoint} ({what} after {MAX_ATTEMPTS} attempts "
+                f"of {_attempt_timeout():g} s; --s3-timeout sets the limit)"
+            )
     if isinstance(err, OSError) and err.filename:
         return f"{where}: {err.strerror or 'I/O error'}: {err.filename}"
     return f"{where}: {type(err).__name__}: {_one_line(err)}"
@@ -313,46 +358,36 @@ def latest_checkpoint(output: str, run_id: str, dest_dir: Path) -> Path | None:
 def _download_verified(
     client, location: S3Location, key: str, dest: Path, expected_sha256: str | None, require_metadata: bool
 ) -> Path:
-    """GET `key` into `dest` through a temporary file; check its SHA-256 against the expected value
-    and the object's own metadata; rename into place only when it matches."""
+    """GET `key` into `dest` through the atomic-write helper; check its SHA-256 against the expected
+    value and the object's own metadata; the file appears only when it matches."""
+    from rl.files import atomic_file  # importing `rl` loads the simulator: only when downloading
+
     uri = location.uri(key)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as err:
-        raise StorageError(f"downloading {uri}: cannot write to {dest.parent}: {err.strerror or err}") from None
-    try:
-        with _s3_errors("downloading", uri, client):
-            response = client.get_object(Bucket=location.bucket, Key=key)
-            recorded = response.get("Metadata", {}).get(SHA256_METADATA_KEY)
-            if require_metadata and not recorded:
-                raise StorageError(
-                    f"downloading {uri}: the object has no sha256 metadata "
-                    "(not uploaded by cluster-rl); refusing to use it unverified"
-                )
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as fh:
-                fd = None
+        with atomic_file(dest) as fh:
+            with _s3_errors("downloading", uri, client):
+                response = client.get_object(Bucket=location.bucket, Key=key)
+                recorded = response.get("Metadata", {}).get(SHA256_METADATA_KEY)
+                if require_metadata and not recorded:
+                    raise StorageError(
+                        f"downloading {uri}: the object has no sha256 metadata "
+                        "(not uploaded by cluster-rl); refusing to use it unverified"
+                    )
+                digest = hashlib.sha256()
                 for chunk in response["Body"].iter_chunks(1024 * 1024):
                     digest.update(chunk)
                     fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-        actual = digest.hexdigest()
-        for expected in (expected_sha256, recorded):
-            if expected and expected != actual:
-                raise StorageError(
-                    f"downloading {uri}: sha256 mismatch (expected {expected[:12]}..., got "
-                    f"{actual[:12]}...); the object is corrupt or was replaced"
-                )
-        os.replace(tmp_name, dest)
-        tmp_name = None
-        return dest
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
+            actual = digest.hexdigest()
+            for expected in (expected_sha256, recorded):
+                if expected and expected != actual:
+                    raise StorageError(
+                        f"downloading {uri}: sha256 mismatch (expected {expected[:12]}..., got "
+                        f"{actual[:12]}...); the object is corrupt or was replaced"
+                    )
+    except OSError as err:
+        raise StorageError(f"downloading {uri}: cannot write to {dest.parent}: {err.strerror or err}") from None
+    return dest
 
 
 def _read_pointer(client, location: S3Location, prefix_key: str) -> dict | None:
@@ -442,11 +477,11 @@ def resolve_model(ref: str, home: Path) -> Path:
     return final
 
 
-def upload_report(data: bytes, uri: str) -> str:
-    """Write a JSON report to an S3 object URI (a key ending in '/' gets `report.json`)."""
+def upload_report(data: bytes, uri: str, content_type: str = "application/json") -> str:
+    """Write a report to an S3 object URI (a key ending in '/' gets `report.json`)."""
     location = parse_s3_uri(uri)
     key = location.join("report.json") if location.is_prefix else location.key
     client = _client()
     with _s3_errors("writing the report to", location.uri(key), client):
-        client.put_object(Bucket=location.bucket, Key=key, ContentType="application/json", Body=data)
+        client.put_object(Bucket=location.bucket, Key=key, ContentType=content_type, Body=data)
     return location.uri(key)

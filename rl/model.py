@@ -7,8 +7,8 @@ The metadata names the observation fields, the action names and the network shap
 from another project or an incompatible version is refused with a clear message.
 """
 
+import io
 import os
-import tempfile
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS
+from rl.files import atomic_write
 from rl.state import OBS_FIELDS, OBS_SIZE
+from rl.train_config import MAX_HIDDEN_SIZE, MAX_NUM_LAYERS
 
 FORMAT_NAME = "cluster-code-rl/policy"
 FORMAT_VERSION = 1
@@ -32,8 +34,7 @@ class ClusterPolicy(nn.Module):
 
     def __init__(self, hidden_size: int = 64, num_layers: int = 2):
         super().__init__()
-        if hidden_size < 1 or num_layers < 1:
-            raise ValueError("hidden_size and num_layers must be positive")
+        check_architecture(hidden_size, num_layers)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.is_continuous = False
@@ -60,6 +61,25 @@ class ClusterPolicy(nn.Module):
 
     def shape(self) -> dict:
         return {"hidden_size": self.hidden_size, "num_layers": self.num_layers, "lstm": False}
+
+
+def check_architecture(hidden_size, num_layers) -> None:
+    """Raise ValueError unless the network shape is within the bounds above."""
+    for name, value, bound in (
+        ("hidden_size", hidden_size, MAX_HIDDEN_SIZE),
+        ("num_layers", num_layers, MAX_NUM_LAYERS),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bound:
+            raise ValueError(f"{name}: must be an integer from 1 to {bound}, got {value!r}")
+
+
+def all_finite(policy_or_state: nn.Module | dict) -> bool:
+    """True when every weight is a finite number (a diverged run leaves NaN or infinity)."""
+    state = policy_or_state.state_dict() if isinstance(policy_or_state, nn.Module) else policy_or_state
+    return all(
+        not torch.is_tensor(v) or not torch.is_floating_point(v) or bool(torch.isfinite(v).all())
+        for v in state.values()
+    )
 
 
 def build_policy(hidden_size: int = 64, num_layers: int = 2, lstm: bool = True) -> nn.Module:
@@ -131,18 +151,11 @@ def save_model(path: str | os.PathLike, policy: nn.Module, metadata: dict) -> Pa
 
 
 def atomic_torch_save(payload: dict, path: Path) -> Path:
-    """`torch.save` to a temp file in the target directory, fsync, then rename: never half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """`torch.save` into memory, then `atomic_write`: never half a file, and a full disk is an
+    OSError with its errno (ENOSPC), not torch's opaque "file write failed"."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write(path, buffer.getvalue())
 
 
 def read_model_file(path: str | os.PathLike) -> dict:
@@ -176,6 +189,20 @@ def read_model_file(path: str | os.PathLike) -> dict:
         )
     if meta.get("action_names") != list(ACTION_NAMES):
         raise ModelError(f"{path}: model was trained with different actions")
+    network = meta.get("network")
+    if not isinstance(network, dict):
+        raise ModelError(f"{path}: model file does not describe its network")
+    try:
+        check_architecture(network.get("hidden_size"), network.get("num_layers"))
+        if not isinstance(network.get("lstm", False), bool):
+            raise ValueError("lstm: must be true or false")
+    except ValueError as err:
+        raise ModelError(f"{path}: model describes an unsupported network: {err}") from None
+    state = payload["state_dict"]
+    if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise ModelError(f"{path}: model weights are not a mapping of names to tensors")
+    if not all_finite(state):
+        raise ModelError(f"{path}: model weights are not all finite numbers (NaN or infinity): a diverged training run")
     return payload
 
 
@@ -183,10 +210,15 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module,
     """Read a model file into its network, in eval mode; raise ModelError on any problem."""
     payload = read_model_file(path)
     meta = payload["metadata"]
-    network = meta.get("network") or {}
+    network, state = meta["network"], payload["state_dict"]
+    hidden_size, num_layers, lstm = network["hidden_size"], network["num_layers"], network.get("lstm", False)
     try:
-        policy = build_policy(int(network["hidden_size"]), int(network["num_layers"]), bool(network.get("lstm")))
-        policy.load_state_dict(payload["state_dict"])
+        with torch.device("meta"):  # compare shapes before allocating anything
+            expected = {k: tuple(v.shape) for k, v in build_policy(hidden_size, num_layers, lstm).state_dict().items()}
+        if expected != {k: tuple(v.shape) for k, v in state.items()}:
+            raise ValueError("the weights' names or shapes differ")
+        policy = build_policy(hidden_size, num_layers, lstm)
+        policy.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"{path}: weights do not match the network they describe: {reason}") from None

@@ -11,7 +11,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import torch
 
 from rl.model import ModelError, atomic_torch_save, build_policy
 from rl.puffer_env import ClusterPufferEnv
-from rl.sim.scenario import ScenarioConfig
+from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig, training_settings
 
 with warnings.catch_warnings():
     # Importing pufferl turns every RuntimeWarning into an error process-wide, and replaces the
@@ -36,125 +36,7 @@ if _sigint is not None:
         pass
 
 CHECKPOINT_FORMAT = "cluster-code-rl/checkpoint"
-
-# cluster-code's `pufferlib.trainingConfig` keys (config.json, job specs) and the settings they set.
-TRAINING_CONFIG_KEYS = {
-    "learningRate": "learning_rate",
-    "batchSize": "minibatch_size",
-    "numEpochs": "num_epochs",
-    "gamma": "gamma",
-    "numEnvs": "num_envs",
-    "numSteps": "num_steps",
-    "clipRange": "clip_range",
-    "valueCoefficient": "value_coefficient",
-    "entropyCoefficient": "entropy_coefficient",
-    "maxGradNorm": "max_grad_norm",
-    "hiddenSize": "hidden_size",
-    "numLayers": "num_layers",
-}
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run. Defaults are tuned for a 2-core CPU."""
-
-    total_steps: int = 10_240_000
-    num_envs: int = 1024  # simulated clusters stepped together
-    num_steps: int = 32  # steps per cluster in each batch (the rollout horizon)
-    seed: int = 0
-    device: str = "cpu"
-    learning_rate: float = 0.003
-    num_epochs: int = 2  # passes over each batch
-    minibatch_size: int = 8192
-    gamma: float = 0.97
-    gae_lambda: float = 0.9
-    clip_range: float = 0.2
-    value_coefficient: float = 0.5
-    entropy_coefficient: float = 0.005
-    max_grad_norm: float = 0.5
-    hidden_size: int = 64
-    num_layers: int = 2
-    lstm: bool = True  # memory of what was already checked
-    checkpoint_interval: float = 300.0  # seconds between checkpoints
-    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
-
-    def __post_init__(self):
-        positive_ints = (
-            "total_steps",
-            "num_envs",
-            "num_steps",
-            "num_epochs",
-            "minibatch_size",
-            "hidden_size",
-            "num_layers",
-        )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-        for name in ("learning_rate", "clip_range", "max_grad_norm", "checkpoint_interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name}: must be a positive number, got {value!r}")
-        for name in ("value_coefficient", "entropy_coefficient"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{name}: must be a number >= 0, got {value!r}")
-        for name in ("gamma", "gae_lambda"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-                raise ValueError(f"{name}: must be in (0, 1], got {value!r}")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device: must be cpu or cuda, got {self.device!r}")
-        if self.batch_size < self.minibatch_size:
-            self.minibatch_size = self.batch_size
-        if self.minibatch_size % self.num_steps:
-            raise ValueError(f"minibatch_size: must be a multiple of num_steps ({self.num_steps})")
-        if self.batch_size % self.minibatch_size:
-            raise ValueError(f"minibatch_size: must divide num_envs * num_steps ({self.batch_size})")
-        if self.total_steps < self.batch_size:
-            raise ValueError(f"total_steps: must be at least one batch, num_envs * num_steps ({self.batch_size})")
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["scenario"] = self.scenario.to_dict()
-        return d
-
-    def with_training_config(self, training: dict) -> "TrainConfig":
-        """A copy with cluster-code's camelCase `trainingConfig` keys applied.
-
-        Unknown keys and invalid values raise ValueError naming the camelCase key.
-        """
-        if not isinstance(training, dict):
-            raise ValueError("trainingConfig: must be a mapping")
-        values = self.to_dict()
-        for key, value in training.items():
-            if key not in TRAINING_CONFIG_KEYS:
-                raise ValueError(f"{key}: unknown training setting (known: {', '.join(TRAINING_CONFIG_KEYS)})")
-            values[TRAINING_CONFIG_KEYS[key]] = value
-        try:
-            return TrainConfig.from_dict(values)
-        except ValueError as err:
-            message = str(err)
-            for camel, snake in TRAINING_CONFIG_KEYS.items():
-                if message.startswith(snake + ":"):
-                    message = camel + message[len(snake) :]
-            raise ValueError(message) from None
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{unknown[0]}: unknown training setting")
-        values = dict(values)
-        if isinstance(values.get("scenario"), dict):
-            values["scenario"] = ScenarioConfig.from_dict(values["scenario"])
-        return cls(**values)
+__all__ = ["TRAINING_CONFIG_KEYS", "TrainConfig", "TrainResult", "train", "training_settings"]
 
 
 @dataclass
@@ -261,6 +143,10 @@ def train(
     scheduler, step counters, RNG states, config) is written to `checkpoint_dir` every
     `config.checkpoint_interval` seconds and when stopped early; `on_checkpoint` is told of each.
     """
+    checkpoint_payload = None
+    if resume_from is not None:  # refuse an incompatible checkpoint before starting anything
+        checkpoint_payload = read_checkpoint(resume_from)
+        check_resumable(checkpoint_payload, resume_from, config)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     if config.device == "cpu":
@@ -281,17 +167,17 @@ def train(
         warnings.filterwarnings("ignore", message=".*CPU [Aa]utocast")
         trainer = _QuietPuffeRL(puffer_config(config), vecenv, policy, logger)
     start_step = 0
-    if resume_from is not None:
-        start_step = _restore(trainer, env, resume_from, config)
-        if on_resumed is not None:
-            on_resumed(start_step)
-
     start = time.monotonic()
     last_checkpoint = start
     checkpoint = None
     stopped = False
     metrics: dict = {}
-    try:
+    try:  # from here on the trainer runs a utilization thread: the finally below stops it
+        if checkpoint_payload is not None:
+            start_step = _restore(trainer, env, checkpoint_payload)
+            if on_resumed is not None:
+                on_resumed(start_step)
+            start = last_checkpoint = time.monotonic()
         while trainer.global_step < config.total_steps:
             trainer.evaluate()
             trainer.train()
@@ -391,22 +277,31 @@ def read_checkpoint(path: Path) -> dict:
     return payload
 
 
-def _restore(trainer, env, path: Path, config: TrainConfig) -> int:
-    payload = read_checkpoint(path)
-    saved = payload["config"]
+def check_resumable(payload: dict, path: Path, config: TrainConfig) -> None:
+    """Raise ModelError unless the checkpoint was made with the settings that shape its tensors."""
+    saved = payload.get("config")
+    if not isinstance(saved, dict):
+        raise ModelError(f"{path}: checkpoint does not record its training settings")
     for key in ("num_envs", "num_steps", "hidden_size", "num_layers", "lstm"):
         if saved.get(key) != getattr(config, key):
             raise ModelError(
                 f"{path}: checkpoint was made with {key}={saved.get(key)}, "
                 f"this run has {getattr(config, key)}; resume with the same settings"
             )
-    trainer.uncompiled_policy.load_state_dict(payload["policy"])
-    trainer.optimizer.load_state_dict(payload["optimizer"])
-    trainer.scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["torch_rng"])
-    env.batch.rng[:] = payload["sim_rng"].numpy().view(np.uint64)
-    env.batch.reset(env.observations)  # clusters start fresh episodes from the saved streams
-    env.episodes_total = int(payload["episodes_total"])
-    trainer.global_step = int(payload["global_step"])
-    trainer.epoch = int(payload["epoch"])
+
+
+def _restore(trainer, env, payload: dict) -> int:
+    try:
+        trainer.uncompiled_policy.load_state_dict(payload["policy"])
+        trainer.optimizer.load_state_dict(payload["optimizer"])
+        trainer.scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["torch_rng"])
+        env.batch.rng[:] = payload["sim_rng"].numpy().view(np.uint64)
+        env.batch.reset(env.observations)  # clusters start fresh episodes from the saved streams
+        env.episodes_total = int(payload["episodes_total"])
+        trainer.global_step = int(payload["global_step"])
+        trainer.epoch = int(payload["epoch"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"checkpoint of run {payload.get('run_id')!r} does not fit this run: {reason}") from None
     return trainer.global_step

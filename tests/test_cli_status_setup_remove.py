@@ -124,9 +124,10 @@ def test_training_config_overrides(cc_home):
 @pytest.mark.parametrize(
     ("training", "fragment"),
     [
-        ({"learningRate": -1}, "pufferlib.trainingConfig.learningRate: must be a positive number"),
+        ({"learningRate": -1}, "pufferlib.trainingConfig.learningRate: must be in (0, 1]"),
         ({"gamma": 1.5}, "pufferlib.trainingConfig.gamma: must be in (0, 1]"),
-        ({"numEnvs": "many"}, "pufferlib.trainingConfig.numEnvs: must be a positive integer"),
+        ({"numEnvs": "many"}, "pufferlib.trainingConfig.numEnvs: must be an integer in [1, 65536]"),
+        ({"learningRate": float("inf")}, "pufferlib.trainingConfig.learningRate: must be a finite number"),
         ({"learning_rate": 0.1}, "pufferlib.trainingConfig.learning_rate: unknown training setting"),
         ([1, 2], "pufferlib.trainingConfig: expected a JSON object"),
     ],
@@ -343,7 +344,7 @@ def test_status_shows_a_bad_training_config_and_exits_2(cc_home):
     result = invoke("status")
     err = cli_error(result)
     assert err.code == ExitCode.USAGE
-    assert "pufferlib.trainingConfig.numLayers: must be a positive integer" in err.message
+    assert "pufferlib.trainingConfig.numLayers: must be an integer in [1, 32]" in err.message
     assert "error: " in result.stdout and "numLayers" in result.stdout  # the report is still printed
     assert "torch" in result.stdout and "pufferlib section enabled" in result.stdout
 

@@ -60,7 +60,10 @@ def test_episodes_and_steps_set_the_budget(home):
         (["--device", "tpu"], 2, "--device"),
         (["--device", "cuda"], 6, "device cuda"),
         (["--run-name", "../etc"], 2, "--run-name"),
-        (["--resume"], 2, "--resume needs --run-name"),
+        (["--resume"], 2, "--resume: no unfinished run"),
+        (["--seed", str(2**64)], 2, "4294967295"),
+        (["--output", "ftp://example.invalid/models"], 2, "unsupported scheme ftp://"),
+        (["--checkpoint-interval", "inf"], 2, "--checkpoint-interval"),
         (["--output", "s3://Bad_Bucket/x/"], 2, "bucket"),
         (["--episodes", "0"], 2, "episodes"),
         (["--job", "/nonexistent.yaml"], 2, "nonexistent.yaml"),
@@ -72,6 +75,7 @@ def test_bad_flags_exit_with_one_line(home, args, code, text):
     result = run_cli("train", *args, env={"CLUSTER_CODE_HOME": str(home)})
     assert result.returncode == code, (result.stdout, result.stderr)
     assert text in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
     assert not (home / "models" / "cluster_agent.pt").exists()
 
 
@@ -123,18 +127,20 @@ def test_a_signal_checkpoints_and_exits_75_then_resume_continues(home, sig):
     assert stopped_at > 0 and list((home / "checkpoints" / "evicted").glob("checkpoint_*.pt"))
     assert not (home / "models" / "cluster_agent.pt").exists()
 
+    # the one unfinished run of this home: --resume alone continues it
+    name = [] if sig == signal.SIGTERM else ["--run-name", "evicted"]
     resumed = run_cli(
         "train",
         *SMALL,
         "--resume",
-        "--run-name",
-        "evicted",
+        *name,
         "--total-steps",
         str(stopped_at + 4096),
         env={"CLUSTER_CODE_HOME": str(home)},
     )
     assert resumed.returncode == 0, resumed.stderr
     log = events(resumed.stdout)
+    assert next(e for e in log if e["event"] == "resuming")["run_id"] == "evicted"
     resumed_event = next(e for e in log if e["event"] == "resumed")
     assert resumed_event["global_step"] == stopped_at
     assert log[-1]["event"] == "done" and log[-1]["global_step"] >= stopped_at + 4096
@@ -280,3 +286,89 @@ def test_checkpoints_are_mirrored_to_s3_and_resume_from_there(home, tmp_path):
         assert log[-1]["model"] == "s3://models/agent/pod-1/cluster_agent.pt"
         pointer = json.loads(s3.get_object(Bucket="models", Key="agent/latest.json")["Body"].read())
         assert pointer["run_id"] == "pod-1" and pointer["key"] == "agent/pod-1/cluster_agent.pt"
+
+
+# ------------------------------------------------------------------ the end of train, for a person
+
+
+def test_the_end_of_train_on_a_terminal_is_a_table_with_a_greedy_gap_warning():
+    from rich.console import Console
+
+    from entrypoint.progress import done_summary, greedy_gap_warning
+
+    fields = {
+        "model": "/data/models/cluster_agent.pt",
+        "run_id": "r1",
+        "global_step": 1_048_576,
+        "elapsed": 63.0,
+        "metrics": {"resolution_rate": 0.77, "mean_return": 1.5, "harmful_actions": 0.1},
+        "evaluation": {
+            "resolution_rate": 0.022,
+            "mean_return": -2.0,
+            "harmful_actions_per_episode": 0.4,
+            "episodes": 500,
+        },
+    }
+    console = Console(record=True, width=120)
+    console.print(done_summary(fields))
+    text = console.export_text()
+    assert "model saved to /data/models/cluster_agent.pt" in text
+    assert "77.0%" in text and "2.2%" in text and "training rollouts" in text and "greedy" in text
+    assert "warning: the greedy evaluation resolves 2.2%" in text and "{" not in text
+    assert greedy_gap_warning({"resolution_rate": 0.77}, {"resolution_rate": 0.70}) is None
+    assert greedy_gap_warning({"resolution_rate": 0.08}, {"resolution_rate": 0.01}) is None  # both poor: no gap
+    assert greedy_gap_warning({"resolution_rate": None}, None) is None
+    skipped = {**fields, "evaluation": None, "evaluation_skipped": "stopped by SIGTERM"}
+    console = Console(record=True, width=120)
+    console.print(done_summary(skipped))
+    assert "evaluation skipped: stopped by SIGTERM" in console.export_text()
+
+
+def test_the_end_of_train_off_a_terminal_stays_json():
+    import io
+
+    from entrypoint.progress import make_reporter
+
+    stream = io.StringIO()
+    reporter = make_reporter(2048, stream=stream)
+    reporter.event("done", model="/m.pt", metrics={"resolution_rate": 0.7}, evaluation={"resolution_rate": 0.01})
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["event"] == "done" and record["evaluation"] == {"resolution_rate": 0.01}
+
+
+def test_train_on_a_real_terminal_ends_with_the_table(home):
+    """stdout on a pseudo-terminal: the rich view, ending with the model's path and the table."""
+    import pty
+    import select
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "entrypoint.cli", "train", *SMALL, "--total-steps", "2048"],
+        env={**os.environ, "CLUSTER_CODE_HOME": str(home), "COLUMNS": "120", "TERM": "xterm"},
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    os.close(child)
+    output = b""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=60)
+    os.close(main)
+    text = output.decode("utf-8", "replace")
+    assert proc.returncode == 0, proc.stderr.read()
+    assert f"model saved to {home / 'models' / 'cluster_agent.pt'}" in text
+    assert "training rollouts" in text and "resolved" in text
+    assert "{'global_step'" not in text and '"event"' not in text

@@ -505,3 +505,66 @@ def test_run_dispatches_a_diagnose_job(tmp_path, capsys):
     code, _, err = cli(["run", str(path)], capsys)
     assert code == 0, err
     assert json.loads(report.read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# One source per schema
+
+
+def test_spec_sections_have_exactly_the_dataclasses_fields():
+    from dataclasses import fields
+
+    from entrypoint.jobspec import SimulationConfig, TrainingConfig
+    from rl.sim.scenario import ScenarioConfig
+    from rl.train import TRAINING_CONFIG_KEYS, TrainConfig
+
+    assert set(SimulationConfig.model_fields) == {f.name for f in fields(ScenarioConfig)}
+    settable = {f.name: f.metadata["key"] for f in fields(TrainConfig) if f.metadata.get("key")}
+    assert {name: f.alias for name, f in TrainingConfig.model_fields.items()} == settable
+    assert TRAINING_CONFIG_KEYS == {key: name for name, key in settable.items()}
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("numLayers", 33), ("hiddenSize", 8193), ("learningRate", 1.5), ("numEnvs", 0), ("gamma", 0.0)],
+)
+def test_spec_and_config_json_share_the_bounds_of_train_config(key, value):
+    from entrypoint.config_file import check_training_config
+    from entrypoint.errors import CliError
+
+    with pytest.raises(SpecError, match=f"spec.training.{key}: must be"):
+        parse_job((HEAD + f"spec: {{training: {{{key}: {value}}}}}\n").encode(), "job.yaml")
+    with pytest.raises(CliError, match=f"trainingConfig.{key}: must be"):
+        check_training_config({key: value})
+
+
+def test_every_scenario_knob_is_settable_including_cascade_chance():
+    job = parse_job((HEAD + "spec: {simulation: {cascadeChance: 0.4, newFaultRate: 0.1}}\n").encode(), "job.yaml")
+    scenario = scenario_config(job.spec)
+    assert (scenario.cascade_chance, scenario.new_fault_rate) == (0.4, 0.1)
+    with pytest.raises(SpecError, match="spec.simulation.cascadeChance: must be between 0 and 1"):
+        parse_job((HEAD + "spec: {simulation: {cascadeChance: 2.0}}\n").encode(), "job.yaml")
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_non_finite_numbers_in_a_spec_are_refused(value):
+    with pytest.raises(SpecError, match="spec.training.learningRate"):
+        parse_job((HEAD + f"spec: {{training: {{learningRate: {value}}}}}\n").encode(), "job.yaml")
+
+
+def test_timeouts_in_a_spec_and_their_documented_defaults():
+    from entrypoint import jobspec, storage
+    from rl.kube.connection import DEFAULT_TIMEOUT_S
+
+    assert jobspec.API_DEFAULT_TIMEOUT_S == DEFAULT_TIMEOUT_S
+    job = parse_job((HEAD + "spec: {mode: cluster, s3Timeout: 5, cluster: {apiTimeout: 2.5}}\n").encode(), "job.yaml")
+    assert job.spec.s3_timeout == 5 and job.spec.cluster.api_timeout == 2.5
+    assert storage.DEFAULT_TIMEOUT_S == 60
+    with pytest.raises(SpecError, match="spec.cluster.apiTimeout: must be <= 600"):
+        parse_job((HEAD + "spec: {mode: cluster, cluster: {apiTimeout: 1000}}\n").encode(), "job.yaml")
+
+
+@pytest.mark.parametrize("output", ["ftp://example.invalid/models", "http://x/y", "file:///tmp/x", "gs://b/p"])
+def test_outputs_with_other_url_schemes_are_refused(output):
+    with pytest.raises(SpecError, match="spec.output: unsupported scheme"):
+        parse_job((HEAD + f"spec: {{output: '{output}'}}\n").encode(), "job.yaml")

@@ -2,14 +2,12 @@
 
 import json
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from entrypoint.commands.evaluate import OutputFormat
+from entrypoint.choices import OutputFormat, PolicyName
 from entrypoint.errors import CliError, ExitCode
-from entrypoint.prog import prog
 
 DEFAULT_STEPS = 20
 
@@ -29,6 +27,8 @@ class DiagnoseOptions:
     kubeconfig: str | None = None
     allow_writes: bool = False
     write_namespaces: list[str] = field(default_factory=list)
+    api_timeout: float | None = None  # seconds per API request; None: rl.kube's default
+    s3_timeout: float | None = None  # seconds per S3 request, retries included; None: storage's default
 
 
 def diagnose(
@@ -58,9 +58,11 @@ def diagnose(
             "--no-simulation", help="Diagnose the real cluster of your kubeconfig (read-only unless --allow-writes)."
         ),
     ] = False,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the simulated cluster.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the simulated cluster, 0 to 2^32-1.")
+    ] = None,
     policy: Annotated[
-        str | None,
+        PolicyName | None,
         typer.Option(
             "--policy",
             help="model (the trained agent), expert (a scripted runbook) or random.  [default: model]",
@@ -87,6 +89,26 @@ def diagnose(
         list[str] | None,
         typer.Option("--write-namespace", help="Namespace where --allow-writes may change things; repeatable."),
     ] = None,
+    api_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--api-timeout",
+            min=0.1,
+            max=600,
+            help="Connect and read timeout of each Kubernetes API request, in seconds.  [default: 10]",
+            show_default=False,
+        ),
+    ] = None,
+    s3_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--s3-timeout",
+            min=1,
+            max=3600,
+            help="Seconds one S3 request may take, retries included.  [default: 60]",
+            show_default=False,
+        ),
+    ] = None,
     job: Annotated[
         str | None, typer.Option("--job", help="A DiagnoseJob spec file; flags given here override it.")
     ] = None,
@@ -97,19 +119,21 @@ def diagnose(
     estimate of the state's value, the reward, the result and the issues left. The summary lists
     findings with evidence, what was done, and the kubectl commands a human would run next.
     """
+    from entrypoint.jobspec import load_job_for
+
     opts = DiagnoseOptions()
     if job is not None:
-        from entrypoint.commands.train import _load_job
-
-        opts = options_from_job(_load_job(job, "DiagnoseJob"))
+        opts = options_from_job(load_job_for(job, "DiagnoseJob"))
     given = {
         "model": model,
         "steps": steps,
         "seed": seed,
-        "policy": policy,
+        "policy": policy.value if policy is not None else None,
         "report": report,
         "context": context,
         "namespaces": namespace,
+        "api_timeout": api_timeout,
+        "s3_timeout": s3_timeout,
     }
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     opts.output = output.value
@@ -151,6 +175,7 @@ def options_from_job(job) -> DiagnoseOptions:
         **cluster_target(spec),
         allow_writes=bool(cluster and cluster.allow_writes),
         write_namespaces=list(cluster.write_namespaces) if cluster else [],
+        s3_timeout=spec.s3_timeout,
     )
 
 
@@ -158,14 +183,32 @@ def options_from_job(job) -> DiagnoseOptions:
 
 
 def execute_diagnosis(opts: DiagnoseOptions) -> int:
-    if opts.policy not in ("model", "expert", "random"):
+    from entrypoint import storage
+    from entrypoint.output_file import check_output_path
+
+    if opts.policy not in {p.value for p in PolicyName}:
         raise CliError(f"--policy: must be model, expert or random, got {opts.policy!r}", ExitCode.USAGE)
+    from entrypoint.names import check_namespace
+
+    try:
+        for namespace in opts.namespaces or []:
+            check_namespace(namespace, "--namespace")
+        for namespace in opts.write_namespaces:
+            check_namespace(namespace, "--write-namespace")
+    except ValueError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
     if opts.allow_writes and not opts.write_namespaces:
         raise CliError("--allow-writes needs --write-namespace: the namespaces the agent may change", ExitCode.USAGE)
-    agent, model_ref = _make_agent(opts)
-    env = _make_env(opts)
     try:
-        report = _run_episode(env, agent, opts, model_ref)
+        storage.set_timeout(opts.s3_timeout)
+    except storage.StorageError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
+    if opts.report:
+        check_output_path(opts.report, "--report")
+    agent, model_ref = _make_agent(opts)
+    env, server = _make_env(opts)
+    try:
+        report = _run_episode(env, agent, opts, model_ref, server)
     finally:
         env.close()
     if opts.output == "json":
@@ -178,33 +221,9 @@ def execute_diagnosis(opts: DiagnoseOptions) -> int:
 
 
 def _make_agent(opts: DiagnoseOptions):
-    from rl.policies import ExpertPolicy, RandomPolicy
+    from entrypoint.policy_loader import load_policy
 
-    if opts.policy == "expert":
-        return ExpertPolicy(1), None
-    if opts.policy == "random":
-        return RandomPolicy(1, seed=opts.seed or 0), None
-
-    from entrypoint import home
-    from entrypoint.storage import StorageError, is_s3_uri, resolve_model
-    from rl.model import ModelError, ModelPolicy, load_model
-
-    ref = opts.model or str(home.default_model_path())
-    if is_s3_uri(ref):
-        try:
-            path = resolve_model(ref, home.cluster_code_home())
-        except StorageError as err:
-            raise CliError(str(err), ExitCode.STORAGE) from None
-    else:
-        path = Path(ref)
-        if not path.exists():
-            hint = f"run `{prog()} train` first" if opts.model is None else "check the path"
-            raise CliError(f"no model at {path}: {hint}, or use --policy expert", ExitCode.MODEL)
-    try:
-        network, _ = load_model(path)
-    except ModelError as err:
-        raise CliError(str(err), ExitCode.MODEL) from None
-    return ModelPolicy(network), str(ref)
+    return load_policy(opts.policy, opts.model, 1, seed=opts.seed or 0)
 
 
 def _make_env(opts: DiagnoseOptions):
@@ -213,9 +232,10 @@ def _make_env(opts: DiagnoseOptions):
 
     if opts.simulation:
         scenario = opts.scenario or ScenarioConfig(max_steps=opts.steps)
-        return ClusterEnv(max_steps=opts.steps, scenario=scenario)
+        return ClusterEnv(max_steps=opts.steps, scenario=scenario), None
     from rl.kube import KubeBackend, KubeError
 
+    timeout = {"request_timeout": opts.api_timeout} if opts.api_timeout is not None else {}
     try:
         backend = KubeBackend(
             context=opts.context,
@@ -223,21 +243,28 @@ def _make_env(opts: DiagnoseOptions):
             kubeconfig=opts.kubeconfig,
             allow_writes=opts.allow_writes,
             write_namespaces=opts.write_namespaces or None,
+            **timeout,
         )
     except KubeError as err:
         raise CliError(str(err), ExitCode.CLUSTER) from None
     except ValueError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
-    return ClusterEnv(context=opts.context, simulation_mode=False, max_steps=opts.steps, backend=backend)
+    env = ClusterEnv(context=opts.context, simulation_mode=False, max_steps=opts.steps, backend=backend)
+    return env, backend.api.host
 
 
-def _run_episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
+def _run_episode(env, agent, opts: DiagnoseOptions, model_ref, server: str | None) -> dict:
+    if server is None:
+        return _episode(env, agent, opts, model_ref)
+    from entrypoint.errors import unexpected_cluster_answer
     from rl.kube import KubeError
 
     try:
         return _episode(env, agent, opts, model_ref)
-    except KubeError as err:  # the API server went away or started refusing mid-episode
+    except KubeError as err:  # the API server went away, stopped answering or started refusing
         raise CliError(str(err), ExitCode.CLUSTER) from None
+    except (AttributeError, TypeError, KeyError, ValueError) as err:  # cluster data of a shape no server sends
+        raise unexpected_cluster_answer(server, err) from None
 
 
 def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
@@ -360,26 +387,6 @@ def _print_text(report: dict) -> None:
 
 
 def _write_report(target: str, report: dict) -> None:
-    import os
-    import tempfile
+    from entrypoint.output_file import write_output
 
-    from entrypoint.storage import is_s3_uri
-
-    data = json.dumps(report, indent=2).encode()
-    if is_s3_uri(target):
-        from entrypoint.storage import StorageError, upload_report
-
-        try:
-            upload_report(data, target)
-        except StorageError as err:
-            raise CliError(str(err), ExitCode.STORAGE) from None
-        return
-    path = Path(target)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise CliError(f"--report: cannot write {path}: {err.strerror or err}", ExitCode.USAGE) from None
+    write_output(target, json.dumps(report, indent=2).encode(), "--report")

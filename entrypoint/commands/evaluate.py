@@ -1,25 +1,13 @@
 """`cluster-rl evaluate`: compare policies on the same seeded simulated clusters."""
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from entrypoint.choices import OutputFormat, PolicyName
 from entrypoint.errors import CliError, ExitCode
-from entrypoint.prog import prog
-
-
-class PolicyName(str, Enum):
-    random = "random"
-    expert = "expert"
-    model = "model"
-
-
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 def evaluate(
@@ -27,18 +15,22 @@ def evaluate(
         list[PolicyName], typer.Option("--policy", "-p", help="Policy to evaluate; repeat to compare several.")
     ] = None,
     model: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--model",
             "-m",
-            help="Model file for the 'model' policy [default: $CLUSTER_CODE_HOME/models/cluster_agent.pt].",
+            help="Model file, or an s3:// object or prefix (its latest model), for the 'model' policy "
+            "[default: $CLUSTER_CODE_HOME/models/cluster_agent.pt].",
         ),
     ] = None,
     episodes: Annotated[
         int, typer.Option("--episodes", "-n", min=1, max=1_000_000, help="Episodes per policy.")
     ] = 1000,
     seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Seed of the first scenario; episode i uses seed + i.")
+        int,
+        typer.Option(
+            "--seed", min=0, max=2**32 - 1, help="Seed of the first scenario (0 to 2^32-1); episode i uses seed + i."
+        ),
     ] = 1_000_000,
     steps: Annotated[int, typer.Option("--steps", "-s", min=1, max=10_000, help="Step budget per episode.")] = 100,
     output: Annotated[
@@ -47,29 +39,37 @@ def evaluate(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a bar chart comparing the policies to this PNG file.")
     ] = None,
+    s3_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--s3-timeout",
+            min=1,
+            max=3600,
+            help="Seconds one S3 request may take, retries included (an s3:// --model).  [default: 60]",
+            show_default=False,
+        ),
+    ] = None,
 ):
     """Run each policy on the same seeded simulated clusters and report how often it resolves them.
 
     Every policy faces exactly the same clusters and faults. The default seed is far from the
     seeds `train` uses, so a trained model is judged on clusters it never trained on.
     """
+    from entrypoint import storage
+    from entrypoint.output_file import check_output_path
+    from entrypoint.policy_loader import load_policy
     from rl.evaluate import evaluate_policy
-    from rl.policies import ExpertPolicy, RandomPolicy
     from rl.sim.scenario import ScenarioConfig
 
     names = list(dict.fromkeys(p.value for p in (policy or [PolicyName.random, PolicyName.expert])))
     if plot is not None and plot.suffix.lower() != ".png":
         raise CliError(f"--plot: must name a .png file, got {plot}", ExitCode.USAGE)
+    if plot is not None:
+        check_output_path(str(plot), "--plot")
+    storage.set_timeout(s3_timeout)
     scenario = ScenarioConfig(max_steps=steps)
-    results = []
-    for name in names:
-        if name == "random":
-            chosen = RandomPolicy(episodes, seed=seed)
-        elif name == "expert":
-            chosen = ExpertPolicy(episodes)
-        else:
-            chosen = load_model_policy(model)
-        results.append(evaluate_policy(chosen, episodes, seed, scenario))
+    chosen = [load_policy(name, model, episodes, seed=seed)[0] for name in names]  # every model problem first
+    results = [evaluate_policy(policy, episodes, seed, scenario) for policy in chosen]
 
     if output == OutputFormat.json:
         print(json.dumps({"episodes": episodes, "seed": seed, "policies": [r.to_dict() for r in results]}))
@@ -77,21 +77,6 @@ def evaluate(
         _print_table(results, episodes, seed)
     if plot is not None:
         write_plot(plot, results)
-
-
-def load_model_policy(model: Path | None):
-    """The 'model' policy from a model file (default path when None), or a CliError."""
-    from entrypoint.home import default_model_path
-    from rl.model import ModelError, ModelPolicy, load_model
-
-    path = model or default_model_path()
-    if model is None and not path.exists():
-        raise CliError(f"no model at {path}: run `{prog()} train` first, or pass --model", ExitCode.MODEL)
-    try:
-        network, _ = load_model(path)
-    except ModelError as err:
-        raise CliError(str(err), ExitCode.MODEL) from None
-    return ModelPolicy(network)
 
 
 def _print_table(results, episodes: int, seed: int) -> None:
@@ -111,10 +96,11 @@ def _print_table(results, episodes: int, seed: int) -> None:
 
 def write_plot(path: Path, results) -> None:
     """A bar chart of resolution rate and mean steps to resolve, written atomically."""
-    import os
-    import tempfile
+    import io
 
     import matplotlib
+
+    from entrypoint.output_file import write_output
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -133,12 +119,8 @@ def write_plot(path: Path, results) -> None:
     fig.suptitle("cluster-rl evaluate")
     fig.tight_layout()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise CliError(f"--plot: cannot write {path}: {err.strerror or err}", ExitCode.USAGE) from None
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
+    write_output(str(path), buffer.getvalue(), "--plot", content_type="image/png")

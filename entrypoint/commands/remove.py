@@ -67,8 +67,7 @@ def remove(
                 typer.echo("nothing removed")
                 return int(ExitCode.OK)
         if disable:
-            config[config_file.SECTION] = {**section, "enabled": False}
-            config_file.write_config(config, path)
+            config_file.write_section({**section, "enabled": False}, path)
             typer.echo(f"disabled the pufferlib section of {path} (other settings kept)")
         for directory in doomed:
             _delete(directory)

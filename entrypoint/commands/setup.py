@@ -107,8 +107,7 @@ def setup(
     if config.get(config_file.SECTION) == new_section and path.is_file():
         typer.echo(f"{path}: pufferlib section already set up, nothing changed")
     else:
-        config[config_file.SECTION] = new_section
-        config_file.write_config(config, path)
+        config_file.write_section(new_section, path)
         typer.echo(f"wrote the pufferlib section of {path} (other settings kept)")
     typer.echo(f"model file: {new_section['modelPath']}")
     if cuda_line:

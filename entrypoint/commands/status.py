@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from entrypoint import config_file, home
-from entrypoint.commands.evaluate import OutputFormat
+from entrypoint.choices import OutputFormat
 from entrypoint.errors import CliError, ExitCode
 from entrypoint.prog import prog
 

@@ -1,4 +1,11 @@
-"""`cluster-rl train`: train an agent with PufferLib's PuffeRL on simulated clusters."""
+"""`cluster-rl train`: train an agent with PufferLib's PuffeRL on simulated clusters.
+
+The command reads top to bottom: `train` merges flags over a TrainJob spec into `TrainOptions`;
+`prepare` checks everything that can be checked before training (flags, output, config.json,
+device, the run to resume) into a `Plan`; `execute_training` then cleans up what killed runs left,
+trains (`_train`), and publishes (`_publish`): the model is saved before the greedy evaluation runs,
+so a SIGTERM during the evaluation stops at once with the model already in place.
+"""
 
 import signal
 import time
@@ -8,12 +15,15 @@ from typing import Annotated
 
 import typer
 
+from entrypoint.choices import Device
 from entrypoint.errors import CliError, ExitCode
 from entrypoint.prog import prog
 
 DEFAULT_EPISODES = 100
 DEFAULT_STEPS = 100
 MODEL_FILE = "cluster_agent.pt"
+MAX_SEED = 2**32 - 1
+EVALUATION_EPISODES = 500
 
 
 @dataclass
@@ -37,6 +47,8 @@ class TrainOptions:
     context: str | None = None
     namespaces: list[str] | None = None
     kubeconfig: str | None = None
+    api_timeout: float | None = None  # seconds per API request; None: rl.kube's default
+    s3_timeout: float | None = None  # seconds per S3 request, retries included; None: storage's default
 
 
 def train(
@@ -46,6 +58,7 @@ def train(
             "--episodes",
             "-e",
             min=1,
+            max=10**9,
             help="Training budget in episodes per simulated cluster: total steps = episodes x steps x num-envs.  [default: 100]",
             show_default=False,
         ),
@@ -75,20 +88,25 @@ def train(
         typer.Option(
             "--total-steps",
             min=1,
+            max=10**12,
             help="Agent steps to train for; overrides episodes x steps x num-envs. Rounded up to whole batches of num-envs x 32.",
         ),
     ] = None,
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", min=0, help="Random seed for the simulator and the network.  [default: 0]", show_default=False
+            "--seed",
+            min=0,
+            max=MAX_SEED,
+            help="Random seed for the simulator and the network, 0 to 2^32-1.  [default: 0]",
+            show_default=False,
         ),
     ] = None,
     device: Annotated[
-        str | None,
+        Device | None,
         typer.Option(
             "--device",
-            help="auto, cpu or cuda. auto takes a GPU when torch can use one.  [default: auto]",
+            help="auto takes a GPU when torch can use one.  [default: auto]",
             show_default=False,
         ),
     ] = None,
@@ -118,13 +136,19 @@ def train(
     resume: Annotated[
         bool,
         typer.Option(
-            "--resume", help="Continue the newest checkpoint of --run-name (local, or from S3 with an s3:// --output)."
+            "--resume",
+            help="Continue the newest checkpoint of --run-name (local, or from S3 with an s3:// --output); "
+            "without --run-name, the one unfinished run of this home.",
         ),
     ] = False,
     checkpoint_interval: Annotated[
         float | None,
         typer.Option(
-            "--checkpoint-interval", min=1, help="Seconds between checkpoints.  [default: 300]", show_default=False
+            "--checkpoint-interval",
+            min=1,
+            max=86_400,
+            help="Seconds between checkpoints.  [default: 300]",
+            show_default=False,
         ),
     ] = None,
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context for --no-simulation.")] = None,
@@ -134,6 +158,26 @@ def train(
             "--namespace",
             "-n",
             help="Namespace to read with --no-simulation; repeatable. [default: all]",
+            show_default=False,
+        ),
+    ] = None,
+    api_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--api-timeout",
+            min=0.1,
+            max=600,
+            help="Connect and read timeout of each Kubernetes API request, in seconds (--no-simulation).  [default: 10]",
+            show_default=False,
+        ),
+    ] = None,
+    s3_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--s3-timeout",
+            min=1,
+            max=3600,
+            help="Seconds one S3 request may take, retries included.  [default: 60]",
             show_default=False,
         ),
     ] = None,
@@ -149,21 +193,25 @@ def train(
     live view shows progress; otherwise each line on stdout is a JSON event (start, progress,
     checkpoint, done). SIGTERM or Ctrl-C writes a checkpoint and exits with 75; --resume continues.
     """
+    from entrypoint.jobspec import load_job_for
+
     opts = TrainOptions()
     if job is not None:
-        opts = options_from_job(_load_job(job, "TrainJob"))
+        opts = options_from_job(load_job_for(job, "TrainJob"))
     given = {
         "episodes": episodes,
         "steps": steps,
         "total_steps": total_steps,
         "seed": seed,
-        "device": device,
+        "device": device.value if device is not None else None,
         "num_envs": num_envs,
         "output": output,
         "run_name": run_name,
         "checkpoint_interval": checkpoint_interval,
         "context": context,
         "namespaces": namespace,
+        "api_timeout": api_timeout,
+        "s3_timeout": s3_timeout,
     }
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     if steps is not None and job is not None and opts.scenario is not None:
@@ -201,64 +249,97 @@ def options_from_job(job) -> TrainOptions:
         training=training_overrides(spec),
         scenario=scenario,
         simulation=spec.mode == "simulation",
+        s3_timeout=spec.s3_timeout,
         **cluster_target(spec),
     )
-
-
-def _load_job(path: str, kind: str):
-    from entrypoint.jobspec import SpecError, load_job
-
-    try:
-        loaded = load_job(path)
-    except SpecError as err:
-        raise CliError(str(err), ExitCode.USAGE) from None
-    if loaded.kind != kind:
-        raise CliError(f"{path}: kind: expected {kind} here, got {loaded.kind}", ExitCode.USAGE)
-    return loaded
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def execute_training(opts: TrainOptions) -> int:
-    """Validate everything, then train; returns the exit code."""
-    from entrypoint import home
-    from entrypoint.config_file import training_config_overrides
-    from entrypoint.names import check_name
-    from entrypoint.storage import is_s3_uri
+@dataclass
+class Plan:
+    """A checked training run: everything `execute_training` needs, nothing left to validate."""
 
-    if opts.device not in ("auto", "cpu", "cuda"):
+    opts: TrainOptions
+    config: object  # rl.train.TrainConfig
+    run_id: str
+    output: str  # an absolute local directory or an s3:// prefix
+    s3_output: bool
+    checkpoint_dir: Path
+    local_model: Path  # where the model file is written (for S3 output: the copy that is uploaded)
+
+
+def execute_training(opts: TrainOptions) -> int:
+    """Check everything, then train and publish; returns the exit code."""
+    from entrypoint.progress import make_reporter
+
+    plan = prepare(opts)
+    reporter = make_reporter(plan.config.total_steps, verbose=opts.verbose)
+    try:
+        return _run(plan, reporter)
+    finally:
+        reporter.close()
+
+
+def prepare(opts: TrainOptions) -> Plan:
+    """Every check that can fail before training starts: a bad run costs seconds, not hours."""
+    from entrypoint import home, storage
+    from entrypoint.config_file import training_config_overrides
+    from entrypoint.names import check_name, check_namespace
+
+    try:
+        for namespace in opts.namespaces or []:
+            check_namespace(namespace, "--namespace")
+    except ValueError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
+    if opts.device not in {d.value for d in Device}:
         raise CliError(f"--device: must be auto, cpu or cuda, got {opts.device!r}", ExitCode.USAGE)
+    try:
+        storage.set_timeout(opts.s3_timeout)
+        output = storage.check_location(opts.output or str(home.models_dir()), "--output")
+    except storage.StorageError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
     if opts.resume and not opts.run_name:
-        raise CliError("--resume needs --run-name: the run whose checkpoint to continue", ExitCode.USAGE)
+        opts = replace(opts, run_name=_unfinished_run(home.checkpoints_dir()))
     run_id = opts.run_name or time.strftime("train-%Y%m%d-%H%M%S", time.gmtime())
     try:
         check_name(run_id, "--run-name")
     except ValueError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
-    output = opts.output or str(home.models_dir())
-    s3_output = is_s3_uri(output)
-    if not s3_output:
-        output = str(_writable_directory(Path(output).expanduser().resolve()))
+    s3_output = storage.is_s3_uri(output)
     if s3_output:
-        from entrypoint.storage import StorageError, parse_s3_uri
-
-        try:
-            parse_s3_uri(output)
-        except StorageError as err:
-            raise CliError(str(err), ExitCode.USAGE) from None
+        local_model = home.models_dir() / run_id / MODEL_FILE
+    else:
+        output = str(_writable_directory(Path(output).expanduser().resolve()))
+        local_model = Path(output) / MODEL_FILE
+    _check_model_target(local_model)
 
     config = _train_config(opts, training_config_overrides(home.cluster_code_home()))
-    device = _resolve_device(opts.device)
-    config = replace(config, device=device)
+    config = replace(config, device=_resolve_device(opts.device))
+    return Plan(opts, config, run_id, output, s3_output, home.checkpoints_dir() / run_id, local_model)
 
-    from entrypoint.progress import make_reporter
 
-    reporter = make_reporter(config.total_steps, verbose=opts.verbose)
-    try:
-        return _run(opts, config, run_id, output, s3_output, reporter)
-    finally:
-        reporter.close()
+def _unfinished_run(checkpoints: Path) -> str:
+    """The run `--resume` without `--run-name` continues: the only one with checkpoints left."""
+    runs = []
+    if checkpoints.is_dir():
+        for run in checkpoints.iterdir():
+            found = sorted(run.glob("checkpoint_*.pt")) if run.is_dir() else []
+            if found:
+                runs.append((found[-1].stat().st_mtime, run.name))
+    if not runs:
+        raise CliError(
+            f"--resume: no unfinished run in {checkpoints}; pass --run-name (with an s3:// --output, "
+            "its checkpoints are looked up there)",
+            ExitCode.USAGE,
+        )
+    if len(runs) > 1:
+        names = ", ".join(name for _, name in sorted(runs, reverse=True))
+        raise CliError(
+            f"--resume: several unfinished runs, newest first: {names}; pick one with --run-name", ExitCode.USAGE
+        )
+    return runs[0][1]
 
 
 def _writable_directory(path: Path) -> Path:
@@ -272,6 +353,16 @@ def _writable_directory(path: Path) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise CliError(f"--output: directory {path} is not writable", ExitCode.STORAGE)
     return path
+
+
+def _check_model_target(path: Path) -> None:
+    """The model file's path must be free or a regular file, checked before hours of training."""
+    from rl.files import NotARegularFile, check_writable_target
+
+    try:
+        check_writable_target(path)
+    except NotARegularFile as err:
+        raise CliError(f"--output: cannot write the model: {err}", ExitCode.STORAGE) from None
 
 
 def _train_config(opts: TrainOptions, user_training: dict):
@@ -300,12 +391,18 @@ def _resolve_device(requested: str) -> str:
         raise CliError(str(err), ExitCode.DEVICE) from None
 
 
+class _Interrupted(Exception):
+    """Raised by the signal handler while the final evaluation runs."""
+
+
 class _StopFlag:
-    """Set by SIGTERM/SIGINT: the trainer checkpoints at the end of its current update and exits."""
+    """SIGTERM/SIGINT handling. While training, a signal sets the flag and the trainer checkpoints
+    at the end of its current update; inside `interrupting()` it stops the work at once."""
 
     def __init__(self):
         self.signal: str | None = None
         self._previous = {}
+        self._interrupt = False
 
     def __call__(self) -> bool:
         return self.signal is not None
@@ -317,131 +414,109 @@ class _StopFlag:
     def restore(self):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._previous = {}
+
+    def interrupting(self):
+        """A context in which a signal (or one already received) raises `_Interrupted`."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def context():
+            if self.signal is not None:
+                raise _Interrupted
+            self._interrupt = True
+            try:
+                yield
+            finally:
+                self._interrupt = False
+
+        return context()
 
     def _handle(self, signum, frame):
-        if self.signal is not None and signum == signal.SIGINT:
+        if self.signal is not None and signum == signal.SIGINT and not self._interrupt:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.signal = signal.Signals(signum).name
+        if self._interrupt:
+            raise _Interrupted
 
 
-def _run(opts: TrainOptions, config, run_id: str, output: str, s3_output: bool, reporter) -> int:
-    from entrypoint import home
-    from entrypoint.storage import StorageError, publish_model, upload_checkpoint
-    from rl.model import ModelError, save_model
-    from rl.train import train
-
-    if not opts.simulation:
-        config = replace(config, scenario=_scenario_from_cluster(opts, config.scenario, reporter))
-    checkpoint_dir = home.checkpoints_dir() / run_id
-    resume_from = _find_checkpoint(opts, run_id, output, s3_output, checkpoint_dir) if opts.resume else None
-    if resume_from is not None and _finished(resume_from, config.total_steps):
-        reporter.event(
-            "fresh", reason=f"the newest checkpoint of {run_id} finished its run", checkpoint=str(resume_from)
-        )
-        resume_from = None
-    if not opts.resume and checkpoint_dir.exists():
-        for stale in checkpoint_dir.glob("checkpoint_*.pt"):  # a fresh run must not resume old state later
-            stale.unlink()
-
+def _run(plan: Plan, reporter) -> int:
+    _clean_up_home(plan, reporter)
+    if not plan.opts.simulation:
+        plan.config = replace(plan.config, scenario=_scenario_from_cluster(plan.opts, plan.config.scenario, reporter))
+    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume else None
     start_fields = {
-        "run_id": run_id,
-        "total_steps": config.total_steps,
-        "num_envs": config.num_envs,
-        "device": config.device,
-        "seed": config.seed,
-        "output": output,
+        "run_id": plan.run_id,
+        "total_steps": plan.config.total_steps,
+        "num_envs": plan.config.num_envs,
+        "device": plan.config.device,
+        "seed": plan.config.seed,
+        "output": plan.output,
     }
-    if opts.verbose:
-        start_fields["config"] = config.to_dict()
+    if plan.opts.verbose:
+        start_fields["config"] = plan.config.to_dict()
     reporter.event("start", **start_fields)
-
-    def on_checkpoint(path: Path, metrics: dict):
-        location = str(path)
-        if s3_output:
-            try:
-                location = upload_checkpoint(path, output, run_id)
-            except StorageError as err:
-                reporter.event("warning", message=f"checkpoint kept locally, upload failed: {err}")
-        reporter.event("checkpoint", path=location, global_step=metrics.get("global_step"))
 
     stop = _StopFlag()
     stop.install()
     try:
-        if resume_from is not None:
-            reporter.event("resuming", checkpoint=str(resume_from))
-        result = train(
-            config,
-            run_id=run_id,
-            checkpoint_dir=checkpoint_dir,
-            tensorboard_dir=home.runs_dir() / run_id,
-            resume_from=resume_from,
-            on_progress=reporter.progress,
-            on_checkpoint=on_checkpoint,
-            should_stop=stop,
-            on_resumed=lambda step: reporter.event("resumed", global_step=step),
-        )
-    except ModelError as err:
-        raise CliError(str(err), ExitCode.MODEL) from None
+        result = _train(plan, resume_from, stop, reporter)
+        if result.stopped:
+            reporter.event(
+                "stopped",
+                signal=stop.signal,
+                global_step=result.global_step,
+                checkpoint=str(result.checkpoint) if result.checkpoint else None,
+                resume=f"{prog()} train --resume --run-name {plan.run_id}",
+            )
+            return int(ExitCode.STOPPED)
+        return _publish(plan, result, stop, reporter)
     finally:
         stop.restore()
 
-    if result.stopped:
-        reporter.event(
-            "stopped",
-            signal=stop.signal,
-            global_step=result.global_step,
-            checkpoint=str(result.checkpoint) if result.checkpoint else None,
-            resume=f"{prog()} train --resume --run-name {run_id}",
-        )
-        return int(ExitCode.STOPPED)
 
-    evaluation = _evaluate(result.policy, config)
-    metadata = {
-        "global_step": result.global_step,
-        "seed": config.seed,
-        "run_id": run_id,
-        "training": config.to_dict(),
-        "metrics": {**result.metrics, "evaluation": evaluation},
-    }
-    if s3_output:
-        local = home.models_dir() / run_id / MODEL_FILE
-        save_model(local, result.policy, metadata)
+def _clean_up_home(plan: Plan, reporter) -> None:
+    """Remove what killed runs left: temp files of interrupted writes, and the checkpoints of an
+    earlier run of this name when this one starts afresh (it must not resume old state later)."""
+    from entrypoint import home
+    from rl.files import remove_stale_temp_files
+
+    removed = []
+    for directory in (home.checkpoints_dir(), home.models_dir()):
+        removed += remove_stale_temp_files(directory, recursive=True)
+    if not plan.s3_output:
+        removed += remove_stale_temp_files(plan.output)
+    if removed:
+        reporter.event("cleanup", removed=[str(p) for p in removed])
+    if not plan.opts.resume and plan.checkpoint_dir.exists():
         try:
-            model_location = publish_model(local, output, run_id)
-        except StorageError as err:
-            raise CliError(f"{err} (the model is kept at {local})", ExitCode.STORAGE) from None
-    else:
-        try:
-            model_location = str(save_model(Path(output) / MODEL_FILE, result.policy, metadata))
+            for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
+                stale.unlink()
         except OSError as err:
-            raise CliError(f"cannot write the model to {output}: {err.strerror or err}", ExitCode.STORAGE) from None
-    for finished in checkpoint_dir.glob("checkpoint_*.pt"):  # the run is complete: nothing to resume
-        finished.unlink()
-    reporter.progress(result.metrics, force=True)
-    reporter.event(
-        "done",
-        model=model_location,
-        run_id=run_id,
-        global_step=result.global_step,
-        elapsed=round(result.elapsed, 1),
-        metrics=result.metrics,
-        evaluation=evaluation,
-    )
-    return int(ExitCode.OK)
+            raise CliError(
+                f"cannot remove old checkpoints in {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
+            ) from None
 
 
-def _find_checkpoint(opts: TrainOptions, run_id: str, output: str, s3_output: bool, checkpoint_dir: Path):
+def _checkpoint_to_resume(plan: Plan, reporter) -> Path | None:
     from rl.train import latest_checkpoint
 
-    found = latest_checkpoint(checkpoint_dir) if checkpoint_dir.exists() else None
-    if found is None and s3_output:
+    found = latest_checkpoint(plan.checkpoint_dir) if plan.checkpoint_dir.exists() else None
+    if found is None and plan.s3_output:
         from entrypoint.storage import StorageError
         from entrypoint.storage import latest_checkpoint as latest_s3_checkpoint
 
         try:
-            found = latest_s3_checkpoint(output, run_id, checkpoint_dir)
+            found = latest_s3_checkpoint(plan.output, plan.run_id, plan.checkpoint_dir)
         except StorageError as err:
             raise CliError(str(err), ExitCode.STORAGE) from None
+    if found is not None and _finished(found, plan.config.total_steps):
+        reporter.event(
+            "fresh", reason=f"the newest checkpoint of {plan.run_id} finished its run", checkpoint=str(found)
+        )
+        return None
+    if found is not None:
+        reporter.event("resuming", run_id=plan.run_id, checkpoint=str(found))
     return found
 
 
@@ -451,9 +526,126 @@ def _finished(checkpoint: Path, total_steps: int) -> bool:
     from rl.train import read_checkpoint
 
     try:
-        return read_checkpoint(checkpoint)["global_step"] >= total_steps
+        step = read_checkpoint(checkpoint).get("global_step")
     except ModelError as err:
         raise CliError(str(err), ExitCode.MODEL) from None
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise CliError(f"{checkpoint}: checkpoint does not record its step", ExitCode.MODEL)
+    return step >= total_steps
+
+
+def _train(plan: Plan, resume_from: Path | None, stop: _StopFlag, reporter):
+    """PuffeRL until the budget is spent or a signal arrives; checkpoints mirrored to S3."""
+    from entrypoint import home
+    from entrypoint.storage import StorageError, upload_checkpoint
+    from rl.model import ModelError
+    from rl.train import train
+
+    def on_checkpoint(path: Path, metrics: dict):
+        location = str(path)
+        if plan.s3_output:
+            try:
+                location = upload_checkpoint(path, plan.output, plan.run_id)
+            except StorageError as err:
+                reporter.event("warning", message=f"checkpoint kept locally, upload failed: {err}")
+        reporter.event("checkpoint", path=location, global_step=metrics.get("global_step"))
+
+    try:
+        return train(
+            plan.config,
+            run_id=plan.run_id,
+            checkpoint_dir=plan.checkpoint_dir,
+            tensorboard_dir=home.runs_dir() / plan.run_id,
+            resume_from=resume_from,
+            on_progress=reporter.progress,
+            on_checkpoint=on_checkpoint,
+            should_stop=stop,
+            on_resumed=lambda step: reporter.event("resumed", global_step=step),
+        )
+    except ModelError as err:
+        raise CliError(str(err), ExitCode.MODEL) from None
+    except OSError as err:
+        raise CliError(
+            f"cannot write a checkpoint to {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
+        ) from None
+
+
+def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
+    """Save the model, evaluate it greedily (a signal skips this), then publish it.
+
+    A model whose weights are not all finite is never written. The local model file is written
+    first, without the evaluation, so a SIGTERM during the evaluation leaves a complete model in
+    place; the file is rewritten with the evaluation when it finishes.
+    """
+    from rl.model import all_finite
+
+    if not all_finite(result.policy):
+        raise CliError(
+            f"training diverged: the network's weights are not all finite numbers (NaN or infinity); "
+            f"nothing was written and any earlier model is kept. Lower learningRate or maxGradNorm "
+            f"(run {plan.run_id})",
+            ExitCode.MODEL,
+        )
+    metadata = {
+        "global_step": result.global_step,
+        "seed": plan.config.seed,
+        "run_id": plan.run_id,
+        "training": plan.config.to_dict(),
+        "metrics": dict(result.metrics),
+    }
+    saved = _save(plan, result.policy, metadata)
+    reporter.event("evaluating", model=str(saved), episodes=EVALUATION_EPISODES)
+    evaluation, skipped = None, None
+    try:
+        with stop.interrupting():
+            evaluation = _evaluate(result.policy, plan.config)
+    except _Interrupted:
+        skipped = f"stopped by {stop.signal}"
+    if evaluation is not None:
+        metadata["metrics"]["evaluation"] = evaluation
+        saved = _save(plan, result.policy, metadata)
+    location = str(saved)
+    if plan.s3_output:
+        from entrypoint.storage import StorageError, publish_model
+
+        try:
+            location = publish_model(saved, plan.output, plan.run_id)
+        except StorageError as err:
+            raise CliError(f"{err} (the model is kept at {saved})", ExitCode.STORAGE) from None
+    for finished in plan.checkpoint_dir.glob("checkpoint_*.pt"):  # the run is complete: nothing to resume
+        finished.unlink()
+    reporter.progress(result.metrics, force=True)
+    done = {
+        "model": location,
+        "run_id": plan.run_id,
+        "global_step": result.global_step,
+        "elapsed": round(result.elapsed, 1),
+        "metrics": result.metrics,
+        "evaluation": evaluation,
+    }
+    if skipped:
+        done["evaluation_skipped"] = skipped
+    reporter.event("done", **done)
+    return int(ExitCode.OK)
+
+
+def _save(plan: Plan, policy, metadata: dict) -> Path:
+    """Write the model file; when that fails, keep it under the home and say where, then exit 4."""
+    from entrypoint import home
+    from rl.model import save_model
+
+    try:
+        return save_model(plan.local_model, policy, metadata)
+    except OSError as err:
+        problem = f"cannot write the model to {plan.local_model}: {(err.strerror or str(err)).lower()}"
+    fallback = home.models_dir() / plan.run_id / MODEL_FILE
+    kept = "it could not be saved anywhere else either"
+    if fallback != plan.local_model:
+        try:
+            kept = f"it is kept at {save_model(fallback, policy, metadata)}"
+        except OSError:
+            pass
+    raise CliError(f"{problem}; {kept}; the previous model there is unchanged", ExitCode.STORAGE)
 
 
 def _evaluate(policy, config) -> dict:
@@ -461,22 +653,28 @@ def _evaluate(policy, config) -> dict:
     from rl.evaluate import evaluate_policy
     from rl.model import ModelPolicy
 
-    result = evaluate_policy(ModelPolicy(policy), 500, 2_000_000_000 + config.seed, config.scenario)
-    return {k: v for k, v in result.to_dict().items() if k != "policy"} | {"episodes": 500}
+    result = evaluate_policy(ModelPolicy(policy), EVALUATION_EPISODES, 2_000_000_000 + config.seed, config.scenario)
+    return {k: v for k, v in result.to_dict().items() if k != "policy"} | {"episodes": EVALUATION_EPISODES}
 
 
 def _scenario_from_cluster(opts: TrainOptions, scenario, reporter):
     """Simulated clusters sized like the real one (read once, read-only), the faults as configured."""
+    from entrypoint.errors import unexpected_cluster_answer
     from rl.kube import KubeBackend, KubeError
 
+    timeout = {"request_timeout": opts.api_timeout} if opts.api_timeout is not None else {}
     try:
-        backend = KubeBackend(context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig)
-        try:
-            seen = backend.observe()
-        finally:
-            backend.close()
+        backend = KubeBackend(context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig, **timeout)
     except KubeError as err:
         raise CliError(str(err), ExitCode.CLUSTER) from None
+    try:
+        seen = backend.observe()
+    except KubeError as err:
+        raise CliError(str(err), ExitCode.CLUSTER) from None
+    except (AttributeError, TypeError, KeyError, ValueError) as err:  # data from the server, not our state
+        raise unexpected_cluster_answer(backend.api.host, err) from None
+    finally:
+        backend.close()
     state = seen.state
     nodes = max(3, state.num_nodes)
     deployments = max(3, state.num_deployments)

@@ -1,11 +1,18 @@
 """Connecting to a cluster: kubeconfig or in-cluster config, and the one place requests are made.
 
-Every request goes through `KubeApi.call`, which sets the timeout, retries timeouts and 5xx with a
-bounded exponential backoff, and turns failures into `KubeError` subclasses. Responses are read as
+Every request goes through `KubeApi.call`, which sets a connect and a read timeout, retries 5xx
+with a bounded exponential backoff, and turns failures into `KubeError` subclasses. A request that
+times out is tried once more at most, then the server counts as unreachable (KubeUnreachableError,
+fatal): a server that accepts connections and never answers ends a command in a bounded time
+instead of letting each of its dozens of reads time out in turn. Answers that are not JSON, or not
+the JSON object a request expects, raise KubeResponseError naming the server and the resource.
+Kubeconfig files are parsed by `rl.safe_yaml` (bounded size, depth and aliases), not by PyYAML
+directly. Responses are read as
 raw JSON (`_preload_content=False`): turning 5,000 pods into client model objects would cost
 seconds and hundreds of megabytes, and the backend only needs a few fields of each.
 """
 
+import copy
 import json
 import os
 import time
@@ -15,18 +22,31 @@ from dataclasses import dataclass
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from rl.kube.errors import (
     KubeAuthError,
     KubeConfigError,
+    KubeError,
     KubePermissionError,
     KubeRequestError,
     KubeUnreachableError,
 )
+from rl.safe_yaml import YamlError, load_yaml
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_KUBECONFIG = "~/.kube/config"
+DEFAULT_TIMEOUT_S = 10.0  # connect and read timeout of each request (--api-timeout, cluster.apiTimeout)
+TIMEOUT_ATTEMPTS = 2  # attempts of a request that keeps timing out (fewer when `retries` is lower)
+HUNG_REQUESTS = 2  # requests in a row that timed out: the server is not answering at all
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # one page of a list (500 items) is a few MiB
+MAX_KUBECONFIG_BYTES = 1024 * 1024
+
+
+class KubeResponseError(KubeError):
+    """The API server answered, but not with the JSON the request expects (a proxy's HTML page,
+    a truncated body, a list where an object belongs). Not retried: exit 5."""
 
 
 @dataclass(frozen=True)
@@ -60,26 +80,69 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> client.Co
         )
     for part in path.split(os.pathsep):
         expanded = os.path.expanduser(part)
-        if part and not os.path.isfile(expanded):
+        if part and not os.path.exists(expanded):
             raise KubeConfigError(f"kubeconfig {part} does not exist")
+        if part and not os.path.isfile(expanded):
+            raise KubeConfigError(f"kubeconfig {part} is not a regular file")
     try:
-        contexts, _ = config.list_kube_config_contexts(config_file=path)
-        names = [c["name"] for c in contexts or []]
+        loader = _kube_config_loader(path)
+        names = [c["name"] for c in loader.list_contexts() or [] if isinstance(c, dict) and "name" in c]
         if context is not None and context not in names:
             known = ", ".join(names) or "none"
             raise KubeConfigError(f"context {context!r} not found in kubeconfig {path} (contexts: {known})")
-        config.load_kube_config(
-            config_file=path, context=context, client_configuration=configuration, persist_config=False
-        )
+        if context is not None:
+            loader.set_active_context(context)
+        loader.load_and_set(configuration)
     except KubeConfigError:
         raise
-    except (ConfigException, ValueError, TypeError, KeyError, OSError) as err:
+    except (ConfigException, ValueError, TypeError, KeyError, OSError, AttributeError) as err:
         raise KubeConfigError(f"kubeconfig {path} unusable: {_one_line(err)}") from None
-    except Exception as err:  # noqa: BLE001 - yaml errors and the like from a malformed file
+    except Exception as err:  # noqa: BLE001 - anything else a malformed file provokes in the client
         raise KubeConfigError(f"kubeconfig {path} unusable: {type(err).__name__}: {_one_line(err)}") from None
     if not configuration.host:
         raise KubeConfigError(f"kubeconfig {path}: the context's cluster has no server address")
     return configuration
+
+
+class _SafeKubeConfigMerger(kube_config.KubeConfigMerger):
+    """The client's merger of KUBECONFIG files (clusters, contexts and users by name, relative
+    certificate paths), reading each file through `rl.safe_yaml` instead of `yaml.safe_load`."""
+
+    def load_config(self, path):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_KUBECONFIG_BYTES + 1)
+            config = load_yaml(data, path)
+        except YamlError as err:
+            detail = str(err).removeprefix(str(path)).removeprefix(":")
+            where = "line " if detail[:1].isdigit() else ""
+            raise KubeConfigError(f"kubeconfig {path} unusable: {where}{detail.strip()}") from None
+        if config is None:
+            raise KubeConfigError(f"kubeconfig {path} unusable: the file is empty")
+        if not isinstance(config, dict):
+            raise KubeConfigError(f"kubeconfig {path} unusable: expected a mapping (clusters, contexts, users)")
+        for item in ("clusters", "contexts", "users"):
+            if not isinstance(config.get(item) or [], list):
+                raise KubeConfigError(f"kubeconfig {path} unusable: {item}: expected a list")
+            if not all(isinstance(entry, dict) and "name" in entry for entry in config.get(item) or []):
+                raise KubeConfigError(f"kubeconfig {path} unusable: {item}: every entry needs a name")
+        if self.config_merged is None:
+            merged = copy.deepcopy(config)
+            for item in ("clusters", "contexts", "users"):
+                merged[item] = []
+            self.config_merged = kube_config.ConfigNode(path, merged, path)
+        for item in ("clusters", "contexts", "users"):
+            self._merge(item, config.get(item) or [], path)
+        if "current-context" in config:
+            self.config_merged.value["current-context"] = config["current-context"]
+        self.config_files[path] = config
+
+
+def _kube_config_loader(path: str) -> "kube_config.KubeConfigLoader":
+    merger = _SafeKubeConfigMerger(path)
+    if merger.config is None:
+        raise KubeConfigError(f"kubeconfig {path}: no configuration found")
+    return kube_config.KubeConfigLoader(config_dict=merger.config, config_base_path=None)
 
 
 class KubeApi:
@@ -88,7 +151,7 @@ class KubeApi:
     def __init__(
         self,
         configuration: client.Configuration,
-        request_timeout: float = 10.0,
+        request_timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = 3,
         backoff_seconds: float = 0.2,
         page_size: int = 500,
@@ -106,6 +169,8 @@ class KubeApi:
         self.backoff_seconds = backoff_seconds
         self.page_size = page_size
         self.pages_read = 0
+        self._answered = False  # has the server answered anything yet?
+        self._hung_requests = 0  # requests in a row that timed out on every attempt
 
     def close(self) -> None:
         self.api_client.close()
@@ -113,14 +178,18 @@ class KubeApi:
     def call(self, request: Request, fn: Callable, *args, retry_statuses=RETRYABLE_STATUSES, **kwargs):
         """Call `fn` (a typed-API method) and return the raw urllib3 response, or raise KubeError."""
         kwargs["_preload_content"] = False
-        kwargs["_request_timeout"] = self.request_timeout
+        kwargs["_request_timeout"] = (self.request_timeout, self.request_timeout)  # connect, read
         last_problem = ""
+        timeouts = 0
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0))
             try:
-                return fn(*args, **kwargs)
+                response = fn(*args, **kwargs)
+                self._answered, self._hung_requests = True, 0
+                return response
             except ApiException as err:
+                self._answered, self._hung_requests = True, 0
                 status = err.status or 0
                 if status == 401:
                     raise KubeAuthError(
@@ -134,6 +203,13 @@ class KubeApi:
                 if status not in retry_statuses:
                     raise KubeRequestError(f"{_describe(request)}: {last_problem}", status) from None
             except urllib3.exceptions.HTTPError as err:
+                if _is_timeout(err):
+                    timeouts += 1
+                    last_problem = "timed out"
+                    if timeouts >= TIMEOUT_ATTEMPTS or attempt == self.retries:
+                        self._gave_up_waiting(request, timeouts)
+                        break
+                    continue
                 if _is_connect_failure(err):
                     last_problem = "unreachable"
                     if attempt == self.retries:
@@ -141,15 +217,57 @@ class KubeApi:
                             f"API server {self.host} unreachable: {_connect_reason(err)}"
                         ) from None
                     continue
-                last_problem = "timed out" if _is_timeout(err) else f"connection error ({type(err).__name__})"
+                last_problem = f"connection error ({type(err).__name__})"
         raise KubeRequestError(
-            f"{_describe(request)}: {last_problem} after {self.retries + 1} attempts",
+            f"{_describe(request)}: {last_problem} after {attempt + 1} attempts",
             _status_of(last_problem),
         )
 
+    def _gave_up_waiting(self, request: Request, attempts: int) -> None:
+        """A request timed out on every attempt. One slow list is degraded (KubeRequestError from
+        `call`); a server that never answered, or timed out twice in a row, is not answering at
+        all (KubeUnreachableError), so a hung server ends the command instead of every read."""
+        self._hung_requests += 1
+        if not self._answered or self._hung_requests >= HUNG_REQUESTS:
+            raise KubeUnreachableError(
+                f"API server {self.host} is not answering: {_describe(request)} timed out after "
+                f"{self.request_timeout:g} s ({attempts} attempt{'s' if attempts > 1 else ''}; "
+                "--api-timeout sets the limit)"
+            )
+
     def call_json(self, request: Request, fn: Callable, *args, **kwargs) -> dict:
+        """The answer as a JSON object; anything else raises KubeResponseError."""
         response = self.call(request, fn, *args, **kwargs)
-        return json.loads(response.data)
+        try:
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+        except urllib3.exceptions.HTTPError as err:
+            raise KubeResponseError(
+                f"API server {self.host} cut its answer to {_describe(request)} short ({type(err).__name__})"
+            ) from None
+        finally:
+            response.release_conn()
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise KubeResponseError(
+                f"API server {self.host} answered {_describe(request)} with more than "
+                f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB"
+            )
+        try:
+            data = json.loads(body)
+        except RecursionError:
+            raise KubeResponseError(
+                f"API server {self.host} answered {_describe(request)} with JSON nested too deeply"
+            ) from None
+        except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+            raise KubeResponseError(
+                f"API server {self.host} answered {_describe(request)} with invalid JSON "
+                f"(starts {_one_line(body[:40].decode('utf-8', 'replace'))!r})"
+            ) from None
+        if not isinstance(data, dict):
+            raise KubeResponseError(
+                f"API server {self.host} answered {_describe(request)} with a JSON {_json_kind(data)}, "
+                "expected an object"
+            )
+        return data
 
     def list_pages(self, request: Request, fn: Callable, *args, **kwargs) -> Iterator[dict]:
         """Yield the items of a list call page by page (limit/continue). A continue token that has
@@ -165,14 +283,27 @@ class KubeApi:
                     continue
                 raise
             self.pages_read += 1
-            yield from page.get("items") or ()
-            token = (page.get("metadata") or {}).get("continue") or None
+            items, metadata = page.get("items") or [], page.get("metadata") or {}
+            token = metadata.get("continue") if isinstance(metadata, dict) else None
+            if (
+                not isinstance(items, list)
+                or not all(isinstance(item, dict) for item in items)
+                or not isinstance(metadata, dict)
+                or not isinstance(token, str | None)
+            ):
+                raise KubeResponseError(
+                    f"API server {self.host} answered {_describe(request)} with JSON of the wrong shape "
+                    "(expected a list object: items, a list of objects, and metadata)"
+                )
+            yield from items
+            token = token or None
             if token is None:
                 return
 
     def server_version(self) -> str:
         data = self.call_json(Request("get", "version"), self.version_api.get_code)
-        return data.get("gitVersion", "unknown")
+        version = data.get("gitVersion", "unknown")
+        return version if isinstance(version, str) else "unknown"
 
 
 def _status_message(err: ApiException) -> str:
@@ -207,6 +338,8 @@ def _is_connect_failure(err: Exception) -> bool:
 
 def _is_timeout(err: Exception) -> bool:
     reason = getattr(err, "reason", None) or err
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # a subclass of ConnectTimeoutError
+        return False
     return isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(err, urllib3.exceptions.TimeoutError)
 
 
@@ -217,6 +350,10 @@ def _connect_reason(err: Exception) -> str:
         if marker in text:
             return marker.lower()
     return _one_line(text)
+
+
+def _json_kind(value) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def _one_line(value) -> str:
