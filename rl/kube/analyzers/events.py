@@ -20,6 +20,16 @@ NETWORK_PATTERN = re.compile(
     re.IGNORECASE,
 )
 MAX_PER_NAMESPACE = 25
+LISTED_KINDS = {
+    "Pod": "pods",
+    "Deployment": "deployments",
+    "ReplicaSet": "replicasets",
+    "StatefulSet": "statefulsets",
+    "DaemonSet": "daemonsets",
+    "Job": "jobs",
+    "Service": "services",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+}
 
 
 def analyze(inv: Inventory, earlier: list[Finding]) -> list[Finding]:
@@ -33,6 +43,9 @@ def analyze(inv: Inventory, earlier: list[Finding]) -> list[Finding]:
         message = one_line(event.get("message") or event.get("note") or "")
         if target in reported and not DNS_PATTERN.search(message):
             continue
+        resource = LISTED_KINDS.get(target[0])
+        if resource in inv.lists and inv.get(resource, target[1], target[2]) is None:
+            continue  # about an object that no longer exists (a replaced pod): history, not a problem
         key = (*target, event.get("reason", ""))
         entry = grouped.setdefault(key, {"count": 0, "message": message, "since": event.get("firstTimestamp")})
         entry["count"] += int(event.get("count") or 1)

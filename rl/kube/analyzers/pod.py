@@ -142,7 +142,7 @@ def analyze_pod(pod: dict, inv: Inventory, dead_nodes: set[str]) -> list[Finding
                     limit = f"its memory limit {memory_limit}" if memory_limit else "no memory limit (node memory)"
                     add(
                         "OOMKilled",
-                        f"container {cname} is OOMKilled at {limit} and crash-looping ({restarts} restarts)",
+                        f"container {cname} is OOMKilled at {limit} (CrashLoopBackOff, {restarts} restarts)",
                         evidence=evidence + ((f"limits.memory {memory_limit}",) if memory_limit else ()),
                         since=last.get("finishedAt"),
                     )
