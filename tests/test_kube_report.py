@@ -1,0 +1,143 @@
+"""Report truth from findings: next steps for every reason, root-cause grouping, k8sgpt-shaped JSON,
+and a diagnose run that never repeats a write and stays read-only by default."""
+
+import json
+from collections import Counter
+
+import pytest
+from conftest import run_cli
+from kube_server import FakeKubeServer, load_into, write_kubeconfig
+
+from entrypoint.recommendations import steps_for
+from rl.kube import KubeBackend
+from rl.kube.analyzers import REASONS
+from rl.kube.grouping import group
+
+
+def test_every_reason_an_analyzer_can_emit_has_next_steps():
+    missing = [(kind, reason) for kind, reasons in REASONS.items() for reason in reasons if not steps_for(kind, reason)]
+    assert missing == []
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    server = FakeKubeServer().start()
+    load_into(server, "healthy")
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+    yield server, kubeconfig
+    server.stop()
+
+
+def _roots(server, kubeconfig, *failures):
+    load_into(server, *(f"failures/{f}.yaml" for f in failures))
+    backend = KubeBackend(kubeconfig=str(kubeconfig), backoff_seconds=0.01)
+    observation = backend.observe()
+    return group(observation.findings, backend.reading.inventory)
+
+
+def _names(root):
+    return {(f.kind, f.object_name, f.reason) for f in root.affects}
+
+
+def test_grouping_a_dead_node_explains_its_pods(cluster):
+    roots = _roots(*cluster, "terminating")
+    assert (roots[0].finding.kind, roots[0].finding.name, roots[0].finding.reason) == ("Node", "node-c", "NotReady")
+    assert _names(roots[0]) == {
+        ("Pod", "shop/cart-7f9c8d6b5-m3n7p", "TerminatingOnDeadNode"),
+        ("Pod", "shop/search-6b8d7f9c4-a1s2d", "PhaseUnknown"),
+    }
+
+
+def test_grouping_a_crashlooping_pod_explains_its_deployment_and_service(cluster):
+    roots = _roots(*cluster, "crashloop")
+    assert len(roots) == 1
+    assert (roots[0].finding.kind, roots[0].finding.reason) == ("Pod", "OOMKilled")
+    assert _names(roots[0]) == {
+        ("Deployment", "shop/cart", "ReplicasUnavailable"),
+        ("Service", "shop/cart", "NotReadyEndpoints"),
+    }
+
+
+def test_grouping_dns_down_explains_coredns_pods_and_lookup_failures(cluster):
+    roots = _roots(*cluster, "dns_down")
+    assert (roots[0].finding.kind, roots[0].finding.reason) == ("ClusterDNS", "DNSDown")
+    assert _names(roots[0]) == {
+        ("Pod", "kube-system/coredns-668d6bf9bc-4kx8w", "CrashLoopBackOff"),
+        ("Pod", "kube-system/coredns-668d6bf9bc-9vz2m", "CrashLoopBackOff"),
+        ("Pod", "shop/payments-5d4b9c7f8-q9w8e", "DNSResolutionFailed"),
+    }
+
+
+def test_grouping_a_stuck_mount_explains_the_statefulset_and_service(cluster):
+    roots = _roots(*cluster, "mount_stuck")
+    assert (roots[0].finding.kind, roots[0].finding.name, roots[0].finding.reason) == ("Pod", "db-0", "FailedMount")
+    assert _names(roots[0]) == {
+        ("StatefulSet", "shop/db", "ReplicasUnavailable"),
+        ("Service", "shop/db", "NoReadyEndpoints"),
+    }
+
+
+def test_grouping_an_exhausted_quota_explains_the_refused_replicaset(cluster):
+    roots = _roots(*cluster, "quota_exhausted")
+    assert (roots[0].finding.kind, roots[0].finding.reason) == ("ResourceQuota", "QuotaExceeded")
+    assert _names(roots[0]) == {("ReplicaSet", "shop/search-6b8d7f9c4", "FailedCreate")}
+
+
+def test_grouping_node_pressure_explains_evictions_there(cluster):
+    roots = _roots(*cluster, "node_pressure", "evicted")
+    root = next(r for r in roots if r.finding.reason == "MemoryPressure")
+    assert _names(root) == {("Pod", "shop/report-84c6d9f7b-p2p3q", "Evicted")}
+
+
+def test_grouping_an_unbound_claim_explains_the_pods_mounting_it(cluster):
+    roots = _roots(*cluster, "pvc_pending", "mount_stuck")
+    root = next(r for r in roots if r.finding.kind == "PersistentVolumeClaim")
+    assert ("Pod", "shop/db-0", "FailedMount") in _names(root)
+    assert ("StatefulSet", "shop/db", "ReplicasUnavailable") in _names(root)
+
+
+def _diagnose(kubeconfig, *args):
+    result = run_cli(
+        "diagnose", "--no-simulation", "--policy", "expert", "-o", "json", *args, env={"KUBECONFIG": str(kubeconfig)}
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_service_without_pods_is_never_called_healthy_and_json_has_k8sgpt_shape(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/service_no_pods.yaml")
+    report = _diagnose(kubeconfig)
+    assert report["resolved"] is False
+    assert report["root_causes"][0]["finding"]["reason"] == "NoMatchingPods"
+    k8sgpt = report["k8sgpt"]
+    assert k8sgpt["status"] == "ProblemDetected" and k8sgpt["problems"] == 1
+    assert k8sgpt["results"] == [
+        {
+            "kind": "Service",
+            "name": "shop/checkout",
+            "error": [{"Text": k8sgpt["results"][0]["error"][0]["Text"], "KubernetesDoc": "", "Sensitive": []}],
+            "details": "",
+            "parentObject": "",
+        }
+    ]
+    assert report["findings"][0]["recommended"]
+
+
+def test_healthy_cluster_reports_ok(cluster):
+    _, kubeconfig = cluster
+    report = _diagnose(kubeconfig)
+    assert report["resolved"] is True and report["findings"] == []
+    assert report["k8sgpt"]["status"] == "OK" and report["k8sgpt"]["problems"] == 0
+
+
+@pytest.mark.parametrize("failure", ["node_notready", "node_pressure", "crashloop", "evicted", "cordoned"])
+def test_no_write_is_sent_twice_and_read_only_sends_only_dry_runs(cluster, failure):
+    server, kubeconfig = cluster
+    load_into(server, f"failures/{failure}.yaml")
+    report = _diagnose(kubeconfig, "--steps", "20")
+    writes = [r for r in server.requests if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+    assert all(r["query"].get("dryRun") == "All" for r in writes), writes
+    repeated = Counter((r["method"], r["path"]) for r in writes)
+    assert all(n == 1 for n in repeated.values()), repeated
+    assert report["resolved"] is False and report["findings"]
