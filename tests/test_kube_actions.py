@@ -206,3 +206,16 @@ def test_invalid_action_is_a_value_error(cluster):
     _, backend = cluster
     with pytest.raises(ValueError):
         backend().act(15)
+
+
+def test_failed_log_reads_are_reported_as_failed_with_their_status(cluster):
+    server, backend = cluster
+    load_into(server, "failures/crashloop.yaml", "failures/dns_failure.yaml")
+    server.store.logs.clear()  # no previous instance: every previous-log read answers 400
+    from kube_server import Fault
+
+    server.inject(Fault(status=400, times=10, resource="pods/log", verb="get"))
+    result = backend().act(A.CHECK_LOGS)
+    assert result["success"] is False
+    assert result["message"].startswith("could not read logs:") and "HTTP 400" in result["message"]
+    assert all(entry["status"] == 400 for entry in result["data"]["logs"])

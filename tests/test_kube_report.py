@@ -141,3 +141,27 @@ def test_no_write_is_sent_twice_and_read_only_sends_only_dry_runs(cluster, failu
     repeated = Counter((r["method"], r["path"]) for r in writes)
     assert all(n == 1 for n in repeated.values()), repeated
     assert report["resolved"] is False and report["findings"]
+
+
+def test_each_list_is_read_once_per_observation(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/crashloop.yaml", "failures/cordoned.yaml")
+    report = _diagnose(kubeconfig, "--steps", "20")
+    lists = Counter(r["resource"] for r in server.requests if r["verb"] == "list" and not r["query"].get("continue"))
+    lists.pop("pods.metrics.k8s.io", None)  # TOP_PODS: not part of an observation, read once when asked
+    drains = sum(1 for s in report["steps"] if s["action"] == "DRAIN_NODE")
+    pods = lists.pop("pods")
+    assert pods <= report["observations"] + drains  # a drain lists the pods of its node
+    assert set(lists.values()) == {report["observations"]}, lists
+
+
+def test_a_refused_remedy_is_reported_once_with_the_permission_it_needs(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/crashloop.yaml")
+    server.forbid("delete", "pods", "shop")
+    report = _diagnose(kubeconfig, "--steps", "20")
+    refused = [e for e in report["could_not_act"] if e["why"] == "refused by the cluster"]
+    assert len(refused) == 1
+    assert refused[0]["action"] == "RESTART_FAILED_PODS"
+    assert refused[0]["permission_needed"] == "delete pods in namespace 'shop'"
+    assert len(server.requests_for("delete", "pods")) == 1
