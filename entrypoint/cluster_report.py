@@ -15,11 +15,36 @@ reason), `details` is empty (no AI explanation), `parentObject` is the top contr
 
 from entrypoint.recommendations import for_finding
 
+# Which of the agent's remedies can act on a finding; every other finding needs a human.
+REMEDIES = {
+    ("Pod", "CrashLoopBackOff"): "RESTART_FAILED_PODS",
+    ("Pod", "OOMKilled"): "RESTART_FAILED_PODS",
+    ("Pod", "RunContainerError"): "RESTART_FAILED_PODS",
+    ("Pod", "ContainerExited"): "RESTART_FAILED_PODS",
+    ("Pod", "Failed"): "RESTART_FAILED_PODS",
+    ("Pod", "Evicted"): "RESTART_FAILED_PODS",
+    ("Deployment", "ReplicasUnavailable"): "SCALE_UP_DEPLOYMENT",
+    ("Node", "NotReady"): "DRAIN_NODE",
+    ("Node", "MemoryPressure"): "DRAIN_NODE",
+    ("Node", "DiskPressure"): "DRAIN_NODE",
+    ("Node", "PIDPressure"): "DRAIN_NODE",
+    ("Node", "Cordoned"): "UNCORDON_NODE",
+}
 
-def finding_entry(finding) -> dict:
+
+def finding_entry(finding, blocked: dict[str, str] | None = None) -> dict:
+    """A report entry; `status` says why the finding is still open: it needs a human, or the remedy
+    that could act on it was refused or only a dry run (`blocked`: action name -> why)."""
+    remedy = REMEDIES.get((finding.kind, finding.reason))
+    if remedy is None:
+        status = "open: needs a human"
+    elif remedy in (blocked or {}):
+        status = f"open: {remedy} {blocked[remedy]}"
+    else:
+        status = f"open: {remedy} not tried"
     return {
         "issue": str(finding),
-        "status": "open",
+        "status": status,
         **finding.to_dict(),
         "recommended": for_finding(finding),
     }
@@ -73,8 +98,9 @@ def cluster_sections(env, info, writes_allowed: bool) -> dict:
                     "permission_needed": None,
                 }
             )
+    blocked = {action.name: why for (action, _), why in backend.blocked.items()}
     return {
-        "findings": [finding_entry(f) for f in findings],
+        "findings": [finding_entry(f, blocked) for f in findings],
         "root_causes": [r.to_dict() for r in roots],
         "could_not_act": could_not_act,
         "degraded": info.get("degraded", []),
