@@ -158,6 +158,10 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
         "kubectl rollout status daemonset/{name} -n {namespace}",
         "kubectl describe daemonset {name} -n {namespace}",
     ],
+    ("DaemonSet", "ImagePullSecretNotFound"): [
+        "kubectl get secrets -n {namespace} --field-selector type=kubernetes.io/dockerconfigjson",
+        "kubectl describe daemonset {name} -n {namespace}",
+    ],
     ("DaemonSet", "Misscheduled"): ["kubectl describe daemonset {name} -n {namespace}"],
     ("Job", "JobFailed"): ["kubectl describe job {name} -n {namespace}", "kubectl logs job/{name} -n {namespace}"],
     ("Job", "PodFailures"): ["kubectl describe job {name} -n {namespace}", "kubectl logs job/{name} -n {namespace}"],

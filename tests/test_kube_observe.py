@@ -76,6 +76,7 @@ FAILURES = [
     ("workload_config", "StatefulSet", "shop/cache", "ServiceNotFound", None),
     ("workload_config", "StatefulSet", "shop/cache", "StorageClassNotFound", None),
     ("workload_config", "DaemonSet", "monitoring/node-exporter", "PodsNotReady", None),
+    ("workload_config", "DaemonSet", "monitoring/log-shipper", "ImagePullSecretNotFound", None),
     ("workload_config", "Deployment", "shop/payments", "ProgressDeadlineExceeded", None),
     ("workload_config", "CronJob", "shop/report", "InvalidSchedule", None),
     ("workload_config", "CronJob", "shop/rotate-logs", "NegativeStartingDeadline", None),

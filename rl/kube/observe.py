@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from kubernetes import client
 
 from rl.kube.analyzers import analyze
+from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.ingress import referenced_secrets
 from rl.kube.connection import KubeApi, Request
@@ -169,7 +170,7 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
             inventory.unreadable[spec.resource] = str(err)
             degraded.append(f"{spec.resource} unreadable ({err}): what needs it is not analyzed")
     _read_dns_pods(api, namespaces, inventory, degraded)
-    _read_tls_secrets(api, inventory, degraded)
+    _read_referenced_secrets(api, inventory, degraded)
     usage = _read_node_metrics(api, inventory, degraded)
     analysis = analyze(inventory)
     degraded.extend(analysis.skipped)
@@ -212,31 +213,32 @@ def _read_dns_pods(api: KubeApi, namespaces, inventory: Inventory, degraded: lis
         degraded.append(f"CoreDNS health unknown ({err})")
 
 
-def _read_tls_secrets(api: KubeApi, inventory: Inventory, degraded: list[str]) -> None:
-    """Whether the TLS Secrets Ingresses name exist: one GET each (never a list of every Secret),
-    and only existence is kept."""
-    for ingress in inventory.items("ingresses"):
-        namespace = namespace_of(ingress)
-        for secret in referenced_secrets(ingress):
-            if (namespace, secret) in inventory.secrets:
-                continue
-            try:
-                api.call(
-                    Request("get", "secrets", namespace),
-                    api.core.read_namespaced_secret,
-                    name=secret,
-                    namespace=namespace,
-                ).release_conn()
-                inventory.secrets[(namespace, secret)] = True
-            except KubeRequestError as err:
-                if err.status == 404:
-                    inventory.secrets[(namespace, secret)] = False
-                else:
-                    inventory.secrets[(namespace, secret)] = None
-                    degraded.append(f"TLS secret {namespace}/{secret} unknown ({err})")
-            except KubePermissionError as err:
+def _read_referenced_secrets(api: KubeApi, inventory: Inventory, degraded: list[str]) -> None:
+    """Whether the Secrets that Ingresses (TLS) and DaemonSets (imagePullSecrets) name exist: one
+    GET each (never a list of every Secret), and only existence is kept."""
+    wanted = [(namespace_of(i), s) for i in inventory.items("ingresses") for s in referenced_secrets(i)]
+    wanted += [(namespace_of(d), s) for d in inventory.items("daemonsets") for s in image_pull_secrets(d)]
+    for namespace, secret in wanted:
+        if (namespace, secret) in inventory.secrets:
+            continue
+        try:
+            response = api.call(
+                Request("get", "secrets", namespace),
+                api.core.read_namespaced_secret,
+                name=secret,
+                namespace=namespace,
+            )
+            response.drain_conn()  # the content is never looked at; the connection is reused
+            inventory.secrets[(namespace, secret)] = True
+        except KubeRequestError as err:
+            if err.status == 404:
+                inventory.secrets[(namespace, secret)] = False
+            else:
                 inventory.secrets[(namespace, secret)] = None
-                degraded.append(f"TLS secret {namespace}/{secret} unknown ({err})")
+                degraded.append(f"secret {namespace}/{secret} unknown ({err})")
+        except KubePermissionError as err:
+            inventory.secrets[(namespace, secret)] = None
+            degraded.append(f"secret {namespace}/{secret} unknown ({err})")
 
 
 def _read_node_metrics(api: KubeApi, inventory: Inventory, degraded: list[str]) -> tuple[float, float] | None:

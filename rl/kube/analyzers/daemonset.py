@@ -5,7 +5,12 @@ from rl.kube.inventory import Inventory, name_of, namespace_of
 
 KIND = "DaemonSet"
 NEEDS = ("daemonsets",)
-REASONS = ("PodsNotReady", "Misscheduled")
+REASONS = ("PodsNotReady", "Misscheduled", "ImagePullSecretNotFound")
+
+
+def image_pull_secrets(ds: dict) -> list[str]:
+    spec = (((ds.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    return [s["name"] for s in spec.get("imagePullSecrets") or () if s.get("name")]
 
 
 def analyze(inv: Inventory) -> list[Finding]:
@@ -28,6 +33,20 @@ def analyze(inv: Inventory) -> list[Finding]:
                     parent,
                 )
             )
+        for secret in image_pull_secrets(ds):
+            if inv.secrets.get((namespace, secret)) is False:
+                findings.append(
+                    Finding(
+                        KIND,
+                        namespace,
+                        name,
+                        "ImagePullSecretNotFound",
+                        f"imagePullSecret {namespace}/{secret} does not exist: new pods cannot pull private images",
+                        (f"imagePullSecrets {secret}",),
+                        WARNING,
+                        parent,
+                    )
+                )
         misscheduled = int(status.get("numberMisscheduled") or 0)
         if misscheduled:
             findings.append(
