@@ -13,8 +13,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from kubernetes import client
-
 from rl.kube.analyzers import analyze
 from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
@@ -28,84 +26,57 @@ from rl.state import ClusterState
 
 @dataclass(frozen=True)
 class ListSpec:
-    resource: str  # the inventory key and the RBAC resource name
-    api: type
-    all_namespaces: str  # method listing every namespace (or the cluster-scoped list)
-    namespaced: str | None  # method listing one namespace; None when cluster-scoped
+    resource: str  # the inventory key and the plural in the API path
+    group: str = ""  # "" for core/v1; a group read through its typed API or as custom objects
+    version: str = "v1"
+    namespaced: bool = True
     core: bool = False  # a 403 fails the observation instead of degrading it
-    group: str = ""
 
     @property
     def rbac(self) -> str:
-        return f"{self.resource}.{self.group}" if self.group else self.resource
+        return f"{self.resource}.{self.group}" if self.group and self.group not in ("apps", "policy") else self.resource
 
 
+# core/v1 and apps/v1 go through their typed APIs; the other groups through the generic
+# custom-objects calls (same paths, same pagination), which spares importing six more API modules.
 LISTS = (
-    ListSpec("nodes", client.CoreV1Api, "list_node", None, core=True),
-    ListSpec("events", client.CoreV1Api, "list_event_for_all_namespaces", "list_namespaced_event", core=True),
-    ListSpec("pods", client.CoreV1Api, "list_pod_for_all_namespaces", "list_namespaced_pod", core=True),
-    ListSpec(
-        "deployments", client.AppsV1Api, "list_deployment_for_all_namespaces", "list_namespaced_deployment", core=True
-    ),
-    ListSpec("replicasets", client.AppsV1Api, "list_replica_set_for_all_namespaces", "list_namespaced_replica_set"),
-    ListSpec("statefulsets", client.AppsV1Api, "list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set"),
-    ListSpec("daemonsets", client.AppsV1Api, "list_daemon_set_for_all_namespaces", "list_namespaced_daemon_set"),
-    ListSpec("jobs", client.BatchV1Api, "list_job_for_all_namespaces", "list_namespaced_job", group="batch"),
-    ListSpec(
-        "cronjobs", client.BatchV1Api, "list_cron_job_for_all_namespaces", "list_namespaced_cron_job", group="batch"
-    ),
-    ListSpec("services", client.CoreV1Api, "list_service_for_all_namespaces", "list_namespaced_service"),
-    ListSpec(
-        "endpointslices",
-        client.DiscoveryV1Api,
-        "list_endpoint_slice_for_all_namespaces",
-        "list_namespaced_endpoint_slice",
-        group="discovery.k8s.io",
-    ),
-    ListSpec(
-        "ingresses",
-        client.NetworkingV1Api,
-        "list_ingress_for_all_namespaces",
-        "list_namespaced_ingress",
-        group="networking.k8s.io",
-    ),
-    ListSpec("ingressclasses", client.NetworkingV1Api, "list_ingress_class", None, group="networking.k8s.io"),
-    ListSpec(
-        "networkpolicies",
-        client.NetworkingV1Api,
-        "list_network_policy_for_all_namespaces",
-        "list_namespaced_network_policy",
-        group="networking.k8s.io",
-    ),
-    ListSpec(
-        "persistentvolumeclaims",
-        client.CoreV1Api,
+    ListSpec("nodes", namespaced=False, core=True),
+    ListSpec("events", core=True),
+    ListSpec("pods", core=True),
+    ListSpec("deployments", "apps", core=True),
+    ListSpec("replicasets", "apps"),
+    ListSpec("statefulsets", "apps"),
+    ListSpec("daemonsets", "apps"),
+    ListSpec("jobs", "batch"),
+    ListSpec("cronjobs", "batch"),
+    ListSpec("services"),
+    ListSpec("endpointslices", "discovery.k8s.io"),
+    ListSpec("ingresses", "networking.k8s.io"),
+    ListSpec("ingressclasses", "networking.k8s.io", namespaced=False),
+    ListSpec("networkpolicies", "networking.k8s.io"),
+    ListSpec("persistentvolumeclaims", core=True),
+    ListSpec("storageclasses", "storage.k8s.io", namespaced=False),
+    ListSpec("horizontalpodautoscalers", "autoscaling", "v2"),
+    ListSpec("poddisruptionbudgets", "policy"),
+    ListSpec("resourcequotas", core=True),
+)
+TYPED = {
+    ("", "nodes"): ("core", "list_node", None),
+    ("", "events"): ("core", "list_event_for_all_namespaces", "list_namespaced_event"),
+    ("", "pods"): ("core", "list_pod_for_all_namespaces", "list_namespaced_pod"),
+    ("", "services"): ("core", "list_service_for_all_namespaces", "list_namespaced_service"),
+    ("", "persistentvolumeclaims"): (
+        "core",
         "list_persistent_volume_claim_for_all_namespaces",
         "list_namespaced_persistent_volume_claim",
-        core=True,
     ),
-    ListSpec("storageclasses", client.StorageV1Api, "list_storage_class", None, group="storage.k8s.io"),
-    ListSpec(
-        "horizontalpodautoscalers",
-        client.AutoscalingV2Api,
-        "list_horizontal_pod_autoscaler_for_all_namespaces",
-        "list_namespaced_horizontal_pod_autoscaler",
-        group="autoscaling",
-    ),
-    ListSpec(
-        "poddisruptionbudgets",
-        client.PolicyV1Api,
-        "list_pod_disruption_budget_for_all_namespaces",
-        "list_namespaced_pod_disruption_budget",
-    ),
-    ListSpec(
-        "resourcequotas",
-        client.CoreV1Api,
-        "list_resource_quota_for_all_namespaces",
-        "list_namespaced_resource_quota",
-        core=True,
-    ),
-)
+    ("", "resourcequotas"): ("core", "list_resource_quota_for_all_namespaces", "list_namespaced_resource_quota"),
+    ("apps", "deployments"): ("apps", "list_deployment_for_all_namespaces", "list_namespaced_deployment"),
+    ("apps", "replicasets"): ("apps", "list_replica_set_for_all_namespaces", "list_namespaced_replica_set"),
+    ("apps", "statefulsets"): ("apps", "list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set"),
+    ("apps", "daemonsets"): ("apps", "list_daemon_set_for_all_namespaces", "list_namespaced_daemon_set"),
+}
+
 
 # How a pod is counted in ClusterState, from its findings (the first that applies, in this order).
 FAILED_REASONS = frozenset(
@@ -155,11 +126,9 @@ class Reading:
 def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, event_window: timedelta) -> Reading:
     inventory, degraded = Inventory(now, event_window), []
     scope = namespaces or [None]
-    apis: dict[type, object] = {}
     for spec in LISTS:
-        typed = apis.setdefault(spec.api, spec.api(api.api_client))
         try:
-            inventory.lists[spec.resource] = _read_list(api, typed, spec, scope)
+            inventory.lists[spec.resource] = _read_list(api, spec, scope)
         except KubeRequestError as err:
             inventory.unreadable[spec.resource] = str(err)
             why = "API not served" if err.status == 404 else str(err)
@@ -180,15 +149,34 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
     return Reading(state, analysis.findings, degraded, inventory, buckets)
 
 
-def _read_list(api: KubeApi, typed, spec: ListSpec, scope) -> list[dict]:
+def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:
     keep = trim_pod if spec.resource == "pods" else None
     items: list[dict] = []
-    for namespace in [None] if spec.namespaced is None else scope:
-        if namespace is None:
-            pages = api.list_pages(Request("list", spec.rbac), getattr(typed, spec.all_namespaces))
+    for namespace in scope if spec.namespaced else [None]:
+        request = Request("list", spec.rbac, namespace)
+        typed = TYPED.get((spec.group, spec.resource))
+        if typed is not None:
+            group_api, all_namespaces, namespaced = typed
+            if namespace is None:
+                pages = api.list_pages(request, getattr(getattr(api, group_api), all_namespaces))
+            else:
+                pages = api.list_pages(request, getattr(getattr(api, group_api), namespaced), namespace=namespace)
+        elif namespace is None:
+            pages = api.list_pages(
+                request,
+                api.custom.list_cluster_custom_object,
+                group=spec.group,
+                version=spec.version,
+                plural=spec.resource,
+            )
         else:
             pages = api.list_pages(
-                Request("list", spec.rbac, namespace), getattr(typed, spec.namespaced), namespace=namespace
+                request,
+                api.custom.list_namespaced_custom_object,
+                group=spec.group,
+                version=spec.version,
+                namespace=namespace,
+                plural=spec.resource,
             )
         items.extend(map(keep, pages) if keep else pages)
     return items
