@@ -12,6 +12,7 @@ Targets: observe within 1 s and 200 MB (issue 6); diagnose within 5 s (issue 12)
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -56,18 +57,26 @@ class PeakRss:
         self.peak = max(self.peak, rss_bytes())
 
 
-def diagnose(kubeconfig: Path, policy: str, model: str | None) -> tuple[float, dict]:
-    """Wall time of one `cluster-rl diagnose --no-simulation -o json` (a fresh process), and its report."""
+def diagnose(kubeconfig: Path, policy: str, model: str | None) -> tuple[float, dict, float]:
+    """Wall time of one `cluster-rl diagnose --no-simulation -o json` (a fresh process), its report,
+    and the CPU seconds it used (on a loaded machine the wall time also counts waiting for a core)."""
     command = [str(Path(sys.executable).with_name("cluster-rl")), "diagnose", "--no-simulation", "-o", "json"]
     command += ["--policy", policy] + (["--model", model] if model else [])
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         command, env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, timeout=300
     )
     seconds = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
     if done.returncode != 0:
         raise SystemExit(f"kube_observe: diagnose failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds, json.loads(done.stdout)
+    return seconds, json.loads(done.stdout), cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -116,7 +125,7 @@ def main() -> int:
         server.stdin.close()
         server.wait(timeout=30)
     seconds, _, pages = min(runs)
-    diagnose_seconds, report = min(diagnoses, key=lambda d: d[0])
+    diagnose_seconds, report, diagnose_cpu = min(diagnoses, key=lambda d: d[0])
     result = {
         "pods": args.pods,
         "nodes": args.nodes,
@@ -128,6 +137,8 @@ def main() -> int:
         "target_rss_mb": 200,
         "diagnose_seconds": round(diagnose_seconds, 3),
         "diagnose_seconds_all": [round(d[0], 3) for d in diagnoses],
+        "diagnose_cpu_seconds": round(diagnose_cpu, 3),
+        "load_average": round(os.getloadavg()[0], 2),
         "diagnose_policy": args.policy,
         "diagnose_steps": len(report["steps"]),
         "diagnose_observations": report.get("observations"),
