@@ -165,3 +165,42 @@ def test_a_refused_remedy_is_reported_once_with_the_permission_it_needs(cluster)
     assert refused[0]["action"] == "RESTART_FAILED_PODS"
     assert refused[0]["permission_needed"] == "delete pods in namespace 'shop'"
     assert len(server.requests_for("delete", "pods")) == 1
+
+
+def test_a_model_sure_of_one_refused_remedy_does_not_loop(cluster, tmp_path):
+    """The field report: a model chose DRAIN_NODE at 100% in all 20 steps, each refused. Now the
+    dry-run answer marks it unavailable for that node and the model's next choice skips it."""
+    import torch
+
+    from rl.actions import ClusterAction
+    from rl.model import build_policy, save_model
+
+    policy = build_policy(8, 1, lstm=False)
+    with torch.no_grad():
+        policy.actor.weight.zero_()
+        policy.actor.bias.zero_()
+        policy.actor.bias[ClusterAction.DRAIN_NODE] = 50.0
+        policy.actor.bias[ClusterAction.WAIT] = -50.0
+    model = save_model(tmp_path / "drain.pt", policy, {"global_step": 1})
+    server, kubeconfig = cluster
+    load_into(server, "failures/node_notready.yaml")
+    result = run_cli(
+        "diagnose",
+        "--no-simulation",
+        "--model",
+        str(model),
+        "--steps",
+        "20",
+        "-o",
+        "json",
+        env={"KUBECONFIG": str(kubeconfig)},
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    actions = [s["action"] for s in report["steps"]]
+    assert actions[0] == "DRAIN_NODE" and report["steps"][0]["confidence"] == pytest.approx(1.0)
+    assert actions.count("DRAIN_NODE") == 1
+    assert len(actions) == len(set(actions))  # nothing repeated on an unchanged cluster
+    assert report["stopped"] == "nothing left the agent can read or change"
+    assert len(server.requests_for("patch", "nodes")) == 1
+    assert any(e["action"] == "DRAIN_NODE" and e["why"] == "dry run only" for e in report["could_not_act"])
