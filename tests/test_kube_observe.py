@@ -223,3 +223,36 @@ def test_pagination_reads_every_page(tmp_path):
         # 2% CrashLoopBackOff and 1% ImagePullBackOff in the synthetic cluster
         assert (observation.state.pods_failed, observation.state.pods_pending) == (24, 12)
         assert sum(f.kind == "Pod" and f.reason != "WarningEvent" for f in observation.findings) == 36
+
+
+def test_services_fall_back_to_endpoints_then_to_pod_readiness(cluster):
+    from kube_server import Fault
+
+    server, backend = cluster
+    load_into(server, "failures/readiness.yaml", "failures/service_no_pods.yaml")
+    server.inject(Fault(status=404, times=100, resource="endpointslices.discovery.k8s.io", verb="list"))
+    observation = backend().observe()
+    found = {(f.kind, f.object_name, f.reason) for f in observation.findings}
+    # no EndpointSlice API and no Endpoints objects: readiness comes from the selected pods
+    assert ("Service", "shop/search", "NotReadyEndpoints") in found
+    assert ("Service", "shop/checkout", "NoMatchingPods") in found
+    assert not any(f.kind == "Service" and f.name in ("cart", "payments", "db") for f in observation.findings)
+    assert observation.degraded == []
+    server.store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "search", "namespace": "shop"},
+            "subsets": [
+                {
+                    "addresses": [{"ip": "10.244.3.5", "targetRef": {"kind": "Pod", "name": "search-6b8d7f9c4-a1s2d"}}],
+                    "notReadyAddresses": [
+                        {"ip": "10.244.1.12", "targetRef": {"kind": "Pod", "name": "search-6b8d7f9c4-f3g4h"}}
+                    ],
+                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                }
+            ],
+        }
+    )
+    finding = next(f for f in backend().observe().findings if (f.kind, f.reason) == ("Service", "NotReadyEndpoints"))
+    assert "Pod/search-6b8d7f9c4-f3g4h" in finding.message

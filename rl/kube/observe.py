@@ -50,6 +50,7 @@ LISTS = (
     ListSpec("jobs", "batch"),
     ListSpec("cronjobs", "batch"),
     ListSpec("services"),
+    ListSpec("endpoints"),
     ListSpec("endpointslices", "discovery.k8s.io"),
     ListSpec("ingresses", "networking.k8s.io"),
     ListSpec("ingressclasses", "networking.k8s.io", namespaced=False),
@@ -60,11 +61,13 @@ LISTS = (
     ListSpec("poddisruptionbudgets", "policy"),
     ListSpec("resourcequotas", core=True),
 )
+HAS_FALLBACK = {"endpointslices": "endpoints"}  # a list not served, and the one read in its place
 TYPED = {
     ("", "nodes"): ("core", "list_node", None),
     ("", "events"): ("core", "list_event_for_all_namespaces", "list_namespaced_event"),
     ("", "pods"): ("core", "list_pod_for_all_namespaces", "list_namespaced_pod"),
     ("", "services"): ("core", "list_service_for_all_namespaces", "list_namespaced_service"),
+    ("", "endpoints"): ("core", "list_endpoints_for_all_namespaces", "list_namespaced_endpoints"),
     ("", "persistentvolumeclaims"): (
         "core",
         "list_persistent_volume_claim_for_all_namespaces",
@@ -131,6 +134,8 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
             inventory.lists[spec.resource] = _read_list(api, spec, scope)
         except KubeRequestError as err:
             inventory.unreadable[spec.resource] = str(err)
+            if err.status == 404 and spec.resource in HAS_FALLBACK and HAS_FALLBACK[spec.resource] in inventory.lists:
+                continue  # not served here; the analyzers use the fallback list
             why = "API not served" if err.status == 404 else str(err)
             degraded.append(f"{spec.resource} unreadable ({why}): what needs it is not analyzed")
         except KubePermissionError as err:

@@ -56,6 +56,7 @@ RESOURCES = {
     ("apps", "v1", "statefulsets"): ("StatefulSet", True, {"metadata.name", "metadata.namespace"}),
     ("batch", "v1", "jobs"): ("Job", True, {"metadata.name", "metadata.namespace", "status.successful"}),
     ("batch", "v1", "cronjobs"): ("CronJob", True, {"metadata.name", "metadata.namespace"}),
+    ("", "v1", "endpoints"): ("Endpoints", True, {"metadata.name", "metadata.namespace"}),
     ("", "v1", "services"): ("Service", True, {"metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type"}),
     ("", "v1", "secrets"): ("Secret", True, {"metadata.name", "metadata.namespace", "type"}),
     ("discovery.k8s.io", "v1", "endpointslices"): (

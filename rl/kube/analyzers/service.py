@@ -1,10 +1,14 @@
-"""Service analyzer: a selector that matches no pod, and endpoints that are not ready (EndpointSlices)."""
+"""Service analyzer: a selector that matches no pod, and endpoints that are not ready.
+
+Endpoints come from the Service's EndpointSlices, else its core/v1 Endpoints object (snapshots and
+older tooling often carry only those), else the selected pods' Ready condition.
+"""
 
 from rl.kube.findings import CRITICAL, WARNING, Finding
-from rl.kube.inventory import Inventory, labels_of, name_of, namespace_of
+from rl.kube.inventory import Inventory, conditions_of, labels_of, name_of, namespace_of
 
 KIND = "Service"
-NEEDS = ("services", "pods", "endpointslices")
+NEEDS = ("services", "pods")
 REASONS = ("NoMatchingPods", "NoReadyEndpoints", "NotReadyEndpoints")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -16,14 +20,22 @@ def selected_pods(inv: Inventory, service: dict) -> list[dict]:
     return [p for p in inv.pods_in(namespace_of(service)) if all(labels_of(p).get(k) == v for k, v in selector.items())]
 
 
-def endpoints(inv: Inventory, service: dict) -> tuple[list[str], list[str]]:
-    """(ready, not ready) endpoint targets ("Pod/name" or the address) of the Service's EndpointSlices."""
+def endpoints(inv: Inventory, service: dict, pods: list[dict]) -> tuple[list[str], list[str]]:
+    """(ready, not ready) endpoint targets ("Pod/name" or the address) of the Service."""
     key = (namespace_of(service), name_of(service))
-    slices = inv._index(
-        "slices",
-        lambda: _by_service(inv.items("endpointslices")),
-    ).get(key, [])
+    slices = inv._index("slices", lambda: _by_service(inv.items("endpointslices"))).get(key, [])
     ready, not_ready = [], []
+    if not slices:
+        legacy = inv.get("endpoints", *key)
+        if legacy is not None:
+            for subset in legacy.get("subsets") or ():
+                ready += [_target(a) for a in subset.get("addresses") or ()]
+                not_ready += [_target(a) for a in subset.get("notReadyAddresses") or ()]
+            return ready, not_ready
+        for pod in pods:
+            ok = (conditions_of(pod).get("Ready") or {}).get("status") == "True"
+            (ready if ok else not_ready).append(f"Pod/{name_of(pod)}")
+        return ready, not_ready
     for item in slices:
         for endpoint in item.get("endpoints") or ():
             ref = endpoint.get("targetRef") or {}
@@ -31,6 +43,11 @@ def endpoints(inv: Inventory, service: dict) -> tuple[list[str], list[str]]:
             conditions = endpoint.get("conditions") or {}
             (ready if conditions.get("ready", True) is not False else not_ready).append(target)
     return ready, not_ready
+
+
+def _target(address: dict) -> str:
+    ref = address.get("targetRef") or {}
+    return f"{ref.get('kind', 'Pod')}/{ref['name']}" if ref.get("name") else address.get("ip", "?")
 
 
 def _by_service(slices: list[dict]) -> dict:
@@ -53,7 +70,7 @@ def analyze(inv: Inventory) -> list[Finding]:
         wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         pods = selected_pods(inv, service)
         running = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-        ready, not_ready = endpoints(inv, service)
+        ready, not_ready = endpoints(inv, service, running)
         if not running:
             findings.append(
                 Finding(
