@@ -256,3 +256,23 @@ def test_services_fall_back_to_endpoints_then_to_pod_readiness(cluster):
     )
     finding = next(f for f in backend().observe().findings if (f.kind, f.reason) == ("Service", "NotReadyEndpoints"))
     assert "Pod/search-6b8d7f9c4-f3g4h" in finding.message
+
+
+def test_a_service_warning_is_reported_whatever_its_age(cluster):
+    server, backend = cluster
+    server.store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "cart.17d2a0c4e1b2f8e1", "namespace": "shop"},
+            "involvedObject": {"apiVersion": "v1", "kind": "Service", "name": "cart", "namespace": "shop"},
+            "reason": "SyncLoadBalancerFailed",
+            "message": "Error syncing load balancer: failed to ensure load balancer: TooManyLoadBalancers",
+            "type": "Warning",
+            "count": 3,
+            "firstTimestamp": "2020-01-01T00:00:00Z",
+            "lastTimestamp": "2020-01-01T00:40:00Z",
+        }
+    )
+    finding = next(f for f in backend().observe().findings if f.kind == "Service")
+    assert (finding.name, finding.reason) == ("cart", "WarningEvent") and "SyncLoadBalancerFailed" in finding.message

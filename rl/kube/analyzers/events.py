@@ -1,7 +1,7 @@
 """Warning events analyzer: recent warnings about objects no other analyzer reports.
 
 Runs after the others: a warning about an object that already has a finding is evidence for it, not
-a second problem. Events older than the window are history, not findings.
+a second problem. Events older than the window are history, not findings, except a Service's.
 """
 
 import re
@@ -20,6 +20,9 @@ NETWORK_PATTERN = re.compile(
     re.IGNORECASE,
 )
 MAX_PER_NAMESPACE = 25
+# A Service's warnings (a load balancer that cannot be synced, endpoints that cannot be updated) are
+# reported whatever their age, as long as the API server keeps them (an hour by default).
+ANY_AGE_KINDS = ("Service",)
 LISTED_KINDS = {
     "Pod": "pods",
     "Deployment": "deployments",
@@ -36,9 +39,11 @@ def analyze(inv: Inventory, earlier: list[Finding]) -> list[Finding]:
     reported = {(f.kind, f.namespace, f.name) for f in earlier}
     grouped: dict[tuple, dict] = {}
     for event in inv.items("events"):
-        if event.get("type") != "Warning" or not inv.recent(event):
+        if event.get("type") != "Warning":
             continue
         obj = event.get("involvedObject") or event.get("regarding") or {}
+        if obj.get("kind") not in ANY_AGE_KINDS and not inv.recent(event):
+            continue
         target = (obj.get("kind") or "Object", obj.get("namespace") or "", obj.get("name", "?"))
         message = one_line(event.get("message") or event.get("note") or "")
         if target in reported and not DNS_PATTERN.search(message):

@@ -36,16 +36,21 @@ def analyze(inv: Inventory) -> list[Finding]:
         klass = spec.get("ingressClassName") or annotations.get(CLASS_ANNOTATION)
         parent = inv.parent(ingress)
         if inv.has("ingressclasses"):
-            if not klass and not has_default:
+            if not klass:
+                why = (
+                    "a default IngressClass exists, but controllers ignore class-less Ingresses unless told to watch them"
+                    if has_default
+                    else "and no IngressClass is the default: no controller serves it"
+                )
                 findings.append(
                     Finding(
                         KIND,
                         namespace,
                         name,
                         "NoIngressClass",
-                        "no ingress class given and no default IngressClass: no controller serves it",
+                        f"no ingress class given ({why})",
                         ("spec.ingressClassName unset",),
-                        CRITICAL,
+                        WARNING if has_default else CRITICAL,
                         parent,
                     )
                 )
