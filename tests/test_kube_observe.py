@@ -276,3 +276,15 @@ def test_a_service_warning_is_reported_whatever_its_age(cluster):
     )
     finding = next(f for f in backend().observe().findings if f.kind == "Service")
     assert (finding.name, finding.reason) == ("cart", "WarningEvent") and "SyncLoadBalancerFailed" in finding.message
+
+
+def test_a_forbidden_optional_list_or_secret_degrades_instead_of_failing(cluster):
+    server, backend = cluster
+    server.forbid("list", "statefulsets")
+    server.forbid("get", "secrets")
+    observation = backend().observe()
+    assert observation.state.num_pods == 13
+    assert any(d.startswith("statefulsets unreadable (permission denied") for d in observation.degraded)
+    assert any("StatefulSet analyzer skipped" in d for d in observation.degraded)
+    assert "secret existence not checked for shop/shop-tls (no permission to get secrets)" in observation.degraded
+    assert observation.findings == []  # nothing unreadable is turned into a finding either

@@ -211,6 +211,7 @@ def _read_referenced_secrets(api: KubeApi, inventory: Inventory, degraded: list[
     GET each (never a list of every Secret), and only existence is kept."""
     wanted = [(namespace_of(i), s) for i in inventory.items("ingresses") for s in referenced_secrets(i)]
     wanted += [(namespace_of(d), s) for d in inventory.items("daemonsets") for s in image_pull_secrets(d)]
+    forbidden: list[str] = []
     for namespace, secret in wanted:
         if (namespace, secret) in inventory.secrets:
             continue
@@ -229,9 +230,15 @@ def _read_referenced_secrets(api: KubeApi, inventory: Inventory, degraded: list[
             else:
                 inventory.secrets[(namespace, secret)] = None
                 degraded.append(f"secret {namespace}/{secret} unknown ({err})")
-        except KubePermissionError as err:
+        except KubePermissionError:
             inventory.secrets[(namespace, secret)] = None
-            degraded.append(f"secret {namespace}/{secret} unknown ({err})")
+            forbidden.append(f"{namespace}/{secret}")
+    if forbidden:
+        degraded.append(
+            f"secret existence not checked for {', '.join(forbidden[:5])}"
+            + (f" and {len(forbidden) - 5} more" if len(forbidden) > 5 else "")
+            + " (no permission to get secrets)"
+        )
 
 
 def _read_node_metrics(api: KubeApi, inventory: Inventory, degraded: list[str]) -> tuple[float, float] | None:
