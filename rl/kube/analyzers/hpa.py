@@ -64,7 +64,9 @@ def analyze(inv: Inventory) -> list[Finding]:
         )
         containers = (((target.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or ()
         missing = [c.get("name") for c in containers if not (c.get("resources") or {}).get("requests")]
-        if uses_resources and missing:
+        # Every container without requests: utilization cannot be computed at all. (One missing shows
+        # as ScalingActive=False on a live HPA, which the conditions above report.)
+        if uses_resources and containers and len(missing) == len(containers):
             findings.append(
                 Finding(
                     KIND,
