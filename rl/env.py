@@ -98,7 +98,7 @@ class ClusterEnv(gym.Env):
         self.seen_faults: set[Fault] = set()  # every fault active at some point of this episode
         self._evidence: dict[Fault, str] = {}
         self._state: ClusterState | None = None
-        self._findings: list[str] = []
+        self._findings: list = []  # real cluster: rl.kube.findings.Finding, from the analyzers
         self._degraded: list[str] = []
         self._step = 0
         self._done = True
@@ -150,7 +150,7 @@ class ClusterEnv(gym.Env):
             result = self._backend.act(action)
             observation = self._observe_real()
             curr_state = self._state
-            terminated = not self._findings and not self._degraded
+            terminated = not self._findings and not self._degraded  # the analyzers found nothing open
             truncated = not terminated and self._step + 1 >= self.max_steps
         self._step += 1
         self._done = terminated or truncated
@@ -268,8 +268,11 @@ class ClusterEnv(gym.Env):
             ]
             info["needs_human"] = [DESCRIPTIONS[f] for f in diagnosed if f in HUMAN_ONLY]
         else:
-            info["issues"] = list(self._findings)
+            info["issues"] = [str(f) for f in self._findings]
+            info["findings"] = list(self._findings)
             info["degraded"] = list(self._degraded)
+            unavailable = getattr(self._backend, "unavailable_actions", None)
+            info["unavailable_actions"] = unavailable() if unavailable else {}
         return info
 
     def _render_text(self) -> str:

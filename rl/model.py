@@ -258,8 +258,9 @@ class ModelPolicy:
         self.age[rows] = 0
 
     @torch.no_grad()
-    def evaluate(self, observations):
-        """Actions, their probabilities and the state values for an observation batch."""
+    def evaluate(self, observations, mask=None):
+        """Actions, their probabilities and the state values for an observation batch. `mask`
+        (bool, batch x actions) leaves out the actions that are False: the greedy choice skips them."""
         obs = torch.as_tensor(observations, dtype=torch.float32, device=self.device)
         state = None
         if self.recurrent:
@@ -277,6 +278,8 @@ class ModelPolicy:
         if self.recurrent:
             self.state = {"lstm_h": state["lstm_h"], "lstm_c": state["lstm_c"]}
             self.age += 1
+        if mask is not None:
+            logits = logits.masked_fill(~torch.as_tensor(mask, dtype=torch.bool, device=logits.device), float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         if self.sample:
             actions = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)

@@ -267,22 +267,48 @@ def _run_episode(env, agent, opts: DiagnoseOptions, model_ref, server: str | Non
         raise unexpected_cluster_answer(server, err) from None
 
 
+# On a real cluster, when the agent's choice is unavailable (see KubeBackend.unavailable_actions),
+# the first available action of this order is taken instead (scripted and random policies).
+FALLBACK_ORDER = (0, 1, 3, 2, 5, 4, 11, 12, 13, 6, 7, 8, 9, 10)
+
+
+def _choose(agent, batch, unavailable: set[int]):
+    """The agent's action with its confidence and value, skipping unavailable actions; None when
+    nothing but WAIT is left."""
+    import numpy as np
+
+    from rl.actions import NUM_ACTIONS, ClusterAction
+
+    allowed = np.array([a not in unavailable for a in range(NUM_ACTIONS)])
+    if unavailable and not allowed[[a for a in range(NUM_ACTIONS) if a != ClusterAction.WAIT]].any():
+        return None, None, None
+    if hasattr(agent, "evaluate"):  # a model: greedy action, its probability and the state value
+        actions, confidences, values = agent.evaluate(batch, mask=allowed[None, :] if unavailable else None)
+        return int(actions[0]), round(float(confidences[0]), 4), round(float(values[0]), 4)
+    action = int(agent.act(batch)[0])
+    if action in unavailable:
+        action = next(a for a in FALLBACK_ORDER if a not in unavailable)
+    return action, None, None
+
+
 def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
     from rl.actions import ClusterAction
 
     observation, info = env.reset(seed=opts.seed)
     agent.reset(None)
     steps = []
+    stopped = None
     terminated = truncated = False
     while not (terminated or truncated):
         batch = observation[None, :]
-        confidence = value = None
-        if hasattr(agent, "evaluate"):  # a model: greedy action, its probability and the state value
-            actions, confidences, values = agent.evaluate(batch)
-            action = int(actions[0])
-            confidence, value = round(float(confidences[0]), 4), round(float(values[0]), 4)
-        else:
-            action = int(agent.act(batch)[0])
+        unavailable = set() if env.simulation_mode else {int(a) for a in info.get("unavailable_actions", {})}
+        action, confidence, value = _choose(agent, batch, unavailable)
+        if action is None:
+            stopped = "nothing left the agent can read or change"
+            break
+        if not env.simulation_mode and action == ClusterAction.WAIT:
+            stopped = "the agent chose WAIT"
+            break
         observation, reward, terminated, truncated, info = env.step(action)
         result = info["action_result"]
         steps.append(
@@ -297,7 +323,10 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
                 "issues": list(info["issues"]),
             }
         )
-    resolved = bool(terminated) and (not env.simulation_mode or env.true_state().nodes_ready > 0)
+    if env.simulation_mode:
+        resolved = bool(terminated) and env.true_state().nodes_ready > 0
+    else:
+        resolved = not info.get("findings") and not info.get("degraded")
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
@@ -309,17 +338,19 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         "total_reward": round(float(info["total_reward"]), 4),
     }
     if not env.simulation_mode:
-        report["degraded"] = info.get("degraded", [])
-        report["writes_allowed"] = opts.allow_writes
+        from entrypoint.cluster_report import cluster_sections
+
+        report.update(cluster_sections(env, info, opts.allow_writes))
+        report["stopped"] = stopped
     return report
 
 
 def _findings(env, info) -> list[dict]:
-    from entrypoint.recommendations import FOR_FAULT, for_finding
+    from entrypoint.recommendations import FOR_FAULT
     from rl.sim.faults import DESCRIPTIONS, HUMAN_ONLY
 
     if not env.simulation_mode:
-        return [{"issue": issue, "status": "open", "recommended": for_finding(issue)} for issue in info["issues"]]
+        return []  # filled by entrypoint.cluster_report from the analyzers' findings
     findings = []
     diagnosed = set(env.diagnosed_faults())
     active = set(env.active_faults())
@@ -362,15 +393,32 @@ def _print_text(report: dict) -> None:
             f"step {s['step']:>3}  {s['action']:<22}{confidence}{value}  reward {s['reward']:+.2f}  "
             f"-> {s['result']}  ({len(s['issues'])} issue(s) left)"
         )
-    print(
-        f"\n{'Resolved' if report['resolved'] else 'Not resolved'} in {len(report['steps'])} steps, "
-        f"total reward {report['total_reward']:+.2f}"
-    )
+    if report["mode"] == "cluster":
+        open_count = len(report["findings"])
+        if report["resolved"]:
+            outcome = "No problem found"
+        elif open_count:
+            outcome = f"{open_count} problem(s) open"
+        else:
+            outcome = "Not resolved (parts of the cluster could not be read)"
+        stopped = f"; stopped: {report['stopped']}" if report.get("stopped") else ""
+        print(f"\n{outcome} after {len(report['steps'])} steps{stopped}, total reward {report['total_reward']:+.2f}")
+    else:
+        print(
+            f"\n{'Resolved' if report['resolved'] else 'Not resolved'} in {len(report['steps'])} steps, "
+            f"total reward {report['total_reward']:+.2f}"
+        )
     if report.get("degraded"):
         print("Could not read: " + "; ".join(report["degraded"]))
+    if report["mode"] == "cluster":
+        from entrypoint.cluster_report import print_cluster_text
+
+        print_cluster_text(report)
     print("\nFindings:")
-    if not report["findings"]:
+    if not report["findings"] and report["resolved"]:
         print("  nothing wrong found")
+    elif not report["findings"]:
+        print("  none from what could be read")
     for f in report["findings"]:
         print(f"  - {f['issue']} [{f['status']}]")
         if f.get("evidence"):

@@ -1,14 +1,27 @@
-"""`KubeBackend`: the real-cluster counterpart of the simulator (`ClusterEnv(simulation_mode=False)`)."""
+"""`KubeBackend`: the real-cluster counterpart of the simulator (`ClusterEnv(simulation_mode=False)`).
 
+One run never loops on the cluster:
+- an observation is read once and reused until something may have changed it (a real write, or
+  WAIT); reads act on it instead of listing again;
+- an identical write (same verb, object and body) is sent at most once per backend, dry run or not;
+- a remediation answered as a dry run, refused (RBAC, a PodDisruptionBudget) or with nothing to do
+  marks that action unavailable for that target (`unavailable_actions`), and a read already made on
+  the current observation is unavailable until the observation changes.
+"""
+
+import gc
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rl.actions import REMEDIATION_ACTIONS, ClusterAction, validate_action
+from rl.kube import targets
 from rl.kube.connection import KubeApi, load_configuration
 from rl.kube.diagnostics import run_diagnostic
 from rl.kube.errors import KubePermissionError, KubeRequestError
-from rl.kube.observe import Snapshot, read_cluster
+from rl.kube.findings import Finding
+from rl.kube.health import Snapshot, summarize
+from rl.kube.observe import Reading, read_cluster
 from rl.kube.policy import WritePolicy
 from rl.kube.remediation import run_remediation
 from rl.state import ClusterState
@@ -16,8 +29,8 @@ from rl.state import ClusterState
 
 @dataclass
 class ClusterObservation:
-    state: ClusterState  # the same schema the simulator fills
-    findings: list[str] = field(default_factory=list)  # evidence a human can act on, one problem each
+    state: ClusterState  # the same schema the simulator fills, derived from `findings`
+    findings: list[Finding] = field(default_factory=list)  # the analyzers' findings, one problem each
     degraded: list[str] = field(default_factory=list)  # what could not be read (after retries), and the effect
 
 
@@ -56,45 +69,106 @@ class KubeBackend:
         configuration = load_configuration(kubeconfig, context)
         self.api = KubeApi(configuration, request_timeout, retries, backoff_seconds, page_size)
         self.server_version = self.api.server_version()
+        self._reading: Reading | None = None
         self._snapshot: Snapshot | None = None
+        self._reuse = False  # the last action changed nothing: the next observe() may reuse the reading
+        self.observations = 0  # fresh reads of the cluster in this run
+        self.sent_writes: set[str] = set()  # identical writes are sent once per run
+        self.blocked: dict[tuple[ClusterAction, str], str] = {}  # (remedy, target) -> why it is not retried
+        self.refusals: list[dict] = []  # remedies the cluster refused, once each, with the permission needed
+        self._reads_done: set[ClusterAction] = set()  # reads made on the current observation
         self.last_observe_seconds = 0.0
         self.last_observe_pages = 0
 
+    @property
+    def reading(self) -> Reading | None:
+        return self._reading
+
     def observe(self) -> ClusterObservation:
-        started, pages_before = time.perf_counter(), self.api.pages_read
-        reading = read_cluster(self.api, self.namespaces, datetime.now(UTC), self.event_window)
-        self._snapshot = reading.snapshot
-        self.last_observe_seconds = time.perf_counter() - started
-        self.last_observe_pages = self.api.pages_read - pages_before
-        return ClusterObservation(reading.state, reading.findings, reading.degraded)
+        if self._reading is None or not self._reuse:
+            started, pages_before = time.perf_counter(), self.api.pages_read
+            # Decoding thousands of objects makes the cyclic GC rescan them over and over (half the
+            # CPU of an observation); they hold no cycles, so collection waits until the read is done.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self._reading = read_cluster(self.api, self.namespaces, datetime.now(UTC), self.event_window)
+                self._snapshot = summarize(self._reading.inventory, self._reading.findings, self._reading.pod_buckets)
+            finally:
+                if collecting:
+                    gc.enable()
+            self._reads_done = set()
+            self.observations += 1
+            self.last_observe_seconds = time.perf_counter() - started
+            self.last_observe_pages = self.api.pages_read - pages_before
+        self._reuse = False
+        reading = self._reading
+        return ClusterObservation(reading.state, list(reading.findings), list(reading.degraded))
 
     def act(self, action: ClusterAction) -> dict:
         """Run one action. A missing permission or a failed request is reported in the result
         (`success: False`); an unreachable server or rejected credentials raise KubeError."""
         action = validate_action(action)
-        if self._snapshot is None:
+        if self._reading is None:
             self.observe()
+        self._reuse = action != ClusterAction.WAIT
         try:
             if action in REMEDIATION_ACTIONS:
-                result = run_remediation(action, self.api, self._snapshot, self.policy)
-                if any(not c["dry_run"] for c in result["data"]["changes"]):
-                    self._snapshot = None  # the cluster changed: choose the next target from a fresh look
-                return result
-            scope = self.namespaces or [None]
+                return self._remedy(action)
+            self._reads_done.add(action)
             return run_diagnostic(
                 action,
                 self.api,
-                scope,
+                self.namespaces or [None],
+                self._reading,
                 self._snapshot,
-                datetime.now(UTC),
-                self.event_window,
                 self.wait_seconds,
             )
         except KubePermissionError as err:
             forbidden = {"verb": err.verb, "resource": err.resource, "namespace": err.namespace}
-            return {"success": False, "message": str(err), "data": {"forbidden": forbidden}}
+            return {"success": False, "message": str(err), "data": {"forbidden": forbidden, "failed": True}}
         except KubeRequestError as err:
-            return {"success": False, "message": str(err), "data": {"status": err.status}}
+            return {"success": False, "message": str(err), "data": {"status": err.status, "failed": True}}
+
+    def _remedy(self, action: ClusterAction) -> dict:
+        target = targets.target_of(action, self._snapshot, self.policy)
+        why = self.blocked.get((action, target or ""))
+        if why is not None:
+            return {
+                "success": False,
+                "message": f"not retried: {why}",
+                "data": {"target": target, "changes": [], "refused": [], "skipped": [], "not_retried": why},
+            }
+        result = run_remediation(action, self.api, self._snapshot, self.policy, self.sent_writes)
+        data = result["data"]
+        changes, refused = data["changes"], data["refused"]
+        if any(not c["dry_run"] for c in changes):
+            self._reuse = False  # the cluster changed: choose the next target from a fresh look
+            return result
+        if refused:
+            why = "refused: " + refused[0]["reason"]
+            for entry in refused:
+                self.refusals.append({"action": action.name, "target": target, **entry})
+        elif changes:
+            why = "answered as a dry run (" + "; ".join(sorted({c["why_dry_run"] for c in changes})) + ")"
+        else:
+            why = result["message"]
+        self.blocked[(action, target or "")] = why
+        return result
+
+    def unavailable_actions(self) -> dict[ClusterAction, str]:
+        """Actions that cannot tell or change anything now, and why: remedies already refused,
+        dry-run or with nothing to do for their current target, and reads already made on the
+        current observation. WAIT is always available."""
+        if self._snapshot is None:
+            return {}
+        unavailable = {a: "already read on this observation" for a in self._reads_done}
+        for action in REMEDIATION_ACTIONS:
+            target = targets.target_of(action, self._snapshot, self.policy)
+            why = "nothing to act on" if target is None else self.blocked.get((action, target))
+            if why is not None:
+                unavailable[action] = why
+        return unavailable
 
     def close(self) -> None:
         self.api.close()

@@ -1,18 +1,20 @@
-"""Diagnostic actions: real reads whose findings go into the action result's `data`.
+"""Diagnostic actions: what the last observation holds, plus the targeted reads it does not (logs, a
+pod's full status, pod metrics). Lists already read by the observation are never listed again.
 
-Lists in `data` are capped (MAX_ITEMS) with the total alongside, so a result stays readable on a
-cluster of thousands of pods.
+A read that fails (HTTP 4xx/5xx, a timeout) is reported as failed, with its status: `success` is
+True only when at least one read succeeded, and the message counts the failures. Lists in `data`
+are capped (MAX_ITEMS) with the total alongside.
 """
 
 import time
 from collections import Counter
-from datetime import datetime, timedelta
 
 from rl.actions import ClusterAction
-from rl.kube import health
 from rl.kube.connection import KubeApi, Request
 from rl.kube.errors import KubeRequestError
-from rl.kube.observe import Snapshot
+from rl.kube.health import Snapshot
+from rl.kube.inventory import event_time, name_of, namespace_of, one_line, quantity
+from rl.kube.observe import Reading
 
 MAX_ITEMS = 25
 MAX_PODS_INSPECTED = 3
@@ -23,29 +25,28 @@ def run_diagnostic(
     action: ClusterAction,
     api: KubeApi,
     scope: list[str | None],
+    reading: Reading,
     snapshot: Snapshot,
-    now: datetime,
-    event_window: timedelta,
     wait_seconds: float,
 ) -> dict:
     if action == ClusterAction.GET_NODES:
-        return _get_nodes(api)
+        return _get_nodes(reading, snapshot)
     if action == ClusterAction.GET_PODS:
-        return _get_pods(api, scope)
+        return _get_pods(snapshot)
     if action == ClusterAction.GET_EVENTS:
-        return _get_events(api, scope, now - event_window)
+        return _get_events(reading)
     if action == ClusterAction.GET_DEPLOYMENTS:
-        return _get_deployments(api, scope)
+        return _get_deployments(snapshot)
     if action == ClusterAction.CHECK_LOGS:
         return _check_logs(api, snapshot)
     if action == ClusterAction.DESCRIBE_UNHEALTHY:
-        return _describe_unhealthy(api, snapshot)
+        return _describe_unhealthy(api, reading, snapshot)
     if action == ClusterAction.TOP_NODES:
-        return _top_nodes(api)
+        return _top_nodes(reading, snapshot)
     if action == ClusterAction.TOP_PODS:
         return _top_pods(api, scope)
     if action == ClusterAction.GET_RESOURCE_QUOTAS:
-        return _get_quotas(api, scope)
+        return _get_quotas(reading)
     if action == ClusterAction.WAIT:
         time.sleep(wait_seconds)
         return _result(True, f"waited {wait_seconds:g}s", {"waited_seconds": wait_seconds})
@@ -56,56 +57,44 @@ def _result(success: bool, message: str, data: dict) -> dict:
     return {"success": success, "message": message, "data": data}
 
 
-def _scoped(api: KubeApi, scope, resource: str, all_fn, namespaced_fn, **kwargs):
-    for namespace in scope:
-        if namespace is None:
-            yield from api.list_pages(Request("list", resource), all_fn, **kwargs)
-        else:
-            yield from api.list_pages(
-                Request("list", resource, namespace), namespaced_fn, namespace=namespace, **kwargs
-            )
+def _unreadable(reading: Reading, resource: str) -> dict | None:
+    if resource in reading.inventory.unreadable:
+        why = reading.inventory.unreadable[resource]
+        return _result(False, f"{resource} unreadable: {why}", {"failed": True, "error": why})
+    return None
 
 
-def _get_nodes(api: KubeApi) -> dict:
-    raw = list(api.list_pages(Request("list", "nodes"), api.core.list_node))
-    nodes = []
-    for item in raw:
-        summary = health.summarize_node(item)
-        nodes.append(
-            {
-                "name": summary.name,
-                "ready": summary.ready,
-                "schedulable": summary.schedulable,
-                "problems": ([] if summary.ready else [f"NotReady ({summary.ready_reason})"])
-                + summary.pressure
-                + ([f"NetworkUnavailable ({summary.network_unavailable})"] if summary.network_unavailable else []),
-                "allocatable": (item.get("status") or {}).get("allocatable", {}),
-                "kubelet": ((item.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", ""),
-            }
-        )
-    nodes.sort(key=lambda n: (not n["problems"] and n["ready"] and n["schedulable"], n["name"]))
-    ready = sum(1 for n in nodes if n["ready"] and n["schedulable"])
-    cordoned = sum(1 for n in nodes if not n["schedulable"])
+def _get_nodes(reading: Reading, snapshot: Snapshot) -> dict:
+    if (failed := _unreadable(reading, "nodes")) is not None:
+        return failed
+    problems = {}
+    for f in reading.findings:
+        if f.kind == "Node":
+            problems.setdefault(f.name, []).append(f"{f.reason}: {f.message}")
+    nodes = [
+        {"name": n.name, "ready": n.ready, "schedulable": n.schedulable, "problems": problems.get(n.name, [])}
+        for n in snapshot.nodes
+    ]
+    nodes.sort(key=lambda n: (not n["problems"], n["name"]))
+    ready = sum(1 for n in snapshot.nodes if n.ready and n.schedulable)
+    cordoned = sum(1 for n in snapshot.nodes if not n.schedulable)
     message = f"{len(nodes)} nodes: {ready} ready, {len(nodes) - ready - cordoned} not ready, {cordoned} cordoned"
     return _result(True, message, {"total": len(nodes), "nodes": nodes[:MAX_ITEMS]})
 
 
-def _get_pods(api: KubeApi, scope) -> dict:
-    counts: Counter = Counter()
-    unhealthy = []
-    for item in _scoped(api, scope, "pods", api.core.list_pod_for_all_namespaces, api.core.list_namespaced_pod):
-        pod = health.summarize_pod(item)
-        counts[pod.bucket] += 1
-        if pod.problem:
-            unhealthy.append(
-                {
-                    "pod": f"{pod.namespace}/{pod.name}",
-                    "status": pod.bucket,
-                    "problem": pod.problem,
-                    "restarts": pod.restarts,
-                    "node": pod.node,
-                }
-            )
+def _get_pods(snapshot: Snapshot) -> dict:
+    counts = Counter(p.bucket for p in snapshot.pods)
+    unhealthy = [
+        {
+            "pod": f"{p.namespace}/{p.name}",
+            "status": p.bucket,
+            "problem": p.problem,
+            "restarts": p.restarts,
+            "node": p.node,
+        }
+        for p in snapshot.pods
+        if p.problem
+    ]
     total = sum(counts.values())
     message = (
         f"{total} pods: {counts['running']} running, {counts['pending']} pending, {counts['failed']} failed, "
@@ -118,22 +107,26 @@ def _get_pods(api: KubeApi, scope) -> dict:
     )
 
 
-def _get_events(api: KubeApi, scope, since: datetime) -> dict:
+def _get_events(reading: Reading) -> dict:
+    if (failed := _unreadable(reading, "events")) is not None:
+        return failed
+    inventory = reading.inventory
     warnings, normal = [], 0
-    for event in _scoped(api, scope, "events", api.core.list_event_for_all_namespaces, api.core.list_namespaced_event):
-        when = health.event_time(event)
-        if when is None or when < since:
+    for event in inventory.items("events"):
+        if not inventory.recent(event):
             continue
         if event.get("type") != "Warning":
             normal += 1
             continue
+        obj = event.get("involvedObject") or {}
+        where = f"{obj.get('namespace')}/{obj.get('name')}" if obj.get("namespace") else obj.get("name", "?")
         warnings.append(
             {
                 "reason": event.get("reason", ""),
-                "object": health.event_object(event),
-                "message": health._one_line(event.get("message", "")),
+                "object": f"{(obj.get('kind') or 'object').lower()} {where}",
+                "message": one_line(event.get("message", "")),
                 "count": int(event.get("count") or 1),
-                "last_seen": when.isoformat(),
+                "last_seen": event_time(event).isoformat(),
             }
         )
     warnings.sort(key=lambda w: w["last_seen"], reverse=True)
@@ -141,18 +134,8 @@ def _get_events(api: KubeApi, scope, since: datetime) -> dict:
     return _result(True, message, {"warning": len(warnings), "normal": normal, "warnings": warnings[:MAX_ITEMS]})
 
 
-def _get_deployments(api: KubeApi, scope) -> dict:
-    deployments = [
-        health.summarize_deployment(d)
-        for d in _scoped(
-            api,
-            scope,
-            "deployments",
-            api.apps.list_deployment_for_all_namespaces,
-            api.apps.list_namespaced_deployment,
-        )
-    ]
-    deployments.sort(key=lambda d: (d.problem is None, d.namespace, d.name))
+def _get_deployments(snapshot: Snapshot) -> dict:
+    deployments = sorted(snapshot.deployments, key=lambda d: (d.problem is None, d.namespace, d.name))
     rows = [
         {
             "deployment": f"{d.namespace}/{d.name}",
@@ -171,15 +154,15 @@ def _get_deployments(api: KubeApi, scope) -> dict:
     )
 
 
-def _unhealthy_pods(snapshot: Snapshot) -> list[health.PodSummary]:
-    pods = [p for p in snapshot.pods + snapshot.dns_pods if p.bucket in ("failed", "pending", "unknown") and p.problem]
-    order = {"failed": 0, "unknown": 1, "pending": 2}
-    pods.sort(key=lambda p: (order[p.bucket], -p.restarts, p.namespace, p.name))
+def _unhealthy_pods(snapshot: Snapshot) -> list:
+    pods = [p for p in snapshot.pods + snapshot.dns_pods if p.problem]
+    order = {"failed": 0, "unknown": 1, "pending": 2, "running": 3}
+    pods.sort(key=lambda p: (order.get(p.bucket, 4), -p.restarts, p.namespace, p.name))
     return pods[:MAX_PODS_INSPECTED]
 
 
 def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
-    logs = []
+    logs, failures = [], 0
     for pod in _unhealthy_pods(snapshot):
         if not pod.container:
             continue
@@ -198,8 +181,16 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
                 )
             except KubeRequestError as err:
                 if err.status == 400 and previous:
-                    continue
-                logs.append({"pod": f"{pod.namespace}/{pod.name}", "container": pod.container, "error": str(err)})
+                    continue  # no previous instance: read the current one
+                failures += 1
+                logs.append(
+                    {
+                        "pod": f"{pod.namespace}/{pod.name}",
+                        "container": pod.container,
+                        "error": str(err),
+                        "status": err.status,
+                    }
+                )
                 break
             text = response.data.decode("utf-8", errors="replace")
             logs.append(
@@ -212,13 +203,23 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
                 }
             )
             break
+    read = len(logs) - failures
     if not logs:
         return _result(False, "no unhealthy pod with a container to read logs from", {"logs": []})
-    return _result(True, f"read logs of {len(logs)} unhealthy pod(s)", {"logs": logs})
+    statuses = sorted({str(entry.get("status")) for entry in logs if "error" in entry})
+    message = f"read logs of {read} unhealthy pod(s)"
+    if failures:
+        message += f"; {failures} log read(s) failed (HTTP {', '.join(statuses)})"
+    data = {"logs": logs, "failed": failures}
+    return _result(
+        read > 0,
+        message if read else f"could not read logs: {failures} read(s) failed (HTTP {', '.join(statuses)})",
+        data,
+    )
 
 
-def _describe_unhealthy(api: KubeApi, snapshot: Snapshot) -> dict:
-    described = []
+def _describe_unhealthy(api: KubeApi, reading: Reading, snapshot: Snapshot) -> dict:
+    described, failures = [], 0
     for pod in _unhealthy_pods(snapshot):
         try:
             item = api.call_json(
@@ -228,16 +229,11 @@ def _describe_unhealthy(api: KubeApi, snapshot: Snapshot) -> dict:
                 namespace=pod.namespace,
             )
         except KubeRequestError as err:
-            described.append({"pod": f"{pod.namespace}/{pod.name}", "error": str(err)})
+            failures += 1
+            described.append({"pod": f"{pod.namespace}/{pod.name}", "error": str(err), "status": err.status})
             continue
         status = item.get("status") or {}
-        selector = f"involvedObject.kind=Pod,involvedObject.name={pod.name},involvedObject.namespace={pod.namespace}"
-        events = api.list_pages(
-            Request("list", "events", pod.namespace),
-            api.core.list_namespaced_event,
-            namespace=pod.namespace,
-            field_selector=selector,
-        )
+        events = reading.inventory.events_for("Pod", pod.namespace, pod.name)
         described.append(
             {
                 "pod": f"{pod.namespace}/{pod.name}",
@@ -264,43 +260,29 @@ def _describe_unhealthy(api: KubeApi, snapshot: Snapshot) -> dict:
                         "type": e.get("type"),
                         "reason": e.get("reason"),
                         "count": e.get("count"),
-                        "message": health._one_line(e.get("message", "")),
+                        "message": one_line(e.get("message", "")),
                     }
-                    for e in events
-                ][:MAX_ITEMS],
+                    for e in events[:MAX_ITEMS]
+                ],
             }
         )
     if not described:
         return _result(False, "no unhealthy pods to describe", {"pods": []})
-    return _result(True, f"described {len(described)} unhealthy pod(s)", {"pods": described})
+    read = len(described) - failures
+    message = f"described {read} unhealthy pod(s)" + (f"; {failures} read(s) failed" if failures else "")
+    return _result(read > 0, message, {"pods": described, "failed": failures})
 
 
-def _metrics_unavailable(err: KubeRequestError) -> dict:
-    why = "API not served (is metrics-server installed?)" if err.status == 404 else str(err)
-    return _result(False, f"metrics.k8s.io unavailable: {why}", {"available": False})
-
-
-def _top_nodes(api: KubeApi) -> dict:
-    try:
-        metrics = list(
-            api.list_pages(
-                Request("list", "nodes.metrics.k8s.io"),
-                api.custom.list_cluster_custom_object,
-                group="metrics.k8s.io",
-                version="v1beta1",
-                plural="nodes",
-            )
-        )
-    except KubeRequestError as err:
-        return _metrics_unavailable(err)
-    nodes = {
-        n.name: n for n in map(health.summarize_node, api.list_pages(Request("list", "nodes"), api.core.list_node))
-    }
+def _top_nodes(reading: Reading, snapshot: Snapshot) -> dict:
+    usage = reading.inventory.node_usage
+    if not usage:
+        why = next((d for d in reading.degraded if d.startswith("metrics.k8s.io")), "no node metrics")
+        return _result(False, why, {"available": False})
+    nodes = {n.name: n for n in snapshot.nodes}
     rows = []
-    for item in metrics:
-        name = (item.get("metadata") or {}).get("name")
-        node, usage = nodes.get(name), item.get("usage") or {}
-        cpu, memory = health.quantity(usage.get("cpu")), health.quantity(usage.get("memory"))
+    for name, values in usage.items():
+        node = nodes.get(name)
+        cpu, memory = quantity(values.get("cpu")), quantity(values.get("memory"))
         row = {"node": name, "cpu_cores": round(cpu, 3), "memory_bytes": int(memory)}
         if node and node.cpu_allocatable > 0 and node.memory_allocatable > 0:
             row["cpu_percent"] = round(100 * cpu / node.cpu_allocatable, 1)
@@ -332,21 +314,17 @@ def _top_pods(api: KubeApi, scope) -> dict:
                     plural="pods",
                 )
             for item in items:
-                meta = item.get("metadata") or {}
                 containers = item.get("containers") or ()
                 rows.append(
                     {
-                        "pod": f"{meta.get('namespace')}/{meta.get('name')}",
-                        "cpu_cores": round(
-                            sum(health.quantity((c.get("usage") or {}).get("cpu")) for c in containers), 3
-                        ),
-                        "memory_bytes": int(
-                            sum(health.quantity((c.get("usage") or {}).get("memory")) for c in containers)
-                        ),
+                        "pod": f"{namespace_of(item)}/{name_of(item)}",
+                        "cpu_cores": round(sum(quantity((c.get("usage") or {}).get("cpu")) for c in containers), 3),
+                        "memory_bytes": int(sum(quantity((c.get("usage") or {}).get("memory")) for c in containers)),
                     }
                 )
     except KubeRequestError as err:
-        return _metrics_unavailable(err)
+        why = "API not served (is metrics-server installed?)" if err.status == 404 else str(err)
+        return _result(False, f"metrics.k8s.io unavailable: {why}", {"available": False, "status": err.status})
     rows.sort(key=lambda r: (r["cpu_cores"], r["memory_bytes"]), reverse=True)
     return _result(
         True,
@@ -355,29 +333,20 @@ def _top_pods(api: KubeApi, scope) -> dict:
     )
 
 
-def _get_quotas(api: KubeApi, scope) -> dict:
+def _get_quotas(reading: Reading) -> dict:
+    if (failed := _unreadable(reading, "resourcequotas")) is not None:
+        return failed
     rows = []
-    for quota in _scoped(
-        api,
-        scope,
-        "resourcequotas",
-        api.core.list_resource_quota_for_all_namespaces,
-        api.core.list_namespaced_resource_quota,
-    ):
-        meta, status = quota.get("metadata") or {}, quota.get("status") or {}
+    for quota in reading.inventory.items("resourcequotas"):
+        status = quota.get("status") or {}
         used = status.get("used") or {}
         resources = []
         for resource, hard in sorted((status.get("hard") or {}).items()):
             value = used.get(resource, "0")
             resources.append(
-                {
-                    "resource": resource,
-                    "used": value,
-                    "hard": hard,
-                    "at_limit": health.quantity(value) >= health.quantity(hard),
-                }
+                {"resource": resource, "used": value, "hard": hard, "at_limit": quantity(value) >= quantity(hard)}
             )
-        rows.append({"quota": f"{meta.get('namespace')}/{meta.get('name')}", "resources": resources})
+        rows.append({"quota": f"{namespace_of(quota)}/{name_of(quota)}", "resources": resources})
     at_limit = sum(1 for q in rows for r in q["resources"] if r["at_limit"])
     return _result(
         True,

@@ -1,44 +1,23 @@
-"""Turning raw Kubernetes objects (JSON dicts) into small summaries, and summaries into findings.
+"""Small summaries of nodes, pods and deployments, built from one observation's objects and findings.
 
-Pure functions, no I/O. Pods are summarised page by page as they arrive, so a 5,000-pod cluster
-is never held as full objects.
-
-How a pod is counted (`ClusterState.pods_*`):
-- phase Succeeded: not counted at all (finished Job pods are not workload health);
-- phase Failed (including Evicted): failed;
-- phase Unknown: unknown;
-- a container waiting in CrashLoopBackOff / RunContainerError: failed, whatever the phase says,
-  because the pod is not serving and restarting it is what RESTART_FAILED_PODS is for;
-- a container waiting in ImagePullBackOff / ErrImagePull / InvalidImageName /
-  CreateContainerConfigError, or an Unschedulable pod: pending (it never started);
-- otherwise the phase: Pending is pending, Running is running (a pod running again after an
-  OOMKill is running, with a finding).
+Remediation targets (`rl.kube.targets`) and diagnostic results are chosen from these; they carry no
+judgement of their own: whether a pod is failed or a deployment unavailable comes from the
+analyzers' findings (`rl.kube.observe.state_from_findings`).
 """
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from kubernetes.utils import parse_quantity
-
-CRASH_REASONS = frozenset({"CrashLoopBackOff", "RunContainerError"})
-NOT_STARTED_REASONS = frozenset(
-    {
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    }
+from rl.kube.analyzers.dns import is_dns_pod
+from rl.kube.analyzers.node import PRESSURE
+from rl.kube.findings import Finding
+from rl.kube.inventory import (
+    Inventory,
+    conditions_of,
+    controller_of,
+    name_of,
+    namespace_of,
+    quantity,
 )
-PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
-PVC_EVENT_REASONS = frozenset({"FailedMount", "FailedAttachVolume", "ProvisioningFailed", "FailedBinding"})
-NETWORK_EVENT_PATTERN = re.compile(
-    r"no such host|lookup \S+ on \S+:53|i/o timeout|network is unreachable|NetworkNotReady|"
-    r"network plugin (?:is )?not ready|failed to set up sandbox container .* network|cni",
-    re.IGNORECASE,
-)
-MAX_EVENT_FINDINGS = 10
 
 
 @dataclass(slots=True)
@@ -47,9 +26,8 @@ class NodeSummary:
     ready: bool
     schedulable: bool
     ready_reason: str = ""
-    ready_message: str = ""
-    pressure: list[str] = field(default_factory=list)  # e.g. ["MemoryPressure: kubelet has ..."]
-    network_unavailable: str = ""  # the condition's reason when NetworkUnavailable is True
+    pressure: list[str] = field(default_factory=list)  # e.g. ["MemoryPressure"]
+    network_unavailable: bool = False
     cpu_allocatable: float = 0.0  # cores
     memory_allocatable: float = 0.0  # bytes
 
@@ -59,7 +37,7 @@ class PodSummary:
     namespace: str
     name: str
     bucket: str  # running, pending, failed, unknown, succeeded
-    problem: str | None = None
+    problem: str | None = None  # the first finding's message
     container: str | None = None  # the container the problem is about
     restarts: int = 0
     node: str = ""
@@ -82,142 +60,77 @@ class DeploymentSummary:
         return max(self.desired - self.available, 0)
 
 
-def summarize_node(node: dict) -> NodeSummary:
-    meta, spec, status = node.get("metadata", {}), node.get("spec", {}), node.get("status", {})
-    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
-    ready_condition = conditions.get("Ready", {})
-    summary = NodeSummary(
-        name=meta.get("name", "?"),
-        ready=ready_condition.get("status") == "True",
-        schedulable=not spec.get("unschedulable", False),
-        ready_reason=ready_condition.get("reason", "no Ready condition"),
-        ready_message=_one_line(ready_condition.get("message", "")),
-    )
-    for kind in PRESSURE_CONDITIONS:
-        condition = conditions.get(kind)
-        if condition and condition.get("status") == "True":
-            summary.pressure.append(f"{kind}: {_one_line(condition.get('message', ''))}".rstrip(": "))
-    network = conditions.get("NetworkUnavailable")
-    if network and network.get("status") == "True":
-        summary.network_unavailable = network.get("reason") or "NetworkUnavailable"
-    allocatable = status.get("allocatable") or {}
-    summary.cpu_allocatable = quantity(allocatable.get("cpu"))
-    summary.memory_allocatable = quantity(allocatable.get("memory"))
-    return summary
+@dataclass
+class Snapshot:
+    """The summaries of the last observation; remediation targets are chosen from it."""
+
+    nodes: list[NodeSummary] = field(default_factory=list)
+    pods: list[PodSummary] = field(default_factory=list)
+    deployments: list[DeploymentSummary] = field(default_factory=list)
+    dns_pods: list[PodSummary] = field(default_factory=list)
 
 
-def summarize_pod(pod: dict) -> PodSummary:
-    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-    owner = next((o for o in meta.get("ownerReferences") or () if o.get("controller")), {})
-    labels = meta.get("labels") or {}
-    namespace = meta.get("namespace", "")
-    summary = PodSummary(
-        namespace=namespace,
-        name=meta.get("name", "?"),
-        bucket="unknown",
-        node=spec.get("nodeName", ""),
-        owner_kind=owner.get("kind", ""),
-        owner_name=owner.get("name", ""),
-        is_dns=namespace == "kube-system" and labels.get("k8s-app") == "kube-dns",
-    )
+def summarize(inventory: Inventory, findings: list[Finding], buckets: dict) -> Snapshot:
+    by_object: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in findings:
+        by_object.setdefault((f.kind, f.namespace, f.name), []).append(f)
+    snapshot = Snapshot()
+    for node in inventory.items("nodes"):
+        name = name_of(node)
+        reasons = {f.reason for f in by_object.get(("Node", "", name), ())}
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        ready = conditions_of(node).get("Ready") or {}
+        snapshot.nodes.append(
+            NodeSummary(
+                name=name,
+                ready="NotReady" not in reasons,
+                schedulable="Cordoned" not in reasons,
+                ready_reason=ready.get("reason", "no Ready condition"),
+                pressure=[p for p in PRESSURE if p in reasons],
+                network_unavailable="NetworkUnavailable" in reasons,
+                cpu_allocatable=quantity(allocatable.get("cpu")),
+                memory_allocatable=quantity(allocatable.get("memory")),
+            )
+        )
+    for pod in inventory.items("pods"):
+        key = (namespace_of(pod), name_of(pod))
+        snapshot.pods.append(_pod(pod, buckets.get(key, "unknown"), by_object.get(("Pod", *key), ())))
+    if inventory.lists.get("dns_pods") is not inventory.lists.get("pods"):
+        for pod in inventory.items("dns_pods"):
+            key = (namespace_of(pod), name_of(pod))
+            snapshot.dns_pods.append(_pod(pod, "running", by_object.get(("Pod", *key), ())))
+    for deployment in inventory.items("deployments"):
+        spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+        found = by_object.get(("Deployment", namespace_of(deployment), name_of(deployment)), ())
+        snapshot.deployments.append(
+            DeploymentSummary(
+                namespace_of(deployment),
+                name_of(deployment),
+                int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+                int(status.get("availableReplicas") or 0),
+                found[0].message if found else None,
+            )
+        )
+    return snapshot
+
+
+def _pod(pod: dict, bucket: str, found) -> PodSummary:
+    status = pod.get("status") or {}
     statuses = list(status.get("initContainerStatuses") or ()) + list(status.get("containerStatuses") or ())
-    summary.restarts = sum(int(c.get("restartCount") or 0) for c in statuses)
-    summary.ready = bool(statuses) and all(c.get("ready") for c in status.get("containerStatuses") or ())
-    summary.bucket, summary.problem, summary.container = _classify_pod(status, statuses)
-    return summary
-
-
-def _classify_pod(status: dict, statuses: list[dict]) -> tuple[str, str | None, str | None]:
-    phase = status.get("phase") or "Unknown"
-    if phase == "Succeeded":
-        return "succeeded", None, None
-    if phase == "Failed":
-        reason = status.get("reason") or "Failed"
-        message = _one_line(status.get("message", ""))
-        return "failed", f"{reason} ({message})" if message else reason, None
-    if phase == "Unknown":
-        return "unknown", "phase Unknown (its node stopped reporting)", None
-    for container in statuses:
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason in CRASH_REASONS:
-            last = (container.get("lastState") or {}).get("terminated") or {}
-            cause = last.get("reason") or "exit code unknown"
-            if last.get("reason") == "Error" and "exitCode" in last:
-                cause = f"Error, exit code {last['exitCode']}"
-            restarts = int(container.get("restartCount") or 0)
-            return "failed", f"{reason} ({cause}, {restarts} restarts)", container.get("name")
-        if reason in NOT_STARTED_REASONS:
-            detail = _one_line(waiting.get("message") or container.get("image", ""))
-            return "pending", f"{reason} ({detail})" if detail else reason, container.get("name")
-    if phase == "Pending":
-        for condition in status.get("conditions") or ():
-            if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
-                return "pending", f"Unschedulable ({_one_line(condition.get('message', ''))})", None
-        return "pending", None, None
-    for container in statuses:
-        last = (container.get("lastState") or {}).get("terminated") or {}
-        if last.get("reason") == "OOMKilled":
-            restarts = int(container.get("restartCount") or 0)
-            return "running", f"running again after OOMKilled ({restarts} restarts)", container.get("name")
-    return "running", None, None
-
-
-def summarize_deployment(deployment: dict) -> DeploymentSummary:
-    meta, spec, status = (
-        deployment.get("metadata", {}),
-        deployment.get("spec", {}),
-        deployment.get("status", {}),
+    owner = controller_of(pod) or ("", "")
+    unready = next((c for c in statuses if not c.get("ready") and "terminated" not in (c.get("state") or {})), None)
+    restarted = max(statuses, key=lambda c: int(c.get("restartCount") or 0), default=None)
+    container = (unready or restarted or {}).get("name")
+    return PodSummary(
+        namespace=namespace_of(pod),
+        name=name_of(pod),
+        bucket=bucket,
+        problem=found[0].message if found else None,
+        container=container,
+        restarts=sum(int(c.get("restartCount") or 0) for c in statuses),
+        node=(pod.get("spec") or {}).get("nodeName", ""),
+        owner_kind=owner[0],
+        owner_name=owner[1],
+        is_dns=is_dns_pod(pod),
+        ready=bool(statuses) and all(c.get("ready") for c in status.get("containerStatuses") or ()),
     )
-    desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    available = int(status.get("availableReplicas") or 0)
-    summary = DeploymentSummary(meta.get("namespace", ""), meta.get("name", "?"), desired, available)
-    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
-    bad = [c for c in (conditions.get("Available"), conditions.get("Progressing")) if c and c.get("status") == "False"]
-    if available < desired or bad:
-        detail = "; ".join(f"{c.get('reason')}: {_one_line(c.get('message', ''))}" for c in bad)
-        summary.problem = f"{available}/{desired} replicas available" + (f" ({detail})" if detail else "")
-    return summary
-
-
-def event_time(event: dict) -> datetime | None:
-    series = event.get("series") or {}
-    for value in (
-        event.get("lastTimestamp"),
-        series.get("lastObservedTime"),
-        event.get("eventTime"),
-        event.get("firstTimestamp"),
-        (event.get("metadata") or {}).get("creationTimestamp"),
-    ):
-        if value:
-            return parse_time(value)
-    return None
-
-
-def parse_time(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except (ValueError, AttributeError):
-        return None
-
-
-def quantity(value) -> float:
-    """A Kubernetes quantity ("250m", "16Gi", "4") as a float; 0.0 when absent or malformed."""
-    if value in (None, ""):
-        return 0.0
-    try:
-        return float(parse_quantity(value))
-    except (ValueError, TypeError):
-        return 0.0
-
-
-def event_object(event: dict) -> str:
-    obj = event.get("involvedObject") or event.get("regarding") or {}
-    kind = (obj.get("kind") or "object").lower()
-    namespace = obj.get("namespace")
-    name = obj.get("name", "?")
-    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-
-
-def _one_line(text) -> str:
-    return " ".join(str(text or "").split())

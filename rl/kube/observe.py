@@ -1,253 +1,247 @@
-"""One observation of a real cluster: read everything the state needs, say what could not be read.
+"""One observation of a real cluster: read each list once, run the analyzers, fill the state from findings.
 
-`read_cluster` lists nodes, pods, deployments, events, PVCs, quotas and node metrics (paginated),
-fills `ClusterState`, and collects findings (evidence a human can act on) and `degraded` notes
-(what could not be read). A list that fails after the retries leaves its fields at zero and says so
-in `degraded`; nothing unreadable is ever reported as healthy. A 403 raises `KubePermissionError`:
-an observation without permission to read is not an observation.
+`read_cluster` lists every resource the analyzers need (paginated, each list once), runs them
+(`rl.kube.analyzers`), and derives `ClusterState` (counts and flags) from the findings, so the
+agent's observation, the env's terminal condition and the report agree. A list that fails after the
+retries is named in `degraded` and the analyzers that need it are skipped: nothing unreadable is
+ever reported as healthy. A 403 on a core list (nodes, pods, deployments, events, PVCs, quotas,
+node metrics) raises `KubePermissionError`: an observation without them is not an observation;
+on the other lists it degrades the observation.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rl.kube import health
+from rl.kube.analyzers import analyze
+from rl.kube.analyzers.daemonset import image_pull_secrets
+from rl.kube.analyzers.dns import is_dns_pod
+from rl.kube.analyzers.ingress import referenced_secrets
 from rl.kube.connection import KubeApi, Request
 from rl.kube.errors import KubePermissionError, KubeRequestError
+from rl.kube.findings import Finding
+from rl.kube.inventory import Inventory, event_time, name_of, namespace_of, quantity, trim_pod
 from rl.state import ClusterState
 
-MAX_POD_FINDINGS = 50
+
+@dataclass(frozen=True)
+class ListSpec:
+    resource: str  # the inventory key and the plural in the API path
+    group: str = ""  # "" for core/v1; a group read through its typed API or as custom objects
+    version: str = "v1"
+    namespaced: bool = True
+    core: bool = False  # a 403 fails the observation instead of degrading it
+
+    @property
+    def rbac(self) -> str:
+        return f"{self.resource}.{self.group}" if self.group and self.group not in ("apps", "policy") else self.resource
 
 
-@dataclass
-class Snapshot:
-    """The summaries of the last observation; remediation targets are chosen from it."""
+# core/v1 and apps/v1 go through their typed APIs; the other groups through the generic
+# custom-objects calls (same paths, same pagination), which spares importing six more API modules.
+LISTS = (
+    ListSpec("nodes", namespaced=False, core=True),
+    ListSpec("events", core=True),
+    ListSpec("pods", core=True),
+    ListSpec("deployments", "apps", core=True),
+    ListSpec("replicasets", "apps"),
+    ListSpec("statefulsets", "apps"),
+    ListSpec("daemonsets", "apps"),
+    ListSpec("jobs", "batch"),
+    ListSpec("cronjobs", "batch"),
+    ListSpec("services"),
+    ListSpec("endpoints"),
+    ListSpec("endpointslices", "discovery.k8s.io"),
+    ListSpec("ingresses", "networking.k8s.io"),
+    ListSpec("ingressclasses", "networking.k8s.io", namespaced=False),
+    ListSpec("networkpolicies", "networking.k8s.io"),
+    ListSpec("persistentvolumeclaims", core=True),
+    ListSpec("storageclasses", "storage.k8s.io", namespaced=False),
+    ListSpec("horizontalpodautoscalers", "autoscaling", "v2"),
+    ListSpec("poddisruptionbudgets", "policy"),
+    ListSpec("resourcequotas", core=True),
+)
+HAS_FALLBACK = {"endpointslices": "endpoints"}  # a list not served, and the one read in its place
+TYPED = {
+    ("", "nodes"): ("core", "list_node", None),
+    ("", "events"): ("core", "list_event_for_all_namespaces", "list_namespaced_event"),
+    ("", "pods"): ("core", "list_pod_for_all_namespaces", "list_namespaced_pod"),
+    ("", "services"): ("core", "list_service_for_all_namespaces", "list_namespaced_service"),
+    ("", "endpoints"): ("core", "list_endpoints_for_all_namespaces", "list_namespaced_endpoints"),
+    ("", "persistentvolumeclaims"): (
+        "core",
+        "list_persistent_volume_claim_for_all_namespaces",
+        "list_namespaced_persistent_volume_claim",
+    ),
+    ("", "resourcequotas"): ("core", "list_resource_quota_for_all_namespaces", "list_namespaced_resource_quota"),
+    ("apps", "deployments"): ("apps", "list_deployment_for_all_namespaces", "list_namespaced_deployment"),
+    ("apps", "replicasets"): ("apps", "list_replica_set_for_all_namespaces", "list_namespaced_replica_set"),
+    ("apps", "statefulsets"): ("apps", "list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set"),
+    ("apps", "daemonsets"): ("apps", "list_daemon_set_for_all_namespaces", "list_namespaced_daemon_set"),
+}
 
-    nodes: list[health.NodeSummary] = field(default_factory=list)
-    pods: list[health.PodSummary] = field(default_factory=list)
-    deployments: list[health.DeploymentSummary] = field(default_factory=list)
-    dns_pods: list[health.PodSummary] = field(default_factory=list)  # CoreDNS, even if kube-system isn't observed
-    metrics_available: bool = False
+
+# How a pod is counted in ClusterState, from its findings (the first that applies, in this order).
+FAILED_REASONS = frozenset(
+    {"CrashLoopBackOff", "OOMKilled", "RunContainerError", "ContainerExited", "Failed", "Evicted"}
+)
+UNKNOWN_REASONS = frozenset({"PhaseUnknown", "TerminatingOnDeadNode"})
+PENDING_REASONS = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "ImageInspectError",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "PreCreateHookError",
+        "PreStartHookError",
+        "FailedMount",
+        "FailedAttachVolume",
+        "FailedCreatePodSandBox",
+        "Unschedulable",
+        "SchedulingGated",
+    }
+)
+PVC_PROBLEMS = frozenset(
+    {
+        ("PersistentVolumeClaim", "Pending"),
+        ("PersistentVolumeClaim", "Lost"),
+        ("Pod", "FailedMount"),
+        ("Pod", "FailedAttachVolume"),
+        ("StatefulSet", "StorageClassNotFound"),
+    }
+)
+NETWORK_REASONS = frozenset({"DNSDown", "DNSDegraded", "NetworkUnavailable", "DNSResolutionFailed", "NetworkError"})
+PRESSURE_REASONS = frozenset({"MemoryPressure", "DiskPressure", "PIDPressure", "QuotaExceeded"})
 
 
 @dataclass
 class Reading:
     state: ClusterState
-    findings: list[str]
+    findings: list[Finding]
     degraded: list[str]
-    snapshot: Snapshot
+    inventory: Inventory
+    pod_buckets: dict[tuple[str, str], str] = field(default_factory=dict)  # (ns, name) -> running/pending/...
 
 
 def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, event_window: timedelta) -> Reading:
-    state, findings, degraded, snapshot = ClusterState(), [], [], Snapshot()
+    inventory, degraded = Inventory(now, event_window), []
     scope = namespaces or [None]
-
-    def attempt(what: str, consequence: str, read) -> bool:
+    for spec in LISTS:
         try:
-            read()
-            return True
+            inventory.lists[spec.resource] = _read_list(api, spec, scope)
         except KubeRequestError as err:
-            degraded.append(f"{what} unreadable ({err}): {consequence}")
-            return False
-
-    attempt("nodes", "node counts unknown, reported as 0", lambda: _read_nodes(api, snapshot))
-    attempt("pods", "pod counts unknown, reported as 0", lambda: _read_pods(api, scope, snapshot))
-    if namespaces and "kube-system" not in namespaces:
-        _read_dns_pods(api, snapshot, degraded)
-    else:
-        snapshot.dns_pods = [p for p in snapshot.pods if p.is_dns]
-    attempt(
-        "deployments",
-        "deployment counts unknown, reported as 0",
-        lambda: _read_deployments(api, scope, snapshot),
-    )
-    events = _EventTally(now - event_window)
-    attempt("events", "event counts unknown, reported as 0", lambda: _read_events(api, scope, events))
-    pvc_problems: list[str] = []
-    attempt(
-        "persistentvolumeclaims",
-        "PVC problems unknown",
-        lambda: _read_pvcs(api, scope, events.pvc_messages, pvc_problems),
-    )
-    quota_problems: list[str] = []
-    attempt("resourcequotas", "quota pressure unknown", lambda: _read_quotas(api, scope, quota_problems))
-    usage = _read_node_metrics(api, snapshot, degraded)
-
-    _fill_nodes(state, findings, snapshot.nodes)
-    _fill_pods(state, findings, snapshot.pods)
-    _fill_deployments(state, findings, snapshot.deployments)
-    state.recent_events_warning = events.warning
-    state.recent_events_normal = events.normal
-    findings.extend(pvc_problems)
-    findings.extend(quota_problems)
-    state.has_pvc_issues = bool(pvc_problems) or events.pvc_trouble
-    state.has_resource_pressure = (
-        bool(quota_problems) or events.quota_trouble or any(n.pressure for n in snapshot.nodes)
-    )
-    dns_problems = [p for p in snapshot.dns_pods if p.is_dns and (p.bucket != "running" or not p.ready)]
-    for pod in dns_problems:
-        findings.append(f"CoreDNS pod {pod.namespace}/{pod.name} unhealthy: {pod.problem or 'not ready'}")
-    findings.extend(events.network_findings)
-    state.has_network_issues = (
-        bool(dns_problems) or bool(events.network_findings) or any(n.network_unavailable for n in snapshot.nodes)
-    )
-    findings.extend(events.summary_findings())
+            inventory.unreadable[spec.resource] = str(err)
+            if err.status == 404 and spec.resource in HAS_FALLBACK and HAS_FALLBACK[spec.resource] in inventory.lists:
+                continue  # not served here; the analyzers use the fallback list
+            why = "API not served" if err.status == 404 else str(err)
+            degraded.append(f"{spec.resource} unreadable ({why}): what needs it is not analyzed")
+        except KubePermissionError as err:
+            if spec.core:
+                raise
+            inventory.unreadable[spec.resource] = str(err)
+            degraded.append(f"{spec.resource} unreadable ({err}): what needs it is not analyzed")
+    _read_dns_pods(api, namespaces, inventory, degraded)
+    _read_referenced_secrets(api, inventory, degraded)
+    usage = _read_node_metrics(api, inventory, degraded)
+    analysis = analyze(inventory)
+    degraded.extend(analysis.skipped)
+    state, buckets = state_from_findings(inventory, analysis.findings)
     if usage is not None:
         state.cpu_usage_percent, state.memory_usage_percent = usage
-    return Reading(state, findings, degraded, snapshot)
+    return Reading(state, analysis.findings, degraded, inventory, buckets)
 
 
-def pod_lister(api: KubeApi, namespace: str | None, **selectors):
-    if namespace is None:
-        return api.list_pages(Request("list", "pods"), api.core.list_pod_for_all_namespaces, **selectors)
-    return api.list_pages(
-        Request("list", "pods", namespace), api.core.list_namespaced_pod, namespace=namespace, **selectors
-    )
+def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:
+    keep = trim_pod if spec.resource == "pods" else None
+    items: list[dict] = []
+    for namespace in scope if spec.namespaced else [None]:
+        request = Request("list", spec.rbac, namespace)
+        typed = TYPED.get((spec.group, spec.resource))
+        if typed is not None:
+            group_api, all_namespaces, namespaced = typed
+            if namespace is None:
+                pages = api.list_pages(request, getattr(getattr(api, group_api), all_namespaces))
+            else:
+                pages = api.list_pages(request, getattr(getattr(api, group_api), namespaced), namespace=namespace)
+        elif namespace is None:
+            pages = api.list_pages(
+                request,
+                api.custom.list_cluster_custom_object,
+                group=spec.group,
+                version=spec.version,
+                plural=spec.resource,
+            )
+        else:
+            pages = api.list_pages(
+                request,
+                api.custom.list_namespaced_custom_object,
+                group=spec.group,
+                version=spec.version,
+                namespace=namespace,
+                plural=spec.resource,
+            )
+        items.extend(map(keep, pages) if keep else pages)
+    return items
 
 
-def _read_nodes(api: KubeApi, snapshot: Snapshot) -> None:
-    snapshot.nodes = [health.summarize_node(n) for n in api.list_pages(Request("list", "nodes"), api.core.list_node)]
-
-
-def _read_pods(api: KubeApi, scope, snapshot: Snapshot) -> None:
-    pods = []
-    for namespace in scope:
-        pods.extend(health.summarize_pod(p) for p in pod_lister(api, namespace))
-    snapshot.pods = pods
-
-
-def _read_dns_pods(api: KubeApi, snapshot: Snapshot, degraded: list[str]) -> None:
+def _read_dns_pods(api: KubeApi, namespaces, inventory: Inventory, degraded: list[str]) -> None:
     """CoreDNS lives in kube-system; check it even when only other namespaces are observed."""
+    if not namespaces or "kube-system" in namespaces:
+        if "pods" in inventory.lists:
+            inventory.lists["dns_pods"] = [p for p in inventory.items("pods") if is_dns_pod(p)]
+        return
     try:
-        snapshot.dns_pods = list(
-            health.summarize_pod(p) for p in pod_lister(api, "kube-system", label_selector="k8s-app=kube-dns")
+        pages = api.list_pages(
+            Request("list", "pods", "kube-system"),
+            api.core.list_namespaced_pod,
+            namespace="kube-system",
+            label_selector="k8s-app=kube-dns",
         )
+        inventory.lists["dns_pods"] = [trim_pod(p) for p in pages]
     except (KubeRequestError, KubePermissionError) as err:
+        inventory.unreadable["dns_pods"] = str(err)
         degraded.append(f"CoreDNS health unknown ({err})")
 
 
-def _read_deployments(api: KubeApi, scope, snapshot: Snapshot) -> None:
-    deployments = []
-    for namespace in scope:
-        if namespace is None:
-            items = api.list_pages(Request("list", "deployments"), api.apps.list_deployment_for_all_namespaces)
-        else:
-            items = api.list_pages(
-                Request("list", "deployments", namespace),
-                api.apps.list_namespaced_deployment,
+def _read_referenced_secrets(api: KubeApi, inventory: Inventory, degraded: list[str]) -> None:
+    """Whether the Secrets that Ingresses (TLS) and DaemonSets (imagePullSecrets) name exist: one
+    GET each (never a list of every Secret), and only existence is kept."""
+    wanted = [(namespace_of(i), s) for i in inventory.items("ingresses") for s in referenced_secrets(i)]
+    wanted += [(namespace_of(d), s) for d in inventory.items("daemonsets") for s in image_pull_secrets(d)]
+    forbidden: list[str] = []
+    for namespace, secret in wanted:
+        if (namespace, secret) in inventory.secrets:
+            continue
+        try:
+            response = api.call(
+                Request("get", "secrets", namespace),
+                api.core.read_namespaced_secret,
+                name=secret,
                 namespace=namespace,
             )
-        deployments.extend(health.summarize_deployment(d) for d in items)
-    snapshot.deployments = deployments
+            response.drain_conn()  # the content is never looked at; the connection is reused
+            inventory.secrets[(namespace, secret)] = True
+        except KubeRequestError as err:
+            if err.status == 404:
+                inventory.secrets[(namespace, secret)] = False
+            else:
+                inventory.secrets[(namespace, secret)] = None
+                degraded.append(f"secret {namespace}/{secret} unknown ({err})")
+        except KubePermissionError:
+            inventory.secrets[(namespace, secret)] = None
+            forbidden.append(f"{namespace}/{secret}")
+    if forbidden:
+        degraded.append(
+            f"secret existence not checked for {', '.join(forbidden[:5])}"
+            + (f" and {len(forbidden) - 5} more" if len(forbidden) > 5 else "")
+            + " (no permission to get secrets)"
+        )
 
 
-class _EventTally:
-    """Counts events in the window and remembers the warnings worth a finding."""
-
-    def __init__(self, since: datetime):
-        self.since = since
-        self.warning = 0
-        self.normal = 0
-        self.pvc_trouble = False
-        self.quota_trouble = False
-        self.network_findings: list[str] = []
-        self.pvc_messages: dict[tuple[str, str], str] = {}
-        self.warnings = Counter()
-        self.messages: dict[tuple[str, str], str] = {}
-
-    def add(self, event: dict) -> None:
-        obj = event.get("involvedObject") or {}
-        is_warning = event.get("type") == "Warning"
-        message = health._one_line(event.get("message") or event.get("note") or "")
-        if is_warning and obj.get("kind") == "PersistentVolumeClaim":
-            self.pvc_messages[(obj.get("namespace", ""), obj.get("name", ""))] = message
-        when = health.event_time(event)
-        if when is None or when < self.since:
-            return
-        if not is_warning:
-            self.normal += 1
-            return
-        self.warning += 1
-        reason = event.get("reason", "")
-        where = health.event_object(event)
-        count = int(event.get("count") or 1)
-        self.warnings[(reason, where)] += count
-        self.messages[(reason, where)] = message
-        if reason in health.PVC_EVENT_REASONS:
-            self.pvc_trouble = True
-        if "exceeded quota" in message:
-            self.quota_trouble = True
-        if health.NETWORK_EVENT_PATTERN.search(message) and len(self.network_findings) < health.MAX_EVENT_FINDINGS:
-            self.network_findings.append(f"network: {where} {reason}: {message}")
-
-    def summary_findings(self) -> list[str]:
-        top = self.warnings.most_common(health.MAX_EVENT_FINDINGS)
-        findings = [
-            f"warning event {reason} on {where} (x{count}): {self.messages[(reason, where)]}"
-            for (reason, where), count in top
-        ]
-        if len(self.warnings) > len(top):
-            findings.append(f"... and {len(self.warnings) - len(top)} more kinds of warning events")
-        return findings
-
-
-def _read_events(api: KubeApi, scope, tally: _EventTally) -> None:
-    for namespace in scope:
-        if namespace is None:
-            items = api.list_pages(Request("list", "events"), api.core.list_event_for_all_namespaces)
-        else:
-            items = api.list_pages(
-                Request("list", "events", namespace), api.core.list_namespaced_event, namespace=namespace
-            )
-        for event in items:
-            tally.add(event)
-
-
-def _read_pvcs(api: KubeApi, scope, event_messages, problems: list[str]) -> None:
-    for namespace in scope:
-        if namespace is None:
-            items = api.list_pages(
-                Request("list", "persistentvolumeclaims"),
-                api.core.list_persistent_volume_claim_for_all_namespaces,
-            )
-        else:
-            items = api.list_pages(
-                Request("list", "persistentvolumeclaims", namespace),
-                api.core.list_namespaced_persistent_volume_claim,
-                namespace=namespace,
-            )
-        for pvc in items:
-            meta, phase = pvc.get("metadata", {}), (pvc.get("status") or {}).get("phase", "Unknown")
-            if phase == "Bound":
-                continue
-            key = (meta.get("namespace", ""), meta.get("name", "?"))
-            detail = event_messages.get(key)
-            problems.append(f"pvc {key[0]}/{key[1]} {phase}" + (f" ({detail})" if detail else " (not bound)"))
-
-
-def _read_quotas(api: KubeApi, scope, problems: list[str]) -> None:
-    for namespace in scope:
-        if namespace is None:
-            items = api.list_pages(Request("list", "resourcequotas"), api.core.list_resource_quota_for_all_namespaces)
-        else:
-            items = api.list_pages(
-                Request("list", "resourcequotas", namespace),
-                api.core.list_namespaced_resource_quota,
-                namespace=namespace,
-            )
-        for quota in items:
-            meta, status = quota.get("metadata", {}), quota.get("status") or {}
-            used = status.get("used") or {}
-            for resource, hard in sorted((status.get("hard") or {}).items()):
-                hard_value = health.quantity(hard)
-                if resource in used and health.quantity(used[resource]) >= hard_value:
-                    problems.append(
-                        f"quota {meta.get('namespace')}/{meta.get('name')}: {resource} at limit "
-                        f"({used[resource]} used of {hard})"
-                    )
-
-
-def _read_node_metrics(api: KubeApi, snapshot: Snapshot, degraded: list[str]) -> tuple[float, float] | None:
+def _read_node_metrics(api: KubeApi, inventory: Inventory, degraded: list[str]) -> tuple[float, float] | None:
     """Cluster CPU and memory use as a percent of allocatable, from metrics.k8s.io; None (and a
     degraded note) when the metrics API is absent or failing: usage is never invented."""
     try:
@@ -264,64 +258,91 @@ def _read_node_metrics(api: KubeApi, snapshot: Snapshot, degraded: list[str]) ->
         why = "API not served (is metrics-server installed?)" if err.status == 404 else str(err)
         degraded.append(f"metrics.k8s.io unavailable: {why}; cpu/memory unknown, reported as 0")
         return None
-    allocatable = {n.name: n for n in snapshot.nodes}
+    nodes = {name_of(n): (n.get("status") or {}).get("allocatable") or {} for n in inventory.items("nodes")}
     cpu_used = cpu_total = memory_used = memory_total = 0.0
     for item in items:
-        node = allocatable.get((item.get("metadata") or {}).get("name"))
-        if node is None or node.cpu_allocatable <= 0 or node.memory_allocatable <= 0:
+        name = name_of(item)
+        inventory.node_usage[name] = item.get("usage") or {}
+        allocatable = nodes.get(name)
+        if not allocatable:
+            continue
+        cpu, memory = quantity(allocatable.get("cpu")), quantity(allocatable.get("memory"))
+        if cpu <= 0 or memory <= 0:
             continue
         usage = item.get("usage") or {}
-        cpu_used += health.quantity(usage.get("cpu"))
-        memory_used += health.quantity(usage.get("memory"))
-        cpu_total += node.cpu_allocatable
-        memory_total += node.memory_allocatable
+        cpu_used += quantity(usage.get("cpu"))
+        memory_used += quantity(usage.get("memory"))
+        cpu_total += cpu
+        memory_total += memory
     if cpu_total <= 0 or memory_total <= 0:
         degraded.append("metrics.k8s.io returned no usable node metrics; cpu/memory unknown, reported as 0")
         return None
-    missing = len(snapshot.nodes) - len(items)
+    missing = len(nodes) - len(items)
     if missing > 0:
         degraded.append(f"no metrics for {missing} node(s): usage covers only the nodes that report it")
-    snapshot.metrics_available = True
     return min(100.0, 100.0 * cpu_used / cpu_total), min(100.0, 100.0 * memory_used / memory_total)
 
 
-def _fill_nodes(state: ClusterState, findings: list[str], nodes) -> None:
+def pod_bucket(pod: dict, reasons: set[str]) -> str:
+    """running, pending, failed, unknown or succeeded: from the pod's findings, then its phase."""
+    if reasons & UNKNOWN_REASONS:
+        return "unknown"
+    if reasons & FAILED_REASONS:
+        return "failed"
+    if reasons & PENDING_REASONS:
+        return "pending"
+    phase = (pod.get("status") or {}).get("phase") or "Unknown"
+    return {"Running": "running", "Pending": "pending", "Succeeded": "succeeded", "Failed": "failed"}.get(
+        phase, "unknown"
+    )
+
+
+def state_from_findings(inventory: Inventory, findings: list[Finding]) -> tuple[ClusterState, dict]:
+    state = ClusterState()
+    by_object: dict[tuple[str, str, str], set[str]] = {}
+    for f in findings:
+        by_object.setdefault((f.kind, f.namespace, f.name), set()).add(f.reason)
+
+    nodes = inventory.items("nodes")
     state.num_nodes = len(nodes)
     for node in nodes:
-        if node.schedulable:
-            if node.ready:
-                state.nodes_ready += 1
-            else:
-                state.nodes_not_ready += 1
-        if not node.ready:
-            detail = f"{node.ready_reason}: {node.ready_message}" if node.ready_message else node.ready_reason
-            findings.append(f"node {node.name} NotReady ({detail})")
-        if not node.schedulable:
-            findings.append(f"node {node.name} cordoned (SchedulingDisabled)")
-        findings.extend(f"node {node.name} {pressure}" for pressure in node.pressure)
-        if node.network_unavailable:
-            findings.append(f"node {node.name} NetworkUnavailable ({node.network_unavailable})")
-
-
-def _fill_pods(state: ClusterState, findings: list[str], pods) -> None:
-    counts = Counter(p.bucket for p in pods)
-    state.pods_running = counts["running"]
-    state.pods_pending = counts["pending"]
-    state.pods_failed = counts["failed"]
-    state.pods_unknown = counts["unknown"]
-    state.num_pods = state.pods_running + state.pods_pending + state.pods_failed + state.pods_unknown
-    problems = [p for p in pods if p.problem and not p.is_dns]
-    for pod in problems[:MAX_POD_FINDINGS]:
-        findings.append(f"pod {pod.namespace}/{pod.name} {pod.problem}")
-    if len(problems) > MAX_POD_FINDINGS:
-        findings.append(f"... and {len(problems) - MAX_POD_FINDINGS} more pods with problems")
-
-
-def _fill_deployments(state: ClusterState, findings: list[str], deployments) -> None:
-    state.num_deployments = len(deployments)
-    for deployment in deployments:
-        if deployment.problem:
-            state.deployments_unavailable += 1
-            findings.append(f"deployment {deployment.namespace}/{deployment.name} {deployment.problem}")
+        reasons = by_object.get(("Node", "", name_of(node)), set())
+        if "Cordoned" in reasons:
+            continue
+        if "NotReady" in reasons:
+            state.nodes_not_ready += 1
         else:
-            state.deployments_available += 1
+            state.nodes_ready += 1
+
+    buckets = {}
+    for pod in inventory.items("pods"):
+        key = (namespace_of(pod), name_of(pod))
+        buckets[key] = pod_bucket(pod, by_object.get(("Pod", *key), set()))
+    counts = Counter(buckets.values())
+    state.pods_running, state.pods_pending = counts["running"], counts["pending"]
+    state.pods_failed, state.pods_unknown = counts["failed"], counts["unknown"]
+    state.num_pods = state.pods_running + state.pods_pending + state.pods_failed + state.pods_unknown
+
+    deployments = inventory.items("deployments")
+    state.num_deployments = len(deployments)
+    state.deployments_unavailable = sum(
+        1 for d in deployments if ("Deployment", namespace_of(d), name_of(d)) in by_object
+    )
+    state.deployments_available = state.num_deployments - state.deployments_unavailable
+
+    window_start = inventory.now - inventory.event_window
+    for event in inventory.items("events"):
+        when = event_time(event)
+        if when is None or when < window_start:
+            continue
+        if event.get("type") == "Warning":
+            state.recent_events_warning += 1
+        else:
+            state.recent_events_normal += 1
+
+    state.has_pvc_issues = any((f.kind, f.reason) in PVC_PROBLEMS for f in findings)
+    state.has_network_issues = any(f.reason in NETWORK_REASONS for f in findings)
+    state.has_resource_pressure = any(f.reason in PRESSURE_REASONS for f in findings) or any(
+        "exceeded quota" in f.message for f in findings
+    )
+    return state, buckets

@@ -2,22 +2,26 @@
 
 Each result says what changed or would change (`changes`), what the API server refused and why
 (`refused`: a PodDisruptionBudget's 429, a missing permission), and what was left alone
-(`skipped`). Targets come from `rl.kube.targets`.
+(`skipped`). Targets come from `rl.kube.targets`. `sent` holds every write already sent in this run
+(verb, object and body): an identical write is never sent twice, dry run or not.
 """
+
+import json
 
 from rl.actions import ClusterAction
 from rl.kube import targets
 from rl.kube.connection import RETRYABLE_STATUSES, KubeApi, Request
 from rl.kube.errors import KubePermissionError, KubeRequestError
-from rl.kube.observe import Snapshot
+from rl.kube.health import Snapshot
 from rl.kube.policy import WritePolicy
 
 DRY_RUN = "All"
 
 
 class _Outcome:
-    def __init__(self, action: ClusterAction, target: str | None):
+    def __init__(self, action: ClusterAction, target: str | None, sent: set[str]):
         self.action = action
+        self.sent = sent
         self.data = {"target": target, "dry_run": True, "changes": [], "refused": [], "skipped": []}
 
     def change(self, obj: str, change: str, dry_reason: str, response: dict | None = None) -> None:
@@ -47,24 +51,36 @@ class _Outcome:
         return {"success": bool(changes), "message": verb_note, "data": self.data}
 
 
-def run_remediation(action: ClusterAction, api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
+def run_remediation(
+    action: ClusterAction, api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str] | None = None
+) -> dict:
+    sent = sent if sent is not None else set()
     if action == ClusterAction.RESTART_FAILED_PODS:
-        return _restart_failed_pods(api, snapshot, policy)
+        return _restart_failed_pods(api, snapshot, policy, sent)
     if action == ClusterAction.SCALE_UP_DEPLOYMENT:
         target = targets.deployment_to_scale_up(snapshot.deployments, policy.may_target)
-        return _scale(api, policy, action, target, +1, "no deployment has unavailable replicas")
+        return _scale(api, policy, sent, action, target, +1, "no deployment has unavailable replicas")
     if action == ClusterAction.SCALE_DOWN_DEPLOYMENT:
         target = targets.deployment_to_scale_down(snapshot.deployments, policy.may_target)
-        return _scale(api, policy, action, target, -1, "no fully available deployment has more than one replica")
+        return _scale(api, policy, sent, action, target, -1, "no fully available deployment has more than one replica")
     if action == ClusterAction.DRAIN_NODE:
-        return _drain(api, snapshot, policy)
+        return _drain(api, snapshot, policy, sent)
     if action == ClusterAction.UNCORDON_NODE:
-        return _uncordon(api, snapshot, policy)
+        return _uncordon(api, snapshot, policy, sent)
     raise ValueError(f"{action.name} is not a remediation action")
 
 
-def _attempt(outcome: _Outcome, obj: str, call) -> dict | None:
-    """Run one write; record a refusal instead of raising for 403/404/429 and other API errors."""
+def write_key(verb: str, obj: str, body) -> str:
+    return f"{verb} {obj} {json.dumps(body, sort_keys=True)}"
+
+
+def _attempt(outcome: _Outcome, obj: str, call, key: str) -> dict | None:
+    """Run one write unless an identical one was sent already; record a refusal instead of raising
+    for 403/404/429 and other API errors."""
+    if key in outcome.sent:
+        outcome.skip(obj, "identical write already sent in this run")
+        return None
+    outcome.sent.add(key)
     try:
         return call()
     except KubePermissionError as err:
@@ -79,9 +95,11 @@ def _attempt(outcome: _Outcome, obj: str, call) -> dict | None:
     return None
 
 
-def _restart_failed_pods(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
+def _restart_failed_pods(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str]) -> dict:
     pods = targets.failed_pods_to_restart(snapshot.pods, policy.may_target)
-    outcome = _Outcome(ClusterAction.RESTART_FAILED_PODS, ", ".join(f"{p.namespace}/{p.name}" for p in pods) or None)
+    outcome = _Outcome(
+        ClusterAction.RESTART_FAILED_PODS, ", ".join(f"{p.namespace}/{p.name}" for p in pods) or None, sent
+    )
     if not pods:
         return outcome.result("no failed pods owned by a ReplicaSet to restart")
     for pod in pods:
@@ -97,6 +115,7 @@ def _restart_failed_pods(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) 
                 namespace=pod.namespace,
                 dry_run=DRY_RUN if dry else None,
             ),
+            write_key("delete", obj, None),
         )
         if response is not None:
             outcome.change(obj, f"delete ({pod.problem}); its ReplicaSet {pod.owner_name} starts a new pod", dry)
@@ -104,8 +123,10 @@ def _restart_failed_pods(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) 
     return outcome.result(f"{'would delete' if _all_dry(outcome) else 'deleted'} {done} failed pod(s)")
 
 
-def _scale(api: KubeApi, policy: WritePolicy, action: ClusterAction, target, step: int, none_reason: str) -> dict:
-    outcome = _Outcome(action, f"{target.namespace}/{target.name}" if target else None)
+def _scale(
+    api: KubeApi, policy: WritePolicy, sent: set[str], action: ClusterAction, target, step: int, none_reason: str
+) -> dict:
+    outcome = _Outcome(action, f"{target.namespace}/{target.name}" if target else None, sent)
     if target is None:
         return outcome.result(none_reason)
     replicas = max(1, target.desired + step)
@@ -122,6 +143,7 @@ def _scale(api: KubeApi, policy: WritePolicy, action: ClusterAction, target, ste
             body={"spec": {"replicas": replicas}},
             dry_run=DRY_RUN if dry else None,
         ),
+        write_key("patch scale", obj, {"spec": {"replicas": replicas}}),
     )
     if response is not None:
         server_replicas = (response.get("spec") or {}).get("replicas")
@@ -138,9 +160,9 @@ def _node_dry_reason(policy: WritePolicy) -> str:
     return "" if policy.allow_writes else "read-only: writes not allowed"
 
 
-def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
+def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str]) -> dict:
     node, why_none = targets.node_to_drain(snapshot.nodes)
-    outcome = _Outcome(ClusterAction.DRAIN_NODE, node.name if node else None)
+    outcome = _Outcome(ClusterAction.DRAIN_NODE, node.name if node else None, sent)
     if node is None:
         return outcome.result(f"nothing to drain: {why_none}")
     obj = f"node {node.name}"
@@ -155,6 +177,7 @@ def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
             body={"spec": {"unschedulable": True}},
             dry_run=DRY_RUN if node_dry else None,
         ),
+        write_key("patch", obj, {"spec": {"unschedulable": True}}),
     )
     if cordoned is None:
         return outcome.result(f"could not cordon {obj}")
@@ -198,6 +221,7 @@ def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
                 dry_run=DRY_RUN if dry else None,
                 retry_statuses=RETRYABLE_STATUSES - {429},
             ),
+            write_key("create eviction", pod_obj, body),
         )
         if evicted is not None:
             outcome.change(pod_obj, "evict", dry)
@@ -206,9 +230,9 @@ def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
     return outcome.result(f"{verb} {obj}: cordon and evict {evictions} pod(s)")
 
 
-def _uncordon(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
+def _uncordon(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str]) -> dict:
     node = targets.node_to_uncordon(snapshot.nodes)
-    outcome = _Outcome(ClusterAction.UNCORDON_NODE, node.name if node else None)
+    outcome = _Outcome(ClusterAction.UNCORDON_NODE, node.name if node else None, sent)
     if node is None:
         return outcome.result("no cordoned node is Ready and free of pressure")
     obj = f"node {node.name}"
@@ -223,6 +247,7 @@ def _uncordon(api: KubeApi, snapshot: Snapshot, policy: WritePolicy) -> dict:
             body={"spec": {"unschedulable": None}},
             dry_run=DRY_RUN if dry else None,
         ),
+        write_key("patch", obj, {"spec": {"unschedulable": None}}),
     )
     if response is not None:
         outcome.change(obj, "uncordon", dry)

@@ -58,3 +58,26 @@ def node_to_drain(nodes: list[NodeSummary]) -> tuple[NodeSummary | None, str]:
 def node_to_uncordon(nodes: list[NodeSummary]) -> NodeSummary | None:
     candidates = [n for n in nodes if not n.schedulable and n.ready and not n.pressure]
     return min(candidates, key=lambda n: n.name, default=None)
+
+
+def target_of(action, snapshot, policy) -> str | None:
+    """The object a remedy would act on now ("ns/name", a node name, or the pods' names); None when
+    it has nothing to act on. The backend keys "do not retry" on (action, this target)."""
+    from rl.actions import ClusterAction
+
+    if action == ClusterAction.RESTART_FAILED_PODS:
+        pods = failed_pods_to_restart(snapshot.pods, policy.may_target)
+        return ",".join(f"{p.namespace}/{p.name}" for p in pods) or None
+    if action == ClusterAction.SCALE_UP_DEPLOYMENT:
+        deployment = deployment_to_scale_up(snapshot.deployments, policy.may_target)
+    elif action == ClusterAction.SCALE_DOWN_DEPLOYMENT:
+        deployment = deployment_to_scale_down(snapshot.deployments, policy.may_target)
+    elif action == ClusterAction.DRAIN_NODE:
+        node = node_to_drain(snapshot.nodes)[0]
+        return node.name if node else None
+    elif action == ClusterAction.UNCORDON_NODE:
+        node = node_to_uncordon(snapshot.nodes)
+        return node.name if node else None
+    else:
+        return None
+    return f"{deployment.namespace}/{deployment.name}" if deployment else None

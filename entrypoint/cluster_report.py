@@ -1,0 +1,135 @@
+"""The real-cluster part of a diagnose report, built from the analyzers' findings (one source of truth).
+
+- `findings`: every open finding with its evidence and next steps (keyed on kind and reason);
+- `root_causes`: `[{"finding", "affects": [...]}]`, the findings grouped by shared cause;
+- `could_not_act`: remedies the cluster refused (with the permission needed) or answered as dry runs;
+- `k8sgpt`: the same findings in the shape `k8sgpt analyze --output json` prints.
+
+Mapping to k8sgpt (README, "Real clusters"): one result per object; `kind` is the object's kind,
+`name` is `namespace/name` (just the name when cluster-scoped), `error` holds one `{"Text",
+"KubernetesDoc", "Sensitive"}` per finding on the object (Text is the finding's message prefixed by its
+reason), `details` is empty (no AI explanation), `parentObject` is the top controller
+("Deployment/cart"). `status` is "ProblemDetected" or "OK", `problems` counts the error entries,
+`provider` is "" and `errors` is null (analyzers that could not run are in our `degraded`).
+"""
+
+from entrypoint.recommendations import for_finding
+
+# Which of the agent's remedies can act on a finding; every other finding needs a human.
+REMEDIES = {
+    ("Pod", "CrashLoopBackOff"): "RESTART_FAILED_PODS",
+    ("Pod", "OOMKilled"): "RESTART_FAILED_PODS",
+    ("Pod", "RunContainerError"): "RESTART_FAILED_PODS",
+    ("Pod", "ContainerExited"): "RESTART_FAILED_PODS",
+    ("Pod", "Failed"): "RESTART_FAILED_PODS",
+    ("Pod", "Evicted"): "RESTART_FAILED_PODS",
+    ("Deployment", "ReplicasUnavailable"): "SCALE_UP_DEPLOYMENT",
+    ("Node", "NotReady"): "DRAIN_NODE",
+    ("Node", "MemoryPressure"): "DRAIN_NODE",
+    ("Node", "DiskPressure"): "DRAIN_NODE",
+    ("Node", "PIDPressure"): "DRAIN_NODE",
+    ("Node", "Cordoned"): "UNCORDON_NODE",
+}
+
+
+def finding_entry(finding, blocked: dict[str, str] | None = None) -> dict:
+    """A report entry; `status` says why the finding is still open: it needs a human, or the remedy
+    that could act on it was refused or only a dry run (`blocked`: action name -> why)."""
+    remedy = REMEDIES.get((finding.kind, finding.reason))
+    if remedy is None:
+        status = "open: needs a human"
+    elif remedy in (blocked or {}):
+        status = f"open: {remedy} {blocked[remedy]}"
+    else:
+        status = f"open: {remedy} not tried"
+    return {
+        "issue": str(finding),
+        "status": status,
+        **finding.to_dict(),
+        "recommended": for_finding(finding),
+    }
+
+
+def k8sgpt_output(findings) -> dict:
+    results: dict[tuple[str, str], dict] = {}
+    for f in findings:
+        entry = results.setdefault(
+            (f.kind, f.object_name),
+            {"kind": f.kind, "name": f.object_name, "error": [], "details": "", "parentObject": f.parent},
+        )
+        entry["error"].append({"Text": f"{f.reason}: {f.message}", "KubernetesDoc": "", "Sensitive": []})
+    problems = sum(len(r["error"]) for r in results.values())
+    return {
+        "provider": "",
+        "errors": None,
+        "status": "ProblemDetected" if problems else "OK",
+        "problems": problems,
+        "results": list(results.values()),
+    }
+
+
+def cluster_sections(env, info, writes_allowed: bool) -> dict:
+    """The report fields of a real-cluster run, from the env's last observation."""
+    from rl.kube.grouping import group
+
+    backend = env._backend
+    findings = list(info.get("findings", []))
+    reading = backend.reading
+    roots = group(findings, reading.inventory) if reading is not None else []
+    could_not_act = [
+        {
+            "action": r["action"],
+            "target": r["target"],
+            "object": r["object"],
+            "why": "refused by the cluster",
+            "detail": r["reason"],
+            "permission_needed": _permission(r["reason"]),
+        }
+        for r in backend.refusals
+    ]
+    for (action, target), why in sorted(backend.blocked.items(), key=lambda kv: (kv[0][0].name, kv[0][1])):
+        if why.startswith("answered as a dry run"):
+            could_not_act.append(
+                {
+                    "action": action.name,
+                    "target": target,
+                    "why": "dry run only",
+                    "detail": why,
+                    "permission_needed": None,
+                }
+            )
+    blocked = {action.name: why for (action, _), why in backend.blocked.items()}
+    return {
+        "findings": [finding_entry(f, blocked) for f in findings],
+        "root_causes": [r.to_dict() for r in roots],
+        "could_not_act": could_not_act,
+        "degraded": info.get("degraded", []),
+        "writes_allowed": writes_allowed,
+        "observations": backend.observations,
+        "k8sgpt": k8sgpt_output(findings),
+    }
+
+
+def _permission(reason: str) -> str | None:
+    marker = "permission denied: cannot "
+    if marker not in reason:
+        return None
+    return reason.split(marker, 1)[1].split(" (", 1)[0]
+
+
+def print_cluster_text(report: dict) -> None:
+    roots = report.get("root_causes", [])
+    if roots:
+        print("\nRoot causes:")
+        for root in roots:
+            f = root["finding"]
+            where = f"{f['namespace']}/{f['name']}" if f["namespace"] else f["name"]
+            print(f"  - [{f['severity']}] {f['kind']} {where} {f['reason']}: {f['message']}")
+            for a in root["affects"]:
+                a_where = f"{a['namespace']}/{a['name']}" if a["namespace"] else a["name"]
+                print(f"      affects {a['kind']} {a_where} ({a['reason']})")
+    if report.get("could_not_act"):
+        print("\nCould not act:")
+        for entry in report["could_not_act"]:
+            need = f"; needs permission to {entry['permission_needed']}" if entry.get("permission_needed") else ""
+            print(f"  - {entry['action']} on {entry['target']}: {entry['why']} ({entry['detail']}){need}")
