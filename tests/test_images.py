@@ -461,7 +461,6 @@ def test_train_device_auto_warns_only_when_a_cuda_build_falls_back(monkeypatch, 
     assert err.count("\n") == int(warned)
 
 
-
 @pytest.mark.container
 def test_cuda_image_status_says_cuda_build_without_a_gpu(cuda_image):
     result = cuda_image.run("--read-only", "--tmpfs", "/tmp", cuda_image.ref, "status")

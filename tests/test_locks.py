@@ -158,7 +158,7 @@ def test_cuda_build_lock_is_the_compiler_at_the_runtimes_cuda_version():
     build, runtime = parse_lock(CUDA_BUILD_LOCK), parse_lock(LOCKS["cuda"])
     assert {"nvidia-cuda-nvcc", "nvidia-nvvm", "nvidia-cuda-crt"} <= set(build)
     assert not set(build) & set(runtime), "cuda-build.txt repeats packages of cuda.txt"
-    for name, (version, hashes) in build.items():
+    for name, (_version, hashes) in build.items():
         assert hashes and all(len(h) == 64 for h in hashes), name
     # One CUDA: the toolkit cuda-build.in asks for is the one torch's lock pins, and nvcc is its 13.0.
     wanted = pins((REPO / "requirements" / "cuda-build.in").read_text().splitlines())["cuda-toolkit"]
