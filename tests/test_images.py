@@ -329,6 +329,40 @@ def test_no_compiler_or_pip_in_the_image(cpu_image):
     assert result.returncode != 0
 
 
+SLIMMED = (
+    "kubernetes/aio",
+    "tensorboard_data_server/bin",
+    "tensorboard/webfiles.zip",
+    "torchgen",
+    "setuptools",
+    "wheel",
+)
+
+
+def assert_slimmed(image: Image):
+    """scripts/image/slim.sh's cuts are gone, and what a run needs of those packages still works."""
+    site = "/opt/venv/lib/python3.11/site-packages"
+    check = (
+        "import boto3, kubernetes.client, os, sys\n"
+        "from torch.utils.tensorboard import SummaryWriter\n"
+        "s = boto3.session.Session()\n"
+        "for name in ('s3', 'sts', 'sso', 'sso-oidc'): s.client(name, region_name='us-east-1')\n"
+        "w = SummaryWriter(log_dir='/tmp/tb'); w.add_scalar('x', 1.0, 0); w.close()\n"
+        f"left = [p for p in {SLIMMED!r} if os.path.exists(os.path.join({site!r}, p))]\n"
+        "print(len(os.listdir(os.path.join(os.path.dirname(boto3.__file__), '..', 'botocore', 'data'))), left)\n"
+    )
+    result = image.run("--read-only", "--tmpfs", "/tmp", "--entrypoint", "python", image.ref, "-c", check)
+    assert result.returncode == 0, result.stderr[-2000:]
+    services, left = result.stdout.split(None, 1)
+    assert left.strip() == "[]"
+    assert int(services) < 20  # botocore's top-level JSON files and the kept services' models
+
+
+@pytest.mark.container
+def test_cpu_image_leaves_out_what_cluster_rl_never_runs(cpu_image):
+    assert_slimmed(cpu_image)
+
+
 @pytest.mark.container
 def test_train_writes_the_model_to_the_mounted_volume(trained_home):
     home, uid = trained_home
@@ -551,6 +585,11 @@ def test_cuda_image_has_no_compiler_headers_or_pip(cuda_image):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.container
+def test_cuda_image_leaves_out_what_cluster_rl_never_runs(cuda_image):
+    assert_slimmed(cuda_image)
 
 
 @pytest.mark.container
