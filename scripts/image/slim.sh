@@ -6,12 +6,11 @@
 #   assume-role and EKS web identity, SSO, SSO-OIDC, sign-in): 27 MB of 450 services' JSON.
 # - TensorBoard's data server binary and web app (25 MB): the image writes event files, it never
 #   serves them (run `tensorboard` where the runs are).
-# - torchgen, setuptools, wheel: code generators and build tools, needed only to build pufferlib-core.
+# - setuptools, wheel: build tools, needed only to build pufferlib-core. (Not torchgen: torch imports it.)
 # warm.py, which runs after this, imports what a run imports, so a cut that breaks one fails the build.
 set -eu
 site=${1:?usage: slim.sh SITE_PACKAGES}
-rm -rf "$site/kubernetes/aio" "$site/tensorboard_data_server/bin" "$site/tensorboard/webfiles.zip" \
-    "$site/torchgen"
+rm -rf "$site/kubernetes/aio" "$site/tensorboard_data_server/bin" "$site/tensorboard/webfiles.zip"
 for service in "$site"/botocore/data/*/; do
     case $(basename "$service") in
     s3 | sts | sso | sso-oidc | signin) ;;
