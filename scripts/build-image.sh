@@ -12,9 +12,10 @@
 #   and passed as BASE_IMAGE;
 # - PyTorch's CPU index unreachable: the host's pip downloads the torch CPU wheel into wheelhouse/
 #   and the build installs it from there (TORCH_INDEX_URL is then empty).
-# BASE_IMAGE, TORCH_INDEX_URL (CPU only) and PIP_INDEX_URL from the environment are passed through as
-# they are. The CUDA image needs no CUDA base image: its CUDA libraries and compiler are PyPI wheels.
-# PIP_CERT (default: the system CA bundle) goes in as the build secret `pip_cert`. EXTRA_BUILD_ARGS is appended to the engine's build command.
+# BASE_IMAGE, PIP_INDEX_URL, TORCH_INDEX_URL (CPU) and TORCH_CUDA_ARCH_LIST (CUDA) from the
+# environment are passed through as they are. The CUDA image needs no CUDA base image: its CUDA
+# libraries and compiler are PyPI wheels. PIP_CERT (default: the system CA bundle) goes in as the
+# build secret `pip_cert`. EXTRA_BUILD_ARGS is appended to the engine's build command.
 #
 # SOURCE_DATE_EPOCH from the environment (e.g. `git log -1 --format=%ct`) makes the images
 # reproducible: it goes in as a build ARG and as the CREATED label, and with podman as --timestamp
@@ -98,7 +99,9 @@ if [[ "$variant" == cpu ]]; then
     fi
 fi
 
-for name in BASE_IMAGE TORCH_INDEX_URL PIP_INDEX_URL; do
+passed=(BASE_IMAGE PIP_INDEX_URL)
+if [[ "$variant" == cpu ]]; then passed+=(TORCH_INDEX_URL); else passed+=(TORCH_CUDA_ARCH_LIST); fi
+for name in "${passed[@]}"; do
     if [[ -n "${!name+set}" ]]; then
         build_args+=(--build-arg "$name=${!name}")
     fi
