@@ -561,7 +561,7 @@ def test_cuda_image_train_on_cuda_without_a_gpu_is_one_line_and_exit_6(cuda_imag
     result = cuda_image.run("--read-only", "--tmpfs", "/tmp", cuda_image.ref, "train", "--device", "cuda")
     assert result.returncode == 6, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("device cuda:"), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("cluster-rl: device cuda:"), result.stderr
 
 
 @pytest.mark.container
@@ -572,8 +572,8 @@ def test_cuda_image_has_no_compiler_headers_or_pip(cuda_image):
         "sh",
         cuda_image.ref,
         "-c",
-        f"command -v gcc g++ cc nvcc ptxas pip; ls -d {site}/torch/include {site}/nvidia/cu13/bin "
-        f"{site}/nvidia/cu13/include {site}/nvidia/cu13/nvvm 2>/dev/null; "
+        f"command -v gcc g++ cc nvcc ptxas pip; ls -d {site}/torch/include {site}/nvidia/cu13/include 2>/dev/null; "
+        f"find {site}/nvidia/cu13/bin {site}/nvidia/cu13/nvvm -type f 2>/dev/null; "
         f"ls {site} | grep -i -E '^nvidia_(cuda_nvcc|cuda_crt|nvvm|cuda_cccl)'; true",
     )
     assert result.returncode == 0, result.stderr
