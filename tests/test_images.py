@@ -134,6 +134,12 @@ def test_cuda_image_builds_pufferlibs_cuda_kernel_and_sees_gpus():
     assert "PUFFERLIB_DISABLE_CUDA=1" in cpu_builder
 
 
+def test_ci_builds_the_cuda_image_so_its_tests_run():
+    run = (REPO / ".ci" / "run").read_text()
+    assert "export CLUSTER_RL_REQUIRE_CONTAINERS=1" in run  # the container tests fail rather than skip
+    assert "\nmake image-cuda\n" in run and run.index("make image-cuda") < run.index("\nmake test")
+
+
 def test_dockerignore_keeps_local_state_out_of_the_context():
     patterns = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
     for pattern in ("**/.venv", ".git", "**/__pycache__", "build"):
