@@ -67,8 +67,9 @@ COPY rl /build/src/rl
 COPY entrypoint /build/src/entrypoint
 COPY cluster_env.py /build/src/
 COPY scripts/image/ /build/image/
-# Then slim the venv: torch's C++ headers, test binaries and protoc were needed only to build
-# pufferlib's extension; packages' own test suites never run here; shared objects lose their symbol
+# Then slim the venv: what cluster-rl never runs goes (scripts/image/slim.sh says what and why);
+# torch's C++ headers, test binaries and protoc were needed only to build pufferlib's extension;
+# packages' own test suites never run here; shared objects lose their symbol
 # tables (not those in *.libs/, which auditwheel patched); pip goes last. warm.py runs after the
 # stripping, so a library the strip broke fails the build. For reproducible bytecode and numba cache,
 # the venv's files are dated SOURCE_DATE_EPOCH when it is set (the time podman's --timestamp gives
@@ -78,6 +79,7 @@ ARG SOURCE_DATE_EPOCH
 RUN pip install --no-compile --no-deps --no-build-isolation ./src \
     && pip check \
     && site=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+    && sh /build/image/slim.sh "$site" \
     && rm -rf "$site/torch/include" "$site/torch/test" "$site/torch/bin/"*[Tt]est* "$site/torch/bin/protoc"* \
         "$site/torch/lib/"*test*.so \
     && find "$site" -depth -type d -name tests -not -path "$site/torch/*" -exec rm -rf {} + \

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 PUFFERLIB_PIN := pufferlib-core==3.0.16
 
-.PHONY: venv run test bench lint lock lock-check image image-cuda clean
+.PHONY: venv run test bench lint lock lock-check image image-cuda gpu-wheels gpu-check clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,14 @@ image:
 
 image-cuda:
 	PYTHON=$(PYTHON) scripts/build-image.sh cuda
+
+# The GPU check (scripts/gpu-check.sh) for a GPU machine without network: gpu-wheels/ holds what it
+# installs there (under 60 MiB, hash-checked against requirements/cuda.txt). See README.md, "GPU check".
+gpu-wheels: venv
+	PYTHON=$(abspath $(BIN))/python scripts/gpu-wheels.sh
+
+gpu-check:
+	scripts/gpu-check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,15 +7,17 @@
 # host can grant).
 #
 # The Dockerfiles are built as they are; only build ARGs adapt them to the host:
-# - no registry reachable (the pinned Debian base can be neither found nor pulled): a Debian base is
-#   made locally with debootstrap (scripts/make-debian-base.sh) and passed as BASE_IMAGE;
+# - no registry reachable (the pinned Debian base, which both Dockerfiles start from, can be neither
+#   found nor pulled): a Debian base is made locally with debootstrap (scripts/make-debian-base.sh)
+#   and passed as BASE_IMAGE;
 # - PyTorch's CPU index unreachable: the host's pip downloads the torch CPU wheel into wheelhouse/
 #   and the build installs it from there (TORCH_INDEX_URL is then empty).
-# BASE_IMAGE, BUILDER_IMAGE, RUNTIME_IMAGE, TORCH_INDEX_URL and PIP_INDEX_URL from the environment
-# are passed through as they are. PIP_CERT (default: the system CA bundle) goes in as the build
-# secret `pip_cert`. EXTRA_BUILD_ARGS is appended to the engine's build command.
+# BASE_IMAGE, PIP_INDEX_URL, TORCH_INDEX_URL (CPU) and TORCH_CUDA_ARCH_LIST (CUDA) from the
+# environment are passed through as they are. The CUDA image needs no CUDA base image: its CUDA
+# libraries and compiler are PyPI wheels. PIP_CERT (default: the system CA bundle) goes in as the
+# build secret `pip_cert`. EXTRA_BUILD_ARGS is appended to the engine's build command.
 #
-# SOURCE_DATE_EPOCH from the environment (e.g. `git log -1 --format=%ct`) makes the CPU image
+# SOURCE_DATE_EPOCH from the environment (e.g. `git log -1 --format=%ct`) makes the images
 # reproducible: it goes in as a build ARG and as the CREATED label, and with podman as --timestamp
 # (image and file times). Two builds of one tree with one SOURCE_DATE_EPOCH then give the same image
 # ID (tests/test_reproducible.py).
@@ -48,11 +50,6 @@ if [[ -z "${ENGINE:-}" ]]; then
 fi
 build_args=()
 if [[ "$(basename "$ENGINE")" == podman* ]]; then
-    # podman's default OCI image format drops SHELL (Dockerfile.cuda's pipefail); docker's keeps it but
-    # records the build container's ID and hostname, so the CPU image (no SHELL) stays OCI.
-    if [[ "$variant" == cuda ]]; then
-        build_args+=(--format docker)
-    fi
     if [[ -n "${SOURCE_DATE_EPOCH:-}" ]]; then
         build_args+=(--timestamp "$SOURCE_DATE_EPOCH")
     fi
@@ -82,12 +79,12 @@ else
 fi
 build_args+=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created")
 
+if [[ -z "${BASE_IMAGE:-}" ]] && ! image_available "$(arg_default BASE_IMAGE)"; then
+    log "cannot pull $(arg_default BASE_IMAGE); making a local Debian base with debootstrap"
+    BASE_IMAGE=localhost/debian:bookworm-slim
+    "$repo/scripts/make-debian-base.sh" "$ENGINE" "$BASE_IMAGE"
+fi
 if [[ "$variant" == cpu ]]; then
-    if [[ -z "${BASE_IMAGE:-}" ]] && ! image_available "$(arg_default BASE_IMAGE)"; then
-        log "cannot pull $(arg_default BASE_IMAGE); making a local Debian base with debootstrap"
-        BASE_IMAGE=localhost/debian:bookworm-slim
-        "$repo/scripts/make-debian-base.sh" "$ENGINE" "$BASE_IMAGE"
-    fi
     if [[ -z "${TORCH_INDEX_URL+set}" ]] && ! reachable "$(arg_default TORCH_INDEX_URL)/torch/"; then
         torch_pin="$(sed -n 's/^ *"\(torch==[^"]*\)",*$/\1/p' pyproject.toml | head -n1)+cpu"
         if ! ls wheelhouse/torch-"${torch_pin#torch==}"-*.whl >/dev/null 2>&1; then
@@ -100,17 +97,11 @@ if [[ "$variant" == cpu ]]; then
         fi
         TORCH_INDEX_URL=
     fi
-else
-    for name in BUILDER_IMAGE RUNTIME_IMAGE; do
-        if [[ -z "${!name:-}" ]] && ! image_available "$(arg_default "$name")"; then
-            log "cannot pull $(arg_default "$name") (the CUDA base images come only from a registry);" \
-                "pass $name=<local image> to build from another"
-            exit 1
-        fi
-    done
 fi
 
-for name in BASE_IMAGE BUILDER_IMAGE RUNTIME_IMAGE TORCH_INDEX_URL PIP_INDEX_URL; do
+passed=(BASE_IMAGE PIP_INDEX_URL)
+if [[ "$variant" == cpu ]]; then passed+=(TORCH_INDEX_URL); else passed+=(TORCH_CUDA_ARCH_LIST); fi
+for name in "${passed[@]}"; do
     if [[ -n "${!name+set}" ]]; then
         build_args+=(--build-arg "$name=${!name}")
     fi

@@ -1,9 +1,11 @@
-"""The images: Dockerfile lint and structure, and the CPU image built and run with a real engine.
+"""The images: Dockerfile lint and structure, and the CPU and CUDA images built and run with a real engine.
 
 The container tests build `localhost/cluster-code-rl:cpu` once per session with scripts/build-image.sh
 (the engine's layer cache makes an unchanged rebuild cheap), then run it the ways users and
 cluster-code do: `status`, `train` writing to a mounted directory, `diagnose --output json` reading
 that model, under `--read-only --tmpfs /tmp` as an arbitrary uid, and through the host shim.
+The CUDA image (`localhost/cluster-code-rl:cuda`) is built the same way and checked without a GPU:
+its status, torch's CUDA version, the CUDA kernel in pufferlib's extension, and how train falls back.
 Without an engine they skip, except where CLUSTER_RL_REQUIRE_CONTAINERS=1 (CI) makes that a failure.
 """
 
@@ -23,7 +25,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHIM = REPO / "entrypoint" / "shim.py"
 CPU_TAG = "localhost/cluster-code-rl:cpu"
-IMAGE_SIZE_TARGET = 1_100_000_000  # bytes, uncompressed, as the engine reports it
+CUDA_TAG = "localhost/cluster-code-rl:cuda"
+IMAGE_SIZE_TARGET = 1_000_000_000  # bytes, uncompressed, as the engine reports it
+# The CUDA image is torch's CUDA 13.0 libraries above all (see README, "Images"); this bound catches a
+# lock or Dockerfile change that adds gigabytes (a second CUDA, headers or the compiler left in).
+CUDA_IMAGE_SIZE_BOUND = 8_000_000_000
+TORCH_CUDA_VERSION = "13.0"  # what PyPI's torch 2.13.0 is built with (requirements/cuda.txt)
 # Short but real training: 2 episodes of 100 steps on 64 simulated clusters.
 TRAIN_ARGS = ["train", "-e", "2", "--num-envs", "64"]
 
@@ -80,21 +87,23 @@ def arg_default(dockerfile: str, name: str) -> str:
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
-def test_base_images_are_pinned_by_digest():
-    assert DIGEST.search(arg_default("Dockerfile", "BASE_IMAGE"))
-    assert "debian:bookworm" in arg_default("Dockerfile", "BASE_IMAGE")
-    builder = arg_default("Dockerfile.cuda", "BUILDER_IMAGE")
-    runtime = arg_default("Dockerfile.cuda", "RUNTIME_IMAGE")
-    assert DIGEST.search(builder) and DIGEST.search(runtime)
-    assert "-devel-" in builder and "-runtime-" in runtime
+def test_base_images_are_pinned_by_digest_and_shared():
+    """Both images start from one Debian bookworm slim: the CUDA one needs no CUDA base image."""
+    base = arg_default("Dockerfile", "BASE_IMAGE")
+    assert DIGEST.search(base) and "debian:bookworm" in base
+    assert arg_default("Dockerfile.cuda", "BASE_IMAGE") == base
+    for dockerfile in ("Dockerfile", "Dockerfile.cuda"):
+        froms = re.findall(r"^FROM\s+(\S+)", (REPO / dockerfile).read_text(), re.MULTILINE)
+        assert froms == ["${BASE_IMAGE}", "${BASE_IMAGE}"], dockerfile
 
 
-def test_cuda_builder_and_runtime_share_cuda_version_and_distribution():
-    """glibc and Python of the builder must be those of the runtime: the same release of both."""
-    tag = re.compile(r"nvidia/cuda:(\d+\.\d+)\.\d+-(?:devel|runtime)-(\w+?\d+\.\d+)@")
-    builder = tag.search(arg_default("Dockerfile.cuda", "BUILDER_IMAGE")).groups()
-    runtime = tag.search(arg_default("Dockerfile.cuda", "RUNTIME_IMAGE")).groups()
-    assert builder == runtime
+def test_cuda_image_installs_the_hash_locked_sets_and_drops_the_compiler():
+    builder = "\n".join(stages("Dockerfile.cuda")["builder"])
+    assert "COPY requirements/cuda.txt " in builder and "COPY requirements/cuda-build.txt " in builder
+    assert "--require-hashes --no-deps --no-compile -r wheels.txt" in builder
+    assert "--require-hashes --no-deps --no-compile -r cuda-build.txt" in builder
+    assert "pip uninstall --yes -r cuda-build-names.txt" in builder
+    assert "cuda_kernel.py" in builder  # the build fails when the extension holds no kernel
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cuda"])
@@ -123,6 +132,12 @@ def test_cuda_image_builds_pufferlibs_cuda_kernel_and_sees_gpus():
     assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in runtime
     cpu_builder = "\n".join(stages("Dockerfile")["builder"])
     assert "PUFFERLIB_DISABLE_CUDA=1" in cpu_builder
+
+
+def test_ci_builds_the_cuda_image_so_its_tests_run():
+    run = (REPO / ".ci" / "run").read_text()
+    assert "export CLUSTER_RL_REQUIRE_CONTAINERS=1" in run  # the container tests fail rather than skip
+    assert "\nmake image-cuda\n" in run and run.index("make image-cuda") < run.index("\nmake test")
 
 
 def test_dockerignore_keeps_local_state_out_of_the_context():
@@ -206,8 +221,8 @@ class Image:
         return json.loads(out)[0]
 
 
-@pytest.fixture(scope="session")
-def cpu_image(tmp_path_factory) -> Image:
+def build_image(variant: str, tag: str, log: Path) -> Image:
+    """`scripts/build-image.sh VARIANT TAG` with the engine found here; skips without one (unless CI)."""
     engine = find_engine()
     if engine is None:
         message = "no container engine (docker with a running daemon, or podman)"
@@ -217,18 +232,27 @@ def cpu_image(tmp_path_factory) -> Image:
     env = dict(os.environ, ENGINE=engine, PYTHON=sys.executable)
     if "podman" in Path(engine).name:
         env.setdefault("CONTAINERS_CONF", str(REPO / "scripts" / "containers.conf"))
-    log = tmp_path_factory.mktemp("image") / "build.log"
     with open(log, "w") as out:
         result = subprocess.run(
-            ["bash", "scripts/build-image.sh", "cpu", CPU_TAG],
+            ["bash", "scripts/build-image.sh", variant, tag],
             cwd=REPO,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            timeout=2400,
+            timeout=3600,
         )
-    assert result.returncode == 0, "image build failed:\n" + "".join(log.read_text().splitlines(True)[-40:])
-    return Image(engine, CPU_TAG, env)
+    assert result.returncode == 0, f"{variant} image build failed:\n" + "".join(log.read_text().splitlines(True)[-40:])
+    return Image(engine, tag, env)
+
+
+@pytest.fixture(scope="session")
+def cpu_image(tmp_path_factory) -> Image:
+    return build_image("cpu", CPU_TAG, tmp_path_factory.mktemp("image") / "build.log")
+
+
+@pytest.fixture(scope="session")
+def cuda_image(tmp_path_factory) -> Image:
+    return build_image("cuda", CUDA_TAG, tmp_path_factory.mktemp("image-cuda") / "build.log")
 
 
 def random_uid() -> int:
@@ -291,8 +315,10 @@ def test_image_metadata(cpu_image):
 
 
 @pytest.mark.container
-def test_image_size_is_within_target(cpu_image):
+def test_image_size_is_within_target(cpu_image, capsys):
     size = cpu_image.inspect()["Size"]
+    with capsys.disabled():
+        print(f"\n{cpu_image.ref}: {size / 1e9:.3f} GB ({size} bytes)")
     assert size <= IMAGE_SIZE_TARGET, f"the CPU image is {size / 1e9:.2f} GB, over {IMAGE_SIZE_TARGET / 1e9} GB"
 
 
@@ -307,6 +333,33 @@ def test_no_compiler_or_pip_in_the_image(cpu_image):
     )
     assert result.stdout.strip() == ""
     assert result.returncode != 0
+
+
+SLIMMED = ("kubernetes/aio", "tensorboard_data_server/bin", "tensorboard/webfiles.zip", "grpc")
+
+
+def assert_slimmed(image: Image):
+    """scripts/image/slim.sh's cuts are gone, and what a run needs of those packages still works."""
+    site = "/opt/venv/lib/python3.11/site-packages"
+    check = (
+        "import boto3, kubernetes.client, os, sys\n"
+        "from torch.utils.tensorboard import SummaryWriter\n"
+        "s = boto3.session.Session()\n"
+        "for name in ('s3', 'sts', 'sso', 'sso-oidc'): s.client(name, region_name='us-east-1')\n"
+        "w = SummaryWriter(log_dir='/tmp/tb'); w.add_scalar('x', 1.0, 0); w.close()\n"
+        f"left = [p for p in {SLIMMED!r} if os.path.exists(os.path.join({site!r}, p))]\n"
+        "print(len(os.listdir(os.path.join(os.path.dirname(boto3.__file__), '..', 'botocore', 'data'))), left)\n"
+    )
+    result = image.run("--read-only", "--tmpfs", "/tmp", "--entrypoint", "python", image.ref, "-c", check)
+    assert result.returncode == 0, result.stderr[-2000:]
+    services, left = result.stdout.split(None, 1)
+    assert left.strip() == "[]"
+    assert int(services) < 20  # botocore's top-level JSON files and the kept services' models
+
+
+@pytest.mark.container
+def test_cpu_image_leaves_out_what_cluster_rl_never_runs(cpu_image):
+    assert_slimmed(cpu_image)
 
 
 @pytest.mark.container
@@ -504,3 +557,131 @@ def test_cluster_codes_python_path_runs_the_images_python(cpu_image, tmp_path):
 
     missing = run(str(tmp_path / "nowhere" / "x.py"), cwd=tmp_path)
     assert missing.returncode == 2 and "x.py" in missing.stderr
+
+
+# --------------------------------------------------------------------------- the CUDA image, without a GPU
+
+
+@pytest.mark.parametrize("cuda_build, warned", [(True, True), (False, False)])
+def test_train_device_auto_warns_only_when_a_cuda_build_falls_back(monkeypatch, capsys, cuda_build, warned):
+    from entrypoint import gpu
+    from entrypoint.commands import train
+
+    status = gpu.TorchCudaStatus("2.13.0", cuda_build, "13.0" if cuda_build else None, False, 0)
+    monkeypatch.setattr(gpu, "torch_cuda_status", lambda *args, **kwargs: status)
+    assert train._resolve_device("auto") == "cpu"
+    assert train._resolve_device("cpu") == "cpu"
+    err = capsys.readouterr().err
+    assert ("warning: --device auto: torch 2.13.0 is a CUDA 13.0 build" in err) is warned
+    assert err.count("\n") == int(warned)
+
+
+@pytest.mark.container
+def test_cuda_image_status_says_cuda_build_without_a_gpu(cuda_image):
+    result = cuda_image.run("--read-only", "--tmpfs", "/tmp", cuda_image.ref, "status")
+    assert result.returncode == 0, result.stderr
+    versions = dict(line.split(None, 1) for line in result.stdout.splitlines()[:5] if line.strip())
+    assert versions["torch"].startswith("2.13.0")
+    assert f"CUDA {TORCH_CUDA_VERSION} build, no usable device" in result.stdout
+    assert "device auto -> cpu" in result.stdout
+
+    result = cuda_image.run("--read-only", "--tmpfs", "/tmp", cuda_image.ref, "status", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    gpu = json.loads(result.stdout)["gpu"]
+    assert gpu["torch"]["cuda_build"] is True and gpu["torch"]["cuda_version"] == TORCH_CUDA_VERSION
+    assert gpu["torch"]["available"] is False and gpu["gpus"] == [] and gpu["reason"]
+
+
+@pytest.mark.container
+def test_cuda_image_torch_is_the_cuda_13_build(cuda_image):
+    result = cuda_image.run(
+        "--entrypoint", "python", cuda_image.ref, "-c", "import torch; print(torch.__version__, torch.version.cuda)"
+    )
+    assert result.returncode == 0, result.stderr
+    version, cuda = result.stdout.split()
+    assert version.startswith("2.13.0") and cuda == TORCH_CUDA_VERSION
+
+
+@pytest.mark.container
+def test_cuda_image_pufferlib_extension_holds_the_cuda_kernel(cuda_image):
+    checker = REPO / "scripts" / "image" / "cuda_kernel.py"
+    result = cuda_image.run(
+        "-v",
+        f"{checker}:/check/cuda_kernel.py:ro",
+        "--entrypoint",
+        "sh",
+        cuda_image.ref,
+        "-c",
+        "exec python /check/cuda_kernel.py /opt/venv/lib/python3.11/site-packages/pufferlib/_C*.so",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(result.stdout)
+    assert found["fatbin_bytes"] > 0 and found["kernel_registered"] is True
+
+
+@pytest.mark.container
+def test_cuda_image_train_auto_falls_back_to_cpu_with_a_warning(cuda_image, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    uid = random_uid()
+    os.chown(home, uid, uid) if os.geteuid() == 0 else home.chmod(0o777)
+    result = cuda_image.run(
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-u",
+        f"{uid}:{uid}",
+        "-v",
+        f"{home}:/data",
+        cuda_image.ref,
+        *TRAIN_ARGS,
+        "--device",
+        "auto",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"warning: --device auto: torch 2.13.0+cu130 is a CUDA {TORCH_CUDA_VERSION} build" in result.stderr
+    assert '"device": "cpu"' in result.stdout
+    assert (home / "models" / "cluster_agent.pt").is_file()
+
+
+@pytest.mark.container
+def test_cuda_image_train_on_cuda_without_a_gpu_is_one_line_and_exit_6(cuda_image):
+    result = cuda_image.run("--read-only", "--tmpfs", "/tmp", cuda_image.ref, "train", "--device", "cuda")
+    assert result.returncode == 6, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cluster-rl: device cuda:"), result.stderr
+
+
+@pytest.mark.container
+def test_cuda_image_has_no_compiler_headers_or_pip(cuda_image):
+    site = "/opt/venv/lib/python3.11/site-packages"
+    result = cuda_image.run(
+        "--entrypoint",
+        "sh",
+        cuda_image.ref,
+        "-c",
+        f"command -v gcc g++ cc nvcc ptxas pip; ls -d {site}/torch/include {site}/nvidia/cu13/include 2>/dev/null; "
+        f"find {site}/nvidia/cu13/bin {site}/nvidia/cu13/nvvm -type f 2>/dev/null; "
+        f"ls {site} | grep -i -E '^nvidia_(cuda_nvcc|cuda_crt|nvvm|cuda_cccl)'; true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+@pytest.mark.container
+def test_cuda_image_leaves_out_what_cluster_rl_never_runs(cuda_image):
+    assert_slimmed(cuda_image)
+
+
+@pytest.mark.container
+def test_cuda_image_metadata_and_size(cuda_image, capsys):
+    info = cuda_image.inspect()
+    config = info.get("Config") or info.get("config")
+    assert config["User"].split(":")[0] not in ("", "0", "root")
+    assert config["Entrypoint"] == ["cluster-rl"]
+    for env in ("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "CLUSTER_CODE_HOME=/data"):
+        assert env in config["Env"]
+    size = info["Size"]
+    with capsys.disabled():
+        print(f"\n{cuda_image.ref}: {size / 1e9:.3f} GB ({size} bytes)")
+    assert size <= CUDA_IMAGE_SIZE_BOUND, f"the CUDA image is {size / 1e9:.2f} GB"

@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LOCKS = {"cpu": REPO / "requirements" / "cpu.txt", "cuda": REPO / "requirements" / "cuda.txt"}
+CUDA_BUILD_LOCK = REPO / "requirements" / "cuda-build.txt"
 ENTRY_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;]+)(?P<rest>.*)$")
 HASH_RE = re.compile(r"--hash=sha256:([0-9a-f]+)")
 
@@ -152,6 +153,20 @@ def test_pufferlib_sdist_hash_is_the_flakes(variant):
     assert (version, hashes) == (source["version"], [flake_hex])
 
 
+def test_cuda_build_lock_is_the_compiler_at_the_runtimes_cuda_version():
+    """cuda-build.txt: nvcc and its parts, hash-pinned, at the CUDA version of cuda.txt, with nothing of cuda.txt."""
+    build, runtime = parse_lock(CUDA_BUILD_LOCK), parse_lock(LOCKS["cuda"])
+    assert {"nvidia-cuda-nvcc", "nvidia-nvvm", "nvidia-cuda-crt"} <= set(build)
+    assert not set(build) & set(runtime), "cuda-build.txt repeats packages of cuda.txt"
+    for name, (_version, hashes) in build.items():
+        assert hashes and all(len(h) == 64 for h in hashes), name
+    # One CUDA: the toolkit cuda-build.in asks for is the one torch's lock pins, and nvcc is its 13.0.
+    wanted = pins((REPO / "requirements" / "cuda-build.in").read_text().splitlines())["cuda-toolkit"]
+    assert runtime["cuda-toolkit"][0].removesuffix(".0") == wanted.removesuffix(".0")
+    assert build["nvidia-cuda-nvcc"][0].startswith("13.0.")
+    assert build["nvidia-cuda-crt"][0] == build["nvidia-cuda-nvcc"][0]
+
+
 def test_lock_script_rejects_an_unknown_flag():
     result = subprocess.run(["bash", str(REPO / "scripts" / "lock.sh"), "--bogus"], capture_output=True, text=True)
     assert result.returncode == 2
@@ -174,6 +189,7 @@ def test_lock_check_fails_when_a_pyproject_pin_changes(tmp_path):
     assert result.returncode == 1
     assert "requirements/cpu.txt is out of date" in result.stderr
     assert "requirements/cuda.txt is out of date" in result.stderr
+    assert "cuda-build.txt" not in result.stderr  # rich is no build tool
     assert "> rich==14.0.0" in result.stderr
     assert (project / "requirements" / "cpu.txt").read_text() == LOCKS["cpu"].read_text()  # --check writes nothing
 

@@ -383,12 +383,23 @@ def _train_config(opts: TrainOptions, user_training: dict):
 
 
 def _resolve_device(requested: str) -> str:
-    from entrypoint.gpu import DeviceError, resolve_device
+    from entrypoint.gpu import DeviceError, resolve_device, torch_cuda_status
 
+    if requested == "cpu":
+        return "cpu"
+    torch_status = torch_cuda_status()
     try:
-        return resolve_device(requested)
+        device = resolve_device(requested, torch_status=torch_status)
     except DeviceError as err:
         raise CliError(str(err), ExitCode.DEVICE) from None
+    if requested == "auto" and device == "cpu" and torch_status.cuda_build:
+        # A CUDA build on a node without a usable GPU (the CUDA image without --gpus, say): say so.
+        typer.echo(
+            f"warning: --device auto: torch {torch_status.torch_version} is a CUDA {torch_status.cuda_version} "
+            "build but no GPU is usable here; training on the CPU",
+            err=True,
+        )
+    return device
 
 
 class _Interrupted(Exception):

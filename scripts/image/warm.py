@@ -64,8 +64,11 @@ def import_everything() -> int:
             count += 1
     import boto3
 
-    # Creating a client loads botocore's service model and the modules that handle it.
-    boto3.session.Session().client("s3", region_name="us-east-1")
+    # Creating a client loads botocore's service model and the modules that handle it; STS is what
+    # assume-role and EKS web-identity credentials call (slim.sh keeps only these models).
+    session = boto3.session.Session()
+    session.client("s3", region_name="us-east-1")
+    session.client("sts", region_name="us-east-1")
     return count
 
 
