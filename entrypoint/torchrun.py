@@ -1,0 +1,70 @@
+"""`cluster-rl train --nproc-per-node N`: the same command, N times, under torchrun's standalone launcher.
+
+This process runs torchrun's launcher (`torch.distributed.run`, what the `torchrun` command runs)
+in-process; each worker is `python -m entrypoint.cli` with this command's arguments, and sees
+torchrun's environment, so it trains as one rank (`rl.distributed`). SIGTERM and SIGINT are
+passed on to the workers, which stop together and checkpoint; the exit code is rank 0's.
+"""
+
+import logging
+import os
+import signal
+import sys
+
+STOPPED = 75
+
+
+def launched_by_torchrun() -> bool:
+    """True in a process torchrun started (it always sets these)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_WORLD_SIZE" in os.environ
+
+
+def launch_standalone(nproc: int, argv: list[str]) -> int:
+    """Run `cluster-rl <argv>` as `nproc` ranks on this host; rank 0's exit code."""
+    import psutil
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
+    # torchrun's agent turns SIGTERM/SIGINT into an exception that discards the workers' exit
+    # codes; we pass the signals on ourselves and let the workers end as they choose.
+    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGHUP,SIGQUIT"
+    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # we report failures ourselves
+
+    def forward(signum, frame):
+        for child in psutil.Process().children():
+            try:
+                os.killpg(child.pid, signum)  # each worker leads its own process group
+            except (ProcessLookupError, PermissionError):
+                try:
+                    child.send_signal(signum)
+                except psutil.Error:
+                    pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    args = torchrun.parse_args(
+        ["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0", "-m", "entrypoint.cli", *argv]
+    )
+    try:
+        torchrun.run(args)
+        return 0
+    except ChildFailedError as err:
+        return _exit_code(err)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code(err) -> int:
+    """Rank 0's own exit code (it printed why); otherwise say which rank failed first, and 1."""
+    failures = err.failures
+    if 0 in failures and failures[0].exitcode > 0:
+        return failures[0].exitcode
+    rank, first = min(failures.items(), key=lambda item: item[1].timestamp)
+    how = f"signal {first.signal_name()}" if first.exitcode < 0 else f"exit code {first.exitcode}"
+    print(f"cluster-rl: training failed: rank {rank} ended with {how}", file=sys.stderr)
+    return 1
