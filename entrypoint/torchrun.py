@@ -30,9 +30,6 @@ def launch_standalone(nproc: int, argv: list[str]) -> int:
     except AttributeError:
         cores = os.cpu_count() or 1
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
-    # torchrun's agent turns SIGTERM/SIGINT into an exception that discards the workers' exit
-    # codes; we pass the signals on ourselves and let the workers end as they choose.
-    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGHUP,SIGQUIT"
     logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # we report failures ourselves
 
     def forward(signum, frame):
@@ -46,8 +43,18 @@ def launch_standalone(nproc: int, argv: list[str]) -> int:
                     pass
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # torchrun's agent turns SIGTERM/SIGINT into an exception that discards the workers' exit
+    # codes; we pass those signals on ourselves (above) and let the workers end as they choose.
     args = torchrun.parse_args(
-        ["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0", "-m", "entrypoint.cli", *argv]
+        [
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "--max-restarts=0",
+            "--signals-to-handle=SIGHUP,SIGQUIT",
+            "-m",
+            "entrypoint.cli",
+            *argv,
+        ]
     )
     try:
         torchrun.run(args)
@@ -60,10 +67,16 @@ def launch_standalone(nproc: int, argv: list[str]) -> int:
 
 
 def _exit_code(err) -> int:
-    """Rank 0's own exit code (it printed why); otherwise say which rank failed first, and 1."""
+    """Rank 0's own exit code (it printed why); otherwise say which rank failed first, and 1.
+
+    A stopped run ends with 75 on every rank, the others after rank 0's checkpoint is written;
+    torchrun may report one of them before rank 0 is done.
+    """
     failures = err.failures
     if 0 in failures and failures[0].exitcode > 0:
         return failures[0].exitcode
+    if all(failure.exitcode == STOPPED for failure in failures.values()):
+        return STOPPED
     rank, first = min(failures.items(), key=lambda item: item[1].timestamp)
     how = f"signal {first.signal_name()}" if first.exitcode < 0 else f"exit code {first.exitcode}"
     print(f"cluster-rl: training failed: rank {rank} ended with {how}", file=sys.stderr)

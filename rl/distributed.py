@@ -185,4 +185,9 @@ def peer_failure(err: BaseException, world: World) -> DistributedError:
 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
-    return text.splitlines()[0][:300] if text else type(err).__name__
+    if not text:
+        return type(err).__name__
+    line = text.splitlines()[0]
+    if line.startswith("[") and "] " in line:  # gloo and NCCL start with their source file: [.../pair.cc:553]
+        line = line.split("] ", 1)[1]
+    return line.split(". This is typically", 1)[0][:300]
