@@ -69,15 +69,15 @@ def launch_standalone(nproc: int, argv: list[str]) -> int:
 def _exit_code(err) -> int:
     """Rank 0's own exit code (it printed why); otherwise say which rank failed first, and 1.
 
-    A stopped run ends with 75 on every rank, the others after rank 0's checkpoint is written;
-    torchrun may report one of them before rank 0 is done.
+    A stopped run: a rank exits 75 only after rank 0 wrote the checkpoint (they wait for it), and
+    torchrun then ends the rest, rank 0 included, possibly before rank 0 exits by itself.
     """
     failures = err.failures
     if 0 in failures and failures[0].exitcode > 0:
         return failures[0].exitcode
-    if all(failure.exitcode == STOPPED for failure in failures.values()):
-        return STOPPED
     rank, first = min(failures.items(), key=lambda item: item[1].timestamp)
+    if first.exitcode == STOPPED:
+        return STOPPED
     how = f"signal {first.signal_name()}" if first.exitcode < 0 else f"exit code {first.exitcode}"
     print(f"cluster-rl: training failed: rank {rank} ended with {how}", file=sys.stderr)
     return 1

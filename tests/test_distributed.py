@@ -141,9 +141,13 @@ def test_sigterm_stops_every_rank_with_one_checkpoint_then_resume_continues(home
     assert stopped["checkpoint"] == str(checkpoint)
     payload = read_checkpoint(checkpoint)
     assert payload["world_size"] == 2 and len(payload["rank_torch_rng"]) == 2
-    assert payload["global_step"] == stopped["global_step"] and payload["global_step"] % 4096 == 0
+    assert payload["global_step"] == stopped["global_step"] and payload["global_step"] % (64 * 32) == 0
     assert not any(key.startswith("module.") for key in payload["policy"])
     assert not (home / "models").exists() or not list((home / "models").iterdir())
+
+    resharded = home / "checkpoints" / "resharded"
+    resharded.mkdir()
+    (resharded / checkpoint.name).write_bytes(checkpoint.read_bytes())
 
     target = payload["global_step"] + 2 * 64 * 32
     result = run_cli(
@@ -155,6 +159,16 @@ def test_sigterm_stops_every_rank_with_one_checkpoint_then_resume_continues(home
     resumed = next(e for e in log if e["event"] == "resumed")
     assert resumed["global_step"] == payload["global_step"]
     assert log[-1]["event"] == "done" and log[-1]["global_step"] == target
+
+    # at another world size: the simulator streams are resharded, the run goes on in one process
+    result = run_cli(
+        "train", *SMALL, "--resume", "--run-name", "resharded", "--total-steps", target,
+        env={"CLUSTER_CODE_HOME": str(home)}, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    log = events(result.stdout)
+    assert next(e for e in log if e["event"] == "resumed")["global_step"] == payload["global_step"]
+    assert log[-1]["global_step"] == target
 
 
 def test_a_rank_that_dies_fails_the_run(home):
@@ -201,3 +215,41 @@ def test_a_torchrun_worker_checks_the_world_size_before_training(home):
         "cluster-rl: training settings: num_envs (64) must divide evenly by the world size (3)"
     ]
     assert not (home / "checkpoints").exists() or not list((home / "checkpoints").rglob("*.pt"))
+
+
+def test_two_nodes_configured_by_pet_variables_run_a_job_spec(home, tmp_path):
+    """What each pod of jobs/k8s/overlays/distributed runs: `torchrun --no-python cluster-rl run SPEC`,
+    one torchrun per node, set up only by PET_* variables (here two nodes on this host)."""
+    import socket
+
+    spec = tmp_path / "train.yaml"
+    spec.write_text(
+        "apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata:\n  name: pods\nspec:\n  mode: simulation\n"
+        f"  steps: 30\n  totalSteps: 8192\n  output: {tmp_path / 'out'}\n  training:\n    numEnvs: 64\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pet = {"PET_NNODES": "2", "PET_NPROC_PER_NODE": "1", "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": str(port)}
+    env = {**os.environ, **pet, "CLUSTER_CODE_HOME": str(home), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    nodes = [
+        subprocess.Popen(
+            [str(VENV_BIN / "torchrun"), "--no-python", "cluster-rl", "run", str(spec)],
+            env={**env, "PET_NODE_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for rank in range(2)
+    ]
+    try:
+        outputs = [node.communicate(timeout=600) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert outputs[1][0] == ""  # the second node's rank reports nothing
+    done = events(outputs[0][0])[-1]
+    assert done["event"] == "done" and done["global_step"] == 8192
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["cluster_agent.pt"]
