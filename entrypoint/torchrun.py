@@ -11,12 +11,67 @@ import os
 import signal
 import sys
 
-STOPPED = 75
+from entrypoint.errors import CliError, ExitCode
+
+STOPPED = int(ExitCode.STOPPED)
 
 
 def launched_by_torchrun() -> bool:
     """True in a process torchrun started (it always sets these)."""
     return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_WORLD_SIZE" in os.environ
+
+
+def world_of(config):
+    """Where this process stands under torchrun (one process without it), checked against the settings."""
+    from rl.distributed import DistributedError, World
+
+    try:
+        world = World.from_env()
+    except DistributedError as err:
+        raise CliError(str(err), ExitCode.USAGE) from None
+    if world.distributed:
+        check_world(config, world.size)
+    return world
+
+
+def check_world(config, size: int) -> None:
+    """num_envs, the minibatch and the budget are global: each of `size` ranks must get an equal share."""
+    from rl.distributed import shard_sizes
+
+    try:
+        shard_sizes(config.num_envs, config.minibatch_size, config.total_steps, config.num_steps, size)
+    except ValueError as err:
+        raise CliError(f"training settings: {err}", ExitCode.USAGE) from None
+
+
+class SilentReporter:
+    """The reporter of ranks other than 0: they print no events."""
+
+    def event(self, name: str, **fields) -> None:
+        pass
+
+    def progress(self, metrics: dict, force: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def launch(opts, nproc: int) -> int:
+    """`cluster-rl train --nproc-per-node N`: check the run as a worker would, then start N of them."""
+    from entrypoint.commands.train import prepare
+
+    plan = prepare(opts)
+    check_world(plan.config, nproc)
+    if plan.config.device == "cuda":
+        import torch
+
+        if torch.cuda.device_count() < nproc:
+            raise CliError(
+                f"--nproc-per-node {nproc} with CUDA needs {nproc} GPUs, torch sees {torch.cuda.device_count()}",
+                ExitCode.DEVICE,
+            )
+    return launch_standalone(nproc, sys.argv[1:])
 
 
 def launch_standalone(nproc: int, argv: list[str]) -> int:

@@ -230,40 +230,11 @@ def train(
     if no_simulation:
         opts.simulation = False
     if nproc_per_node is not None and nproc_per_node > 1:
-        from entrypoint.torchrun import launched_by_torchrun
+        from entrypoint import torchrun
 
-        if not launched_by_torchrun():
-            return _launch(opts, nproc_per_node)
+        if not torchrun.launched_by_torchrun():
+            return torchrun.launch(opts, nproc_per_node)
     return execute_training(opts)
-
-
-def _launch(opts: TrainOptions, nproc: int) -> int:
-    """Check the run as a worker would, then start `nproc` of them with torchrun (entrypoint.torchrun)."""
-    import sys
-
-    from entrypoint.torchrun import launch_standalone
-
-    plan = prepare(opts)
-    _check_world(plan.config, nproc)
-    if plan.config.device == "cuda":
-        import torch
-
-        if torch.cuda.device_count() < nproc:
-            raise CliError(
-                f"--nproc-per-node {nproc} with CUDA needs {nproc} GPUs, torch sees {torch.cuda.device_count()}",
-                ExitCode.DEVICE,
-            )
-    return launch_standalone(nproc, sys.argv[1:])
-
-
-def _check_world(config, size: int) -> None:
-    """num_envs, the minibatch and the budget are global: each of `size` ranks must get an equal share."""
-    from rl.distributed import shard_sizes
-
-    try:
-        shard_sizes(config.num_envs, config.minibatch_size, config.total_steps, config.num_steps, size)
-    except ValueError as err:
-        raise CliError(f"training settings: {err}", ExitCode.USAGE) from None
 
 
 def run_train_job(job) -> int:
@@ -317,41 +288,18 @@ class Plan:
 def execute_training(opts: TrainOptions) -> int:
     """Check everything, then train and publish; returns the exit code."""
     from entrypoint.progress import make_reporter
+    from entrypoint.torchrun import SilentReporter, world_of
 
     plan = prepare(opts)
-    plan.world = _world(plan.config)
+    plan.world = world_of(plan.config)
     if plan.world.is_main:
         reporter = make_reporter(plan.config.total_steps, verbose=opts.verbose)
     else:  # under torchrun only rank 0 reports
-        reporter = _SilentReporter()
+        reporter = SilentReporter()
     try:
         return _run(plan, reporter)
     finally:
         reporter.close()
-
-
-def _world(config):
-    """Where this process stands under torchrun (one process without it), checked against the settings."""
-    from rl.distributed import DistributedError, World
-
-    try:
-        world = World.from_env()
-    except DistributedError as err:
-        raise CliError(str(err), ExitCode.USAGE) from None
-    if world.distributed:
-        _check_world(config, world.size)
-    return world
-
-
-class _SilentReporter:
-    def event(self, name: str, **fields) -> None:
-        pass
-
-    def progress(self, metrics: dict, force: bool = False) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def prepare(opts: TrainOptions) -> Plan:
