@@ -273,3 +273,43 @@ def test_two_ranks_with_half_the_envs_each_learn_as_well_as_one_process(tmp_path
     one, two = np.mean(rates[1]), np.mean(rates[2])
     assert one > 0.2, rates  # the budget is enough to learn something, or the comparison means little
     assert abs(two - one) <= 0.03, rates
+
+
+def test_world_and_shares_from_the_environment(monkeypatch):
+    from rl.distributed import DistributedError, World, shard_sizes
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert World.from_env() == World() and not World().distributed
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    world = World.from_env()
+    assert (world.rank, world.size, world.is_main, world.sim_seed(7, 256), world.torch_seed(7)) == (
+        3,
+        4,
+        False,
+        775,
+        10,
+    )
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(DistributedError, match="RANK=4 WORLD_SIZE=4"):
+        World.from_env()
+    assert shard_sizes(1024, 8192, 32768 * 8, 32, 4) == (256, 2048, 65536)
+    with pytest.raises(ValueError, match="num_envs"):
+        shard_sizes(1000, 8000, 32000, 32, 3)
+
+
+def test_the_launcher_exit_code_is_rank_0s_or_names_the_failed_rank(capsys):
+    from types import SimpleNamespace
+
+    from entrypoint.torchrun import _exit_code
+
+    def failure(code, at):
+        return SimpleNamespace(exitcode=code, timestamp=at, signal_name=lambda: "SIGKILL")
+
+    assert _exit_code(SimpleNamespace(failures={0: failure(3, 2), 1: failure(-15, 3)})) == 3
+    assert _exit_code(SimpleNamespace(failures={1: failure(75, 1)})) == 75  # a stop that rank 1 reported first
+    assert _exit_code(SimpleNamespace(failures={0: failure(-15, 2), 1: failure(-9, 1)})) == 1
+    assert capsys.readouterr().err == "cluster-rl: training failed: rank 1 ended with signal SIGKILL\n"
