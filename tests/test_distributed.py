@@ -255,26 +255,6 @@ def test_two_nodes_configured_by_pet_variables_run_a_job_spec(home, tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["cluster_agent.pt"]
 
 
-@pytest.mark.slow
-def test_two_ranks_with_half_the_envs_each_learn_as_well_as_one_process(tmp_path):
-    """2 ranks x 512 clusters against 1 x 1024, two seeds: the greedy resolution rate the `done` event
-    reports (500 clusters that training never saw, the same for both) must agree within 3 points."""
-    budget = ["--num-envs", "1024", "--total-steps", str(1024 * 32 * 48), "--steps", "60"]
-    rates = {1: [], 2: []}
-    for seed in ("1", "2"):
-        for nproc in (1, 2):
-            home = tmp_path / f"home-{seed}-{nproc}"
-            result = run_cli(
-                "train", *budget, "--seed", seed, "--nproc-per-node", nproc, env={"CLUSTER_CODE_HOME": str(home)},
-                timeout=1800,
-            )  # fmt: skip
-            assert result.returncode == 0, result.stderr
-            rates[nproc].append(events(result.stdout)[-1]["evaluation"]["resolution_rate"])
-    one, two = np.mean(rates[1]), np.mean(rates[2])
-    assert one > 0.2, rates  # the budget is enough to learn something, or the comparison means little
-    assert abs(two - one) <= 0.03, rates
-
-
 def test_world_and_shares_from_the_environment(monkeypatch):
     from rl.distributed import DistributedError, World, shard_sizes
 
