@@ -5,13 +5,13 @@ alternate `evaluate()` (collect a batch of experience) and `train()` (PPO update
 the step budget is spent or the caller asks to stop, checkpointing every few minutes.
 """
 
-import os
 import signal
 import tempfile
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,8 @@ import pufferlib
 import pufferlib.vector
 import torch
 
+from rl import distributed
+from rl.distributed import World
 from rl.model import ModelError, atomic_torch_save, build_policy
 from rl.puffer_env import ClusterPufferEnv
 from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig, training_settings
@@ -60,6 +62,11 @@ class _QuietPuffeRL(pufferl.PuffeRL):
     def save_checkpoint(self):
         return None
 
+    def mean_and_log(self):
+        # PuffeRL logs when each rank's own clock says so, and its logging all-reduces: ranks that
+        # disagree abort (gloo) or hang (NCCL). `train` reduces and logs itself after every update.
+        return None
+
 
 class _StatsLogger:
     """The logger PuffeRL calls; keeps the latest stats and mirrors them to TensorBoard."""
@@ -85,18 +92,22 @@ class _StatsLogger:
             self.writer.close()
 
 
-def puffer_config(config: TrainConfig) -> dict:
-    """The flat dict PuffeRL reads, from our config."""
+def puffer_config(config: TrainConfig, world: World | None = None) -> dict:
+    """The flat dict PuffeRL reads, from our config: this rank's share of the envs, batch and budget."""
+    world = world or World()
+    local_envs, local_minibatch, local_total = distributed.shard_sizes(
+        config.num_envs, config.minibatch_size, config.total_steps, config.num_steps, world.size
+    )
     return {
         "env": "cluster-code-rl",
-        "seed": config.seed,
+        "seed": world.sim_seed(config.seed, local_envs),
         "torch_deterministic": True,
         "device": config.device,
         "cpu_offload": False,
-        "batch_size": config.batch_size,
+        "batch_size": local_envs * config.num_steps,
         "bptt_horizon": config.num_steps,
-        "minibatch_size": config.minibatch_size,
-        "max_minibatch_size": config.minibatch_size,
+        "minibatch_size": local_minibatch,
+        "max_minibatch_size": local_minibatch,
         "update_epochs": config.num_epochs,
         "compile": False,
         "compile_mode": "default",
@@ -106,7 +117,7 @@ def puffer_config(config: TrainConfig) -> dict:
         "adam_beta1": 0.9,
         "adam_beta2": 0.999,
         "adam_eps": 1e-8,
-        "total_timesteps": config.total_steps,
+        "total_timesteps": local_total,
         "precision": "float32",
         "use_rnn": config.lstm,
         "prio_beta0": 1.0,
@@ -136,37 +147,105 @@ def train(
     on_checkpoint: Callable[[Path, dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_resumed: Callable[[int], None] | None = None,
+    world: World | None = None,
 ) -> TrainResult:
     """Train until `config.total_steps` agent steps, or until `should_stop()` returns True.
 
     `on_progress` gets a metrics dict after every PPO update. A checkpoint (policy, optimizer,
     scheduler, step counters, RNG states, config) is written to `checkpoint_dir` every
     `config.checkpoint_interval` seconds and when stopped early; `on_checkpoint` is told of each.
+
+    Under torchrun pass `world=World.from_env()`: every rank calls `train`; rank 0's config, run id
+    and checkpoint (`resume_from` is read on rank 0 only) are used by all; only rank 0 writes
+    TensorBoard and checkpoints and calls the callbacks; a stop on any rank stops all of them at
+    the same update; the metrics and `global_step` are sums over the ranks.
     """
+    world = world or World()
+    puffer_config(config, world)  # a setting that does not divide by the world size fails here
     checkpoint_payload = None
-    if resume_from is not None:  # refuse an incompatible checkpoint before starting anything
+    if resume_from is not None and world.is_main:  # refuse an incompatible checkpoint before starting anything
         checkpoint_payload = read_checkpoint(resume_from)
         check_resumable(checkpoint_payload, resume_from, config)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed % 2**32)
+    distributed.setup(world, config.device)
+    try:
+        if world.distributed:
+            shared = distributed.broadcast(
+                {
+                    "config": config.to_dict(),
+                    "run_id": run_id,
+                    "checkpoint": checkpoint_payload,
+                    "checkpointing": checkpoint_dir is not None,
+                },
+                world,
+            )
+            config = replace(TrainConfig.from_dict(shared["config"]), device=config.device)
+            run_id, checkpoint_payload = shared["run_id"], shared["checkpoint"]
+            checkpointing = shared["checkpointing"]
+        else:
+            checkpointing = checkpoint_dir is not None
+        return _train_loop(
+            config,
+            run_id,
+            world,
+            checkpoint_dir if checkpointing else None,
+            tensorboard_dir if world.is_main else None,
+            checkpoint_payload,
+            on_progress if world.is_main else None,
+            on_checkpoint if world.is_main else None,
+            should_stop,
+            on_resumed if world.is_main else None,
+        )
+    except (torch.distributed.DistError, RuntimeError) as err:
+        if world.distributed and _is_peer_failure(err):
+            raise distributed.peer_failure(err, world) from None
+        raise
+    finally:
+        distributed.teardown(world)
+
+
+def _is_peer_failure(err: BaseException) -> bool:
+    """A collective that failed because a peer went away (not a bug of ours)."""
+    if isinstance(err, torch.distributed.DistError):
+        return True
+    text = str(err).lower()
+    return any(s in text for s in ("connection", "gloo", "nccl", "timed out", "peer", "socket", "broken pipe"))
+
+
+def _train_loop(
+    config: TrainConfig,
+    run_id: str,
+    world: World,
+    checkpoint_dir: Path | None,
+    tensorboard_dir: Path | None,
+    checkpoint_payload: dict | None,
+    on_progress,
+    on_checkpoint,
+    should_stop,
+    on_resumed,
+) -> TrainResult:
+    pconfig = puffer_config(config, world)
+    local_envs = pconfig["batch_size"] // config.num_steps
+    torch.manual_seed(world.torch_seed(config.seed))
+    np.random.seed(world.torch_seed(config.seed) % 2**32)
     if config.device == "cpu":
-        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        torch.set_num_threads(world.cpu_threads())
 
     vecenv = pufferlib.vector.make(
         ClusterPufferEnv,
         backend=pufferlib.vector.Serial,
         num_envs=1,
-        seed=config.seed,
-        env_kwargs={"num_envs": config.num_envs, "scenario": config.scenario},
+        seed=pconfig["seed"],
+        env_kwargs={"num_envs": local_envs, "scenario": config.scenario},
     )
     env = vecenv.envs[0]
     policy = build_policy(config.hidden_size, config.num_layers, config.lstm).to(config.device)
+    model = distributed.wrap(policy, world, config.device)  # DDP gives every rank rank 0's weights
     logger = _StatsLogger(run_id, tensorboard_dir)
     with warnings.catch_warnings():
         # PuffeRL sets up float32 autocast even on CPU, where torch warns that it does nothing.
         warnings.filterwarnings("ignore", message=".*CPU [Aa]utocast")
-        trainer = _QuietPuffeRL(puffer_config(config), vecenv, policy, logger)
-    start_step = 0
+        trainer = _QuietPuffeRL(pconfig, vecenv, model, logger)
+    start_step = global_step = 0
     start = time.monotonic()
     last_checkpoint = start
     checkpoint = None
@@ -174,24 +253,46 @@ def train(
     metrics: dict = {}
     try:  # from here on the trainer runs a utilization thread: the finally below stops it
         if checkpoint_payload is not None:
-            start_step = _restore(trainer, env, checkpoint_payload)
+            start_step = global_step = _restore(trainer, env, checkpoint_payload, config, world)
             if on_resumed is not None:
                 on_resumed(start_step)
             start = last_checkpoint = time.monotonic()
-        while trainer.global_step < config.total_steps:
+        while trainer.global_step < pconfig["total_timesteps"]:
             trainer.evaluate()
+            episodes = _take_episode_stats(trainer)
+            # PuffeRL keeps an update's losses only when it logs, which it decides by the clock.
+            trainer.last_log_time = float("-inf")
             trainer.train()
-            metrics = _metrics(trainer, env, logger, start, start_step)
+            stop_here = should_stop is not None and should_stop()
+            due = world.is_main and time.monotonic() - last_checkpoint >= config.checkpoint_interval
+            # One all-reduce per update on every rank: the metrics and the decisions to stop and
+            # to checkpoint (rank 0's clock), so every rank takes them at the same update.
+            local = np.array(
+                [
+                    trainer.global_step,
+                    env.episodes_total,
+                    *episodes,
+                    *(trainer.losses.get(k, float("nan")) for k in _LOSSES),
+                    stop_here,
+                    due,
+                ],
+                dtype=np.float64,
+            )
+            total = distributed.all_sum(local, world, config.device)
+            global_step = int(total[0])
+            stopping, due = bool(total[-2]), bool(total[-1])
+            metrics, losses = _metrics(trainer, total, world, metrics, start, start_step)
+            logger.log(_tensorboard_scalars(metrics, losses, trainer), global_step)
             if on_progress is not None:
                 on_progress(metrics)
-            stopping = should_stop is not None and should_stop()
-            due = time.monotonic() - last_checkpoint >= config.checkpoint_interval
             if checkpoint_dir is not None and (stopping or due):
-                checkpoint = save_checkpoint(trainer, env, config, run_id, checkpoint_dir)
+                checkpoint = save_checkpoint(trainer, env, config, run_id, checkpoint_dir, world, global_step)
                 last_checkpoint = time.monotonic()
-                if on_checkpoint is not None:
+                if on_checkpoint is not None and checkpoint is not None:
                     on_checkpoint(checkpoint, metrics)
             if stopping:
+                # The others wait for rank 0's checkpoint: torchrun stops every worker once one exits.
+                distributed.barrier(world)
                 stopped = True
                 break
     finally:
@@ -200,8 +301,8 @@ def train(
         logger.close()
 
     return TrainResult(
-        policy=trainer.uncompiled_policy.cpu().eval(),
-        global_step=int(trainer.global_step),
+        policy=distributed.unwrap(trainer.uncompiled_policy).cpu().eval(),
+        global_step=global_step,
         epoch=int(trainer.epoch),
         elapsed=time.monotonic() - start,
         metrics=metrics,
@@ -210,51 +311,113 @@ def train(
     )
 
 
-def _metrics(trainer, env, logger, start: float, start_step: int) -> dict:
-    stats = logger.latest
+_EPISODE_KEYS = ("episode_return", "episode_length", "resolution_rate", "harmful_actions")
+_LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance")
+
+
+def _take_episode_stats(trainer) -> list[float]:
+    """This update's finished episodes from the env's reports: count, then sums of each `_EPISODE_KEYS`
+    (a report holds means over `episodes` episodes), so that ranks can add them up."""
+    stats, trainer.stats = trainer.stats, defaultdict(list)
+    counts = np.asarray(stats.get("episodes", []), dtype=np.float64)
+    sums = [float(counts.sum())]
+    for key in _EPISODE_KEYS:
+        values = np.asarray(stats.get(key, []), dtype=np.float64)
+        sums.append(float(values @ counts) if values.shape == counts.shape and counts.size else 0.0)
+    return sums
+
+
+def _metrics(trainer, total: np.ndarray, world: World, previous: dict, start: float, start_step: int):
+    """The progress numbers and the mean losses from one update's all-reduced vector (see `_train_loop`)."""
+    global_step, episodes_total, count = int(total[0]), int(total[1]), total[2]
     elapsed = time.monotonic() - start
-    steps_here = trainer.global_step - start_step
-    return {
-        "global_step": int(trainer.global_step),
+    steps_here = global_step - start_step
+    metrics = {
+        "global_step": global_step,
         "epoch": int(trainer.epoch),
         "sps": round(steps_here / elapsed, 1) if elapsed > 0 else 0.0,
-        "episodes": int(env.episodes_total),
-        "mean_return": _stat(stats, "environment/episode_return"),
-        "resolution_rate": _stat(stats, "environment/resolution_rate"),
-        "mean_episode_length": _stat(stats, "environment/episode_length"),
-        "harmful_actions": _stat(stats, "environment/harmful_actions"),
-        "policy_loss": _stat(stats, "losses/policy_loss"),
-        "value_loss": _stat(stats, "losses/value_loss"),
-        "entropy": _stat(stats, "losses/entropy"),
-        "elapsed": round(elapsed, 2),
+        "episodes": episodes_total,
     }
+    names = ("mean_return", "mean_episode_length", "resolution_rate", "harmful_actions")
+    for i, name in enumerate(names):  # no episode ended in this update: keep the last numbers
+        metrics[name] = _stat(total[3 + i] / count) if count > 0 else previous.get(name)
+    losses = total[3 + len(names) : 3 + len(names) + len(_LOSSES)] / world.size
+    for name, value in zip(_LOSSES, losses, strict=True):
+        if name in ("policy_loss", "value_loss", "entropy"):
+            metrics[name] = _stat(value)
+    metrics["elapsed"] = round(elapsed, 2)
+    return metrics, dict(zip(_LOSSES, losses.tolist(), strict=True))
 
 
-def _stat(stats: dict, key: str):
-    value = stats.get(key)
+def _tensorboard_scalars(metrics: dict, losses: dict, trainer) -> dict:
+    scalars = {
+        "SPS": metrics["sps"],
+        "agent_steps": metrics["global_step"],
+        "learning_rate": trainer.optimizer.param_groups[0]["lr"],
+        "environment/episodes": metrics["episodes"],
+        "environment/episode_return": metrics["mean_return"],
+        "environment/episode_length": metrics["mean_episode_length"],
+        "environment/resolution_rate": metrics["resolution_rate"],
+        "environment/harmful_actions": metrics["harmful_actions"],
+    }
+    scalars.update({f"losses/{k}": v for k, v in losses.items()})
+    return {k: v for k, v in scalars.items() if v is not None}
+
+
+def _stat(value):
     if value is None or not np.isfinite(value):
         return None
     return round(float(value), 4)
 
 
-def save_checkpoint(trainer, env, config: TrainConfig, run_id: str, checkpoint_dir: Path) -> Path:
-    """Write everything needed to continue this run, atomically; return the file's path."""
+def _rank_state(trainer, env) -> dict:
+    """What differs between ranks and must survive a resume: their RNG streams and episode counts."""
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "sim_rng": torch.from_numpy(env.batch.rng.view(np.int64).copy()),
+        "episodes_total": int(env.episodes_total),
+    }
+
+
+def save_checkpoint(
+    trainer,
+    env,
+    config: TrainConfig,
+    run_id: str,
+    checkpoint_dir: Path,
+    world: World | None = None,
+    global_step: int | None = None,
+) -> Path | None:
+    """Write everything needed to continue this run, atomically; return the file's path.
+
+    Under torchrun every rank calls this (it gathers their RNG states); rank 0 alone writes, and
+    the others get None. The simulator streams are stored in a one-process run's order (rank r's
+    clusters are r*n..(r+1)*n-1), so a checkpoint can continue at another world size.
+    """
+    world = world or World()
+    states = distributed.gather(_rank_state(trainer, env), world)
+    if not world.is_main:
+        return None
+    if global_step is None:
+        global_step = int(trainer.global_step) * world.size
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "run_id": run_id,
-        "global_step": int(trainer.global_step),
+        "global_step": int(global_step),
         "epoch": int(trainer.epoch),
-        "policy": {k: v.detach().cpu() for k, v in trainer.uncompiled_policy.state_dict().items()},
+        "policy": {k: v.detach().cpu() for k, v in distributed.unwrap(trainer.uncompiled_policy).state_dict().items()},
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "sim_rng": torch.from_numpy(env.batch.rng.view(np.int64).copy()),
-        "episodes_total": int(env.episodes_total),
+        "world_size": world.size,
+        "torch_rng": states[0]["torch_rng"],
+        "rank_torch_rng": [s["torch_rng"] for s in states],
+        "sim_rng": torch.cat([s["sim_rng"] for s in states]),
+        "episodes_total": sum(s["episodes_total"] for s in states),
         "config": config.to_dict(),
     }
-    path = atomic_torch_save(payload, checkpoint_dir / f"checkpoint_{trainer.global_step:012d}.pt")
+    path = atomic_torch_save(payload, checkpoint_dir / f"checkpoint_{global_step:012d}.pt")
     for old in sorted(checkpoint_dir.glob("checkpoint_*.pt"))[:-2]:  # keep the last two
         old.unlink(missing_ok=True)
     return path
@@ -290,18 +453,34 @@ def check_resumable(payload: dict, path: Path, config: TrainConfig) -> None:
             )
 
 
-def _restore(trainer, env, payload: dict) -> int:
+def _restore(trainer, env, payload: dict, config: TrainConfig, world: World) -> int:
+    """Continue from `payload` (on every rank); the global step it was taken at.
+
+    At the world size it was written with, each rank takes back its own RNG streams. At another
+    size the simulator streams are resharded (they are stored in a one-process run's order) and
+    each rank's sampling stream starts afresh from its seed and the step: the run goes on, but not
+    with the exact actions the original world would have sampled.
+    """
     try:
-        trainer.uncompiled_policy.load_state_dict(payload["policy"])
+        global_step = int(payload["global_step"])
+        distributed.unwrap(trainer.uncompiled_policy).load_state_dict(payload["policy"])
         trainer.optimizer.load_state_dict(payload["optimizer"])
         trainer.scheduler.load_state_dict(payload["scheduler"])
-        torch.set_rng_state(payload["torch_rng"])
-        env.batch.rng[:] = payload["sim_rng"].numpy().view(np.uint64)
+        rank_rngs = payload.get("rank_torch_rng") or [payload["torch_rng"]]
+        if len(rank_rngs) == world.size:
+            torch.set_rng_state(rank_rngs[world.rank])
+        else:
+            torch.manual_seed(world.torch_seed(config.seed) + global_step)
+        streams = payload["sim_rng"].numpy().view(np.uint64)
+        n = env.batch.rng.shape[0]
+        env.batch.rng[:] = streams[world.rank * n : (world.rank + 1) * n]
         env.batch.reset(env.observations)  # clusters start fresh episodes from the saved streams
-        env.episodes_total = int(payload["episodes_total"])
-        trainer.global_step = int(payload["global_step"])
+        env.episodes_total = int(payload["episodes_total"]) if world.is_main else 0
+        if global_step % world.size:
+            raise ValueError(f"its step {global_step} does not divide by the world size {world.size}")
+        trainer.global_step = global_step // world.size
         trainer.epoch = int(payload["epoch"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"checkpoint of run {payload.get('run_id')!r} does not fit this run: {reason}") from None
-    return trainer.global_step
+    return global_step

@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "jobs" / "k8s"
 KUBERNETES_VERSION = "1.32.0"
 TARGETS = {"base": K8S, "gpu": K8S / "overlays" / "gpu", "write-actions": K8S / "overlays" / "write-actions"}
+# Training over several pods (torchrun in an Indexed Job); checked by the tests at the end.
+DISTRIBUTED = {"distributed": K8S / "overlays" / "distributed", "distributed-gpu": K8S / "overlays" / "distributed-gpu"}
 
 # kubectl comes from Debian's kubernetes-client package; .ci/run installs it when missing.
 assert shutil.which("kubectl"), "kubectl is needed to render jobs/k8s (apt-get install kubernetes-client)"
@@ -19,7 +21,11 @@ assert shutil.which("kubectl"), "kubectl is needed to render jobs/k8s (apt-get i
 
 def render(name: str) -> list[dict]:
     result = subprocess.run(
-        ["kubectl", "kustomize", str(TARGETS[name])], capture_output=True, text=True, timeout=60, check=False
+        ["kubectl", "kustomize", str({**TARGETS, **DISTRIBUTED}[name])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -174,3 +180,69 @@ def test_configmap_job_specs_are_valid_and_match_the_cronjobs():
         container = pod_spec(cronjob)["containers"][0]
         path = container["args"][-1]
         assert path.startswith("/etc/cluster-rl/") and path.rsplit("/", 1)[1] in specs
+
+
+@pytest.mark.parametrize("name", DISTRIBUTED)
+def test_distributed_overlays_render_and_validate_strictly(name):
+    docs = render(name)
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    assert {d["kind"] for d in docs} == {d["kind"] for d in render("base")} | {"Service"}
+
+
+@pytest.mark.parametrize("name", DISTRIBUTED)
+def test_distributed_training_is_an_indexed_job_of_torchrun_nodes(name):
+    docs = render(name)
+    job = by_kind(docs, "CronJob")["train-nightly"]["spec"]["jobTemplate"]["spec"]
+    assert job["completionMode"] == "Indexed" and job["backoffLimit"] == 0
+    nodes = job["completions"]
+    assert job["parallelism"] == nodes >= 2
+    spec = job["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"] == ["torchrun"]
+    assert container["args"] == ["--no-python", "cluster-rl", "run", "/etc/cluster-rl/train-nightly.yaml"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PET_NNODES"]["value"] == str(nodes)
+    rank_from = env["PET_NODE_RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert rank_from == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    assert env["JOB_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['batch.kubernetes.io/job-name']"
+    names = [e["name"] for e in container["env"]]
+    assert names.index("JOB_NAME") < names.index("PET_MASTER_ADDR")  # $(JOB_NAME) expands only if defined first
+    service = by_kind(docs, "Service")[spec["subdomain"]]
+    assert env["PET_MASTER_ADDR"]["value"] == f"$(JOB_NAME)-0.{spec['subdomain']}"
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["metadata"]["namespace"] == "cluster-rl"
+    labels = job["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    port = int(env["PET_MASTER_PORT"]["value"])
+    assert [p["port"] for p in service["spec"]["ports"]] == [port]
+    assert spec["terminationGracePeriodSeconds"] > 30  # torchrun gives its workers 30 s after SIGTERM
+    # still the locked-down pod of the base
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    # the job spec the pods run stays the one `cluster-rl run` accepts
+    assert "train-nightly.yaml" in by_kind(docs, "ConfigMap")["cluster-rl-jobs"]["data"]
+    gpus = container["resources"]["limits"].get("nvidia.com/gpu")
+    if name == "distributed-gpu":
+        assert container["image"].endswith(":cuda") and gpus == env["PET_NPROC_PER_NODE"]["value"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+    else:
+        assert container["image"].endswith(":cpu") and gpus is None
+    diagnose = pod_spec(by_kind(docs, "CronJob")["diagnose-cluster"])
+    assert "command" not in diagnose["containers"][0]  # diagnosis is untouched
+
+
+def test_kubeflow_examples_run_torchrun_over_the_cli():
+    examples = K8S / "overlays" / "distributed" / "kubeflow"
+    trainjob = yaml.safe_load((examples / "trainjob.yaml").read_text())
+    assert trainjob["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and trainjob["kind"] == "TrainJob"
+    trainer = trainjob["spec"]["trainer"]
+    assert trainer["command"][:3] == ["torchrun", "--no-python", "cluster-rl"]
+    assert trainer["numNodes"] >= 2 and trainjob["spec"]["runtimeRef"]["name"] == "torch-distributed"
+    pytorchjob = yaml.safe_load((examples / "pytorchjob.yaml").read_text())
+    assert pytorchjob["kind"] == "PyTorchJob" and pytorchjob["spec"]["runPolicy"]["backoffLimit"] == 0
+    for role in ("Master", "Worker"):
+        (container,) = pytorchjob["spec"]["pytorchReplicaSpecs"][role]["template"]["spec"]["containers"]
+        assert container["command"][:3] == ["torchrun", "--no-python", "cluster-rl"]

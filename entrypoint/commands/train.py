@@ -184,6 +184,16 @@ def train(
     job: Annotated[
         str | None, typer.Option("--job", help="A TrainJob spec file; flags given here override it.")
     ] = None,
+    nproc_per_node: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc-per-node",
+            min=1,
+            max=1024,
+            help="Train as this many processes on this host (torchrun's standalone launcher, DDP; one GPU "
+            "each with CUDA). num-envs and the minibatch must divide by it. Under torchrun itself, leave it out.",
+        ),
+    ] = None,
 ) -> int:
     """Train an agent on thousands of simulated clusters with PufferLib's PuffeRL trainer.
 
@@ -220,6 +230,11 @@ def train(
     opts.verbose = verbose
     if no_simulation:
         opts.simulation = False
+    if nproc_per_node is not None and nproc_per_node > 1:
+        from entrypoint import torchrun
+
+        if not torchrun.launched_by_torchrun():
+            return torchrun.launch(opts, nproc_per_node)
     return execute_training(opts)
 
 
@@ -268,14 +283,20 @@ class Plan:
     s3_output: bool
     checkpoint_dir: Path
     local_model: Path  # where the model file is written (for S3 output: the copy that is uploaded)
+    world: object = None  # rl.distributed.World: this process's rank under torchrun
 
 
 def execute_training(opts: TrainOptions) -> int:
     """Check everything, then train and publish; returns the exit code."""
     from entrypoint.progress import make_reporter
+    from entrypoint.torchrun import SilentReporter, world_of
 
     plan = prepare(opts)
-    reporter = make_reporter(plan.config.total_steps, verbose=opts.verbose)
+    plan.world = world_of(plan.config)
+    if plan.world.is_main:
+        reporter = make_reporter(plan.config.total_steps, verbose=opts.verbose)
+    else:  # under torchrun only rank 0 reports
+        reporter = SilentReporter()
     try:
         return _run(plan, reporter)
     finally:
@@ -452,10 +473,12 @@ class _StopFlag:
 
 
 def _run(plan: Plan, reporter) -> int:
-    _clean_up_home(plan, reporter)
-    if not plan.opts.simulation:
+    main = plan.world.is_main  # under torchrun rank 0 alone touches files, S3 and the cluster
+    if main:
+        _clean_up_home(plan, reporter)
+    if not plan.opts.simulation and main:  # the other ranks take rank 0's settings
         plan.config = replace(plan.config, scenario=_scenario_from_cluster(plan.opts, plan.config.scenario, reporter))
-    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume else None
+    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume and main else None
     start_fields = {
         "run_id": plan.run_id,
         "total_steps": plan.config.total_steps,
@@ -481,6 +504,8 @@ def _run(plan: Plan, reporter) -> int:
                 resume=f"{prog()} train --resume --run-name {plan.run_id}",
             )
             return int(ExitCode.STOPPED)
+        if not main:
+            return int(ExitCode.OK)
         return _publish(plan, result, stop, reporter)
     finally:
         stop.restore()
@@ -549,6 +574,7 @@ def _train(plan: Plan, resume_from: Path | None, stop: _StopFlag, reporter):
     """PuffeRL until the budget is spent or a signal arrives; checkpoints mirrored to S3."""
     from entrypoint import home
     from entrypoint.storage import StorageError, upload_checkpoint
+    from rl.distributed import DistributedError
     from rl.model import ModelError
     from rl.train import train
 
@@ -572,9 +598,12 @@ def _train(plan: Plan, resume_from: Path | None, stop: _StopFlag, reporter):
             on_checkpoint=on_checkpoint,
             should_stop=stop,
             on_resumed=lambda step: reporter.event("resumed", global_step=step),
+            world=plan.world,
         )
     except ModelError as err:
         raise CliError(str(err), ExitCode.MODEL) from None
+    except DistributedError as err:
+        raise CliError(str(err), ExitCode.FAILURE) from None
     except OSError as err:
         raise CliError(
             f"cannot write a checkpoint to {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
