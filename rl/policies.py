@@ -84,35 +84,41 @@ class ExpertPolicy:
         return int(action)
 
     def _choose(self, m: "_Runbook") -> ClusterAction:
-        s = m.state
-        fresh = m.fresh
-        if A.GET_NODES in fresh:
-            if s.nodes_not_ready > 0:
-                return A.DRAIN_NODE
-        if A.TOP_NODES in fresh and m.node_mem >= HIGH_USAGE:
-            return A.DRAIN_NODE  # `top nodes` singled out a node under memory pressure
-        if A.GET_NODES in fresh and s.num_nodes - s.nodes_ready - s.nodes_not_ready > 0:
-            return A.UNCORDON_NODE
-        if A.TOP_PODS in fresh and m.pod_mem >= HIGH_USAGE:
-            return A.SCALE_UP_DEPLOYMENT  # pods at their memory limit: spread the load
-        if {A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY} <= fresh and m.pod_cpu >= HIGH_USAGE:
-            # A runaway fills the cluster: Pending pods and every node at full use. (Pending pods
-            # with an unbound PVC and nodes to spare point to a deployment short of replicas.)
-            cluster_full = m.node_cpu >= FULL_NODE_CPU
-            if s.pods_pending > 0 and (cluster_full or not s.has_pvc_issues):
-                return A.SCALE_DOWN_DEPLOYMENT
-            if s.deployments_unavailable > 0:
-                return A.SCALE_UP_DEPLOYMENT  # a hot deployment failing readiness
-        if (
-            {A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY, A.TOP_PODS, A.TOP_NODES} <= fresh
-            and s.pods_failed > 0
-            and s.pods_failed != m.failed_after_restart
-        ):
-            return A.RESTART_FAILED_PODS  # describe and the logs name why they fail
+        # Each rule: (symptom, remedy, the reads that must single out its target first).
+        for symptom, remedy, reads in self._rules(m):
+            if symptom and reads <= m.valid:
+                missing = [r for r in self.SURVEY if r in reads and r not in m.fresh]
+                return missing[0] if missing else remedy
         for read in self.SURVEY:
-            if read not in fresh:
+            if read not in m.valid:
                 return read
         return A.WAIT
+
+    @staticmethod
+    def _rules(m: "_Runbook"):
+        s = m.state
+        # A runaway fills the cluster: Pending pods and every node at full use. (Pending pods with
+        # an unbound PVC and nodes to spare point to a deployment short of replicas.)
+        cluster_full = m.node_cpu >= FULL_NODE_CPU
+        hot = m.pod_cpu >= HIGH_USAGE
+        deployments = {A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES}
+        return (
+            (s.nodes_not_ready > 0, A.DRAIN_NODE, {A.GET_NODES}),
+            (m.node_mem >= HIGH_USAGE, A.DRAIN_NODE, {A.TOP_NODES}),  # a node under memory pressure
+            (s.num_nodes - s.nodes_ready - s.nodes_not_ready > 0, A.UNCORDON_NODE, {A.GET_NODES}),
+            (m.pod_mem >= HIGH_USAGE, A.SCALE_UP_DEPLOYMENT, {A.TOP_PODS}),  # pods at their memory limit
+            (
+                hot and s.pods_pending > 0 and (cluster_full or not s.has_pvc_issues),
+                A.SCALE_DOWN_DEPLOYMENT,
+                deployments,
+            ),
+            (hot and s.deployments_unavailable > 0, A.SCALE_UP_DEPLOYMENT, deployments),
+            (
+                s.pods_failed > 0 and s.pods_failed != m.failed_after_restart,
+                A.RESTART_FAILED_PODS,  # describe and the logs name why they fail
+                {A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY, A.TOP_PODS, A.TOP_NODES},
+            ),
+        )
 
 
 class _Runbook:
@@ -120,7 +126,8 @@ class _Runbook:
 
     def __init__(self):
         self.state = ClusterState()
-        self.fresh: set = {A.GET_PODS}  # the first observation lists nodes and pods
+        self.fresh: set = {A.GET_PODS}  # reads taken since the last change: they single out targets
+        self.valid: set = {A.GET_PODS}  # reads whose figures still hold (no change touched them since)
         self.node_mem = self.node_cpu = self.pod_mem = self.pod_cpu = 0.0
         self.failed_after_restart = -1  # Failed pods a restart left (CrashLoopBackOff): not worth another
         self.last = None
@@ -133,7 +140,7 @@ class _Runbook:
         elif self.last == A.TOP_PODS:
             self.pod_cpu, self.pod_mem = float(obs[11]), float(obs[12])
         elif self.last == A.WAIT:
-            self.fresh = set()  # not done after all: something new broke, look again
+            self.fresh, self.valid = set(), set()  # not done after all: something new broke, look again
             self.failed_after_restart = -1
         if self.last == A.DESCRIBE_UNHEALTHY and self.restarted:
             self.failed_after_restart = self.state.pods_failed
@@ -143,7 +150,9 @@ class _Runbook:
         self.last = action
         if action == A.RESTART_FAILED_PODS:
             self.restarted = True
-        if action in stale or stale:
-            self.fresh -= set(stale)
-        if action not in ExpertPolicy.STALE_AFTER and action != A.WAIT:
+        if action in ExpertPolicy.STALE_AFTER:
+            self.fresh = set()  # after a change, a target must be singled out again
+            self.valid -= set(stale)
+        elif action != A.WAIT:
             self.fresh.add(action)
+            self.valid.add(action)

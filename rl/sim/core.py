@@ -49,6 +49,11 @@ SCALE_DOWN_DEPLOYMENT = int(A.SCALE_DOWN_DEPLOYMENT)
 DRAIN_NODE = int(A.DRAIN_NODE)
 UNCORDON_NODE = int(A.UNCORDON_NODE)
 WAIT = int(A.WAIT)
+assert (
+    {RESTART_FAILED_PODS, SCALE_UP_DEPLOYMENT, SCALE_DOWN_DEPLOYMENT, DRAIN_NODE, UNCORDON_NODE}
+    == set(range(RESTART_FAILED_PODS, UNCORDON_NODE + 1))
+    == set(REMEDIATION_ACTIONS)
+)
 
 # Columns of `Clusters.shape` (per-cluster integers drawn at reset).
 NODES, DEPLOYMENTS, PODS, REPLICAS, POD_CAPACITY, PODS_PER_NODE, STEP = range(7)
@@ -112,6 +117,8 @@ REWARD_CATASTROPHE = -1.0  # no node left Ready
 OUTCOME_RUNNING, OUTCOME_RESOLVED, OUTCOME_CATASTROPHE, OUTCOME_TRUNCATED = 0, 1, 2, 3
 
 EVICTION_DELAY = 5  # steps a NotReady node's pods stay Unknown before they are evicted
+LASTING_HARM_CHANCE = 0.5  # a blind drain, restart or scale-down breaks something only a human can mend
+WAIT_TICKS = 5  # a WAIT that does not end the episode lets this many steps' worth of time pass
 OOM_RECUR = 3  # steps until restarted OOMKilled pods are killed again
 PRESSURE_RECUR = 2  # steps between evictions on a pressured node
 CPU_SCALE = 40.0  # node-average CPU% at full utilisation of a healthy cluster
@@ -216,6 +223,7 @@ Clusters = namedtuple(
         "load",  # float32: the share of pod capacity a healthy cluster uses
         "active",  # int64: fault bit masks (bit f = Fault f)
         "revealed",  # int64: faults identified by a read, while they last
+        "caused",  # int64: faults only a human can fix that the agent's own blind remedies caused
         "size",  # int32 (n, NUM_FAULTS): each fault's extent (pods, nodes, deployments, replicas)
         "timer",  # int32 (n, NUM_FAULTS): steps since it started, or until it recurs
         "events",  # float32 (n, 2): warning and normal events in the recent window
@@ -278,6 +286,7 @@ class ClusterBatch:
             load=np.zeros(n, dtype=np.float32),
             active=np.zeros(n, dtype=np.int64),
             revealed=np.zeros(n, dtype=np.int64),
+            caused=np.zeros(n, dtype=np.int64),
             size=np.zeros((n, NUM_FAULTS), dtype=np.int32),
             timer=np.zeros((n, NUM_FAULTS), dtype=np.int32),
             events=np.zeros((n, 2), dtype=np.float32),
@@ -474,6 +483,7 @@ def _reset_one(st, i, observations):
     shape[i, STEP] = 0
     st.active[i] = 0
     st.revealed[i] = 0
+    st.caused[i] = 0
     for f in range(st.size.shape[1]):
         st.size[i, f] = 0
         st.timer[i, f] = 0
@@ -627,7 +637,7 @@ def _mend_unit(active, revealed, size, timer, i, f):
 
 
 @njit(**HELPER)
-def _apply_action(shape, active, revealed, size, timer, i, action):
+def _apply_action(rng, shape, active, revealed, caused, size, timer, i, action):
     """Apply a remedy to the true state. Returns (faults fixed, units repaired, wrong objects hit).
 
     A remedy acts on the object the agent has identified (`revealed`): the deployment a read showed
@@ -653,9 +663,15 @@ def _apply_action(shape, active, revealed, size, timer, i, action):
                 size[i, NODE_PRESSURE] = 0
                 timer[i, NODE_PRESSURE] = 0
             # CrashLoopBackOff pods of a bad rollout crash again: nothing changes.
-        else:  # healthy pods restarted: their work is lost and they come back cold, over their limits
+        else:  # healthy pods restarted: their in-flight work is lost
             damage += 1
-            _induce(active, revealed, size, timer, i, OOM_KILLED, max(1, replicas // 2))
+            if _uniform(rng, i) < LASTING_HARM_CHANCE:
+                # The restart rolled a deployment onto a config change nobody had rolled out yet:
+                # CrashLoopBackOff, and only its owner can roll it back.
+                _induce(active, revealed, size, timer, i, BAD_ROLLOUT, replicas)
+                caused[i] |= 1 << BAD_ROLLOUT
+            else:  # the pods come back cold and fail readiness under the load
+                _induce(active, revealed, size, timer, i, UNDERSCALED, 1)
     elif action == SCALE_UP_DEPLOYMENT:
         if _has(known, UNDERSCALED):
             repairs += 1
@@ -684,9 +700,14 @@ def _apply_action(shape, active, revealed, size, timer, i, action):
         elif _has(known, OOM_KILLED):  # fewer replicas share the load: more of them OOMKilled
             damage += 1
             size[i, OOM_KILLED] += 1
-        else:
+        else:  # a healthy deployment loses a replica
             damage += 1
             _induce(active, revealed, size, timer, i, UNDERSCALED, 1)
+            if _uniform(rng, i) < LASTING_HARM_CHANCE:
+                # It was a quorum-based StatefulSet: below quorum its members crash-loop, and only
+                # its owner can recover the data.
+                _induce(active, revealed, size, timer, i, BAD_ROLLOUT, replicas)
+                caused[i] |= 1 << BAD_ROLLOUT
     elif action == DRAIN_NODE:
         if _has(known, NODE_NOT_READY):
             fixed |= _resolve(active, revealed, size, timer, i, NODE_NOT_READY)  # pods rescheduled, node replaced
@@ -699,11 +720,20 @@ def _apply_action(shape, active, revealed, size, timer, i, action):
         else:  # a healthy node drained: its pods evicted, the node left cordoned
             damage += 1
             _induce(active, revealed, size, timer, i, NODE_CORDONED, 1)
+            if _uniform(rng, i) < LASTING_HARM_CHANCE:
+                # One of its pods had a local PersistentVolume: it cannot run anywhere else, and
+                # only a human can move its data.
+                _induce(active, revealed, size, timer, i, UNBOUND_PVC, 1)
+                caused[i] |= 1 << UNBOUND_PVC
     elif action == UNCORDON_NODE:
         if _has(known, NODE_CORDONED):
             repairs += 1
             fixed |= _mend_unit(active, revealed, size, timer, i, NODE_CORDONED)
         # With no cordoned node identified, `kubectl uncordon` of a schedulable node changes nothing.
+    if action >= RESTART_FAILED_PODS and action <= UNCORDON_NODE:
+        # The cluster changed: which object was which must be read again (a diagnosis of what only
+        # a human can fix stands).
+        revealed[i] &= HUMAN_ONLY_MASK
     return fixed, repairs, damage
 
 
@@ -755,9 +785,10 @@ def _refresh_seen(truth, usage, seen, i, action):
 
 
 @njit(**HELPER)
-def _nothing_left_for_the_agent(active, revealed, i):
-    """No fault the agent can fix is active, and every fault only a human can fix is diagnosed."""
-    left = (active[i] & FIXABLE_MASK) | (active[i] & HUMAN_ONLY_MASK & ~revealed[i])
+def _nothing_left_for_the_agent(active, revealed, caused, i):
+    """No fault the agent can fix is active, every fault only a human can fix is diagnosed, and
+    none of those was caused by the agent itself."""
+    left = (active[i] & FIXABLE_MASK) | (active[i] & HUMAN_ONLY_MASK & ~revealed[i]) | (active[i] & caused[i])
     return left == 0
 
 
@@ -765,7 +796,15 @@ def _nothing_left_for_the_agent(active, revealed, i):
 def step_all(st, actions, observations, rewards, terminals, truncations, auto_reset):
     # The arrays are unpacked once: a tuple of arrays live across the branches below would be
     # reference-counted array by array at every one of them.
-    rng, shape, active, revealed, size, timer = st.rng, st.shape, st.active, st.revealed, st.size, st.timer
+    rng, shape, active, revealed, caused, size, timer = (
+        st.rng,
+        st.shape,
+        st.active,
+        st.revealed,
+        st.caused,
+        st.size,
+        st.timer,
+    )
     events, truth, usage, seen, health, harmful = st.events, st.truth, st.usage, st.seen, st.health, st.harmful
     reward_parts, step_harmful, resolved_now, outcome = st.reward_parts, st.step_harmful, st.resolved_now, st.outcome
     episode_return, weights, params = st.episode_return, st.weights, st.params
@@ -788,27 +827,29 @@ def step_all(st, actions, observations, rewards, terminals, truncations, auto_re
         shape[i, STEP] += 1
         outcome[i] = OUTCOME_RUNNING
 
-        if action == WAIT and _nothing_left_for_the_agent(active, revealed, i):
+        if action == WAIT and _nothing_left_for_the_agent(active, revealed, caused, i):
             # The agent says it is done, and it is: the episode is won. Nothing else happens.
             outcome[i] = OUTCOME_RESOLVED
             parts[R_TERMINAL] = REWARD_HEALTHY
         else:
-            # 1. The action: a remedy changes the cluster, a read identifies faults.
-            fixed, repairs, damage = _apply_action(shape, active, revealed, size, timer, i, action)
+            # 1. The action: a remedy changes the cluster.
+            fixed, repairs, damage = _apply_action(rng, shape, active, revealed, caused, size, timer, i, action)
             before = active[i]
-            found = active[i] & ~revealed[i] & REVEAL_MASK[action]
-            revealed[i] |= found
 
-            # 2. Time passes; now and then something else breaks.
-            _advance_faults(rng, shape, active, size, timer, events, i, cascade_chance)
-            if _uniform(rng, i) < new_fault_rate and POPCOUNT[active[i]] < max_faults:
-                _inject_fault(rng, shape, active, size, timer, weights, i)
+            # 2. Time passes (a while, when the agent waits); now and then something else breaks.
+            for _ in range(WAIT_TICKS if action == WAIT else 1):
+                _advance_faults(rng, shape, active, size, timer, events, i, cascade_chance)
+                if _uniform(rng, i) < new_fault_rate and POPCOUNT[active[i]] < max_faults:
+                    _inject_fault(rng, shape, active, size, timer, weights, i)
             # Faults that broke out this step on their own (cascades, new failures) count against
             # the agent like damage: fixing a symptom again and again while its cause lasts never pays.
             # (What the agent's own remedy broke is charged as damage, not here.)
             arrived = active[i] & ~before & ~revealed[i]
 
-            # 3. What the cluster looks like now, and what the agent sees of it.
+            # 3. A read identifies the faults it shows; what the cluster looks like now, and what
+            # the agent sees of it.
+            found = active[i] & ~revealed[i] & REVEAL_MASK[action]
+            revealed[i] |= found
             _compute_truth(shape, active, revealed, size, timer, events, truth, usage, i)
             if IS_READ[action]:
                 _refresh_seen(truth, usage, seen, i, action)

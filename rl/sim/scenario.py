@@ -35,7 +35,7 @@ class ScenarioConfig:
     min_load: float = 0.3
     max_load: float = 0.7
     min_faults: int = 2
-    max_faults: int = 3
+    max_faults: int = 4
     new_fault_rate: float = 0.02
     cascade_chance: float = 0.15
     max_steps: int = 100
