@@ -1,7 +1,5 @@
-from dataclasses import fields
-
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
