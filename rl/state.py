@@ -56,40 +56,53 @@ def bad_share(count, total):
     """Count-sensitive share of bad objects: 0 when none, at least FIRST_BAD for one, 1 for all."""
     if count <= 0.0 or total <= 0.0:
         return 0.0
-    return FIRST_BAD + (1.0 - FIRST_BAD) * math.log1p(count) / math.log1p(max(total, count))
+    return _bad_share(count, math.log1p(max(total, count)))
+
+
+@njit(cache=True, inline="always")
+def _bad_share(count, log_total):
+    if count <= 0.0:
+        return 0.0
+    return min(1.0, FIRST_BAD + (1.0 - FIRST_BAD) * math.log1p(count) / log_total)
 
 
 @njit(cache=True)
-def encode_observation(raw, out):
+def encode_observation(raw, out, first=0, last=OBS_SIZE - 1):
     """Write the observation of `raw` (the 18 ClusterState values in plain units) into `out`.
 
     The one definition of the encoding: `ClusterState.to_observation` calls it, the simulator's
-    compiled core runs it through numba (`rl.sim.core`), and the real-cluster backend fills a
-    ClusterState that is encoded here. Every entry is clipped to [0, 1].
+    compiled core runs it (`rl.sim.core`), and the real-cluster backend fills a ClusterState that
+    is encoded here. Every entry is clipped to [0, 1]. With `first` and `last` only the groups of
+    entries that overlap them are written, and the three flags (the simulator rewrites what a read
+    refreshed, and leaves the rest of the agent's view as it was).
     """
-    nodes = raw[0]
-    pods = raw[3]
-    deployments = raw[8]
-    out[0] = math.log1p(max(nodes, 0.0)) / math.log1p(NODE_SCALE)
-    out[1] = 1.0 - bad_share(nodes - raw[1], nodes) if nodes > 0 else 0.0
-    out[2] = bad_share(raw[2], nodes)
-    out[3] = math.log1p(max(pods, 0.0)) / math.log1p(POD_SCALE)
-    out[4] = 1.0 - bad_share(pods - raw[4], pods) if pods > 0 else 0.0
-    out[5] = bad_share(raw[5], pods)
-    out[6] = bad_share(raw[6], pods)
-    out[7] = bad_share(raw[7], pods)
-    out[8] = math.log1p(max(deployments, 0.0)) / math.log1p(DEPLOYMENT_SCALE)
-    out[9] = 1.0 - bad_share(deployments - raw[9], deployments) if deployments > 0 else 0.0
-    out[10] = bad_share(raw[10], deployments)
-    out[11] = raw[11] * 0.01
-    out[12] = raw[12] * 0.01
-    out[13] = math.log1p(max(raw[13], 0.0)) / math.log1p(EVENT_SCALE)
-    out[14] = math.log1p(max(raw[14], 0.0)) / math.log1p(EVENT_SCALE)
-    out[15] = raw[15]
-    out[16] = raw[16]
-    out[17] = raw[17]
-    for k in range(out.shape[0]):
-        out[k] = min(1.0, max(0.0, out[k]))
+    for group in range(3):  # nodes, pods, deployments: a total, its healthy share, its bad counts
+        total_at, healthy_at, first_bad, last_bad = _GROUPS[group]
+        if last < total_at or first > last_bad:
+            continue
+        total = max(raw[total_at], 0.0)
+        log_total = math.log1p(total)
+        out[total_at] = min(1.0, log_total * _INVERSE_LOG_SCALE[group])
+        for k in range(healthy_at, last_bad + 1):
+            if total <= 0.0:
+                out[k] = 0.0
+                continue
+            count = total - raw[k] if k == healthy_at else raw[k]
+            share = _bad_share(count, log_total if count <= total else math.log1p(count))
+            out[k] = 1.0 - share if k == healthy_at else share
+    for k in range(max(first, 11), min(last, 14) + 1):
+        if k <= 12:  # CPU and memory use
+            out[k] = min(1.0, max(0.0, raw[k] * 0.01))
+        else:  # events
+            out[k] = min(1.0, math.log1p(max(raw[k], 0.0)) * _INVERSE_LOG_EVENTS)
+    for k in range(15, 18):
+        out[k] = min(1.0, max(0.0, raw[k]))
+
+
+# (total, healthy share, first and last bad count) of nodes, pods and deployments, by index.
+_GROUPS = ((0, 1, 2, 2), (3, 4, 5, 7), (8, 9, 10, 10))
+_INVERSE_LOG_SCALE = (1.0 / math.log1p(NODE_SCALE), 1.0 / math.log1p(POD_SCALE), 1.0 / math.log1p(DEPLOYMENT_SCALE))
+_INVERSE_LOG_EVENTS = 1.0 / math.log1p(EVENT_SCALE)
 
 
 def _count_from_bad_share(value: float, total: int) -> int:

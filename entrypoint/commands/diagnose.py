@@ -269,7 +269,7 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
                 "issues": list(info["issues"]),
             }
         )
-    resolved = bool(terminated) and (not env.simulation_mode or env.true_state().nodes_ready > 0)
+    resolved = info.get("outcome") == "resolved"  # the agent said it was done (WAIT), and it was
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,

@@ -174,6 +174,10 @@ REFRESH_LO = np.full(NUM_ACTIONS, -1, dtype=np.int64)
 REFRESH_HI = np.full(NUM_ACTIONS, -1, dtype=np.int64)
 for _action, (_lo, _hi) in _REFRESHES.items():
     REFRESH_LO[_action], REFRESH_HI[_action] = _lo, _hi
+# The observation entries each read rewrites (the same columns; TOP_* their CPU and memory).
+ENCODE_FIRST, ENCODE_LAST = REFRESH_LO.copy(), REFRESH_HI.copy()
+ENCODE_FIRST[A.TOP_NODES] = ENCODE_FIRST[A.TOP_PODS] = S_CPU
+ENCODE_LAST[A.TOP_NODES] = ENCODE_LAST[A.TOP_PODS] = S_MEM
 
 
 def _mask(faults) -> int:
@@ -794,9 +798,9 @@ def _nothing_left_for_the_agent(active, revealed, caused, i):
 
 @njit(**JIT)
 def step_all(st, actions, observations, rewards, terminals, truncations, auto_reset):
-    # The arrays are unpacked once: a tuple of arrays live across the branches below would be
-    # reference-counted array by array at every one of them.
-    rng, shape, active, revealed, caused, size, timer = (
+    # The step loop takes the arrays one by one: a tuple of arrays live across its branches would
+    # be reference-counted array by array at every one of them.
+    ended = _step_loop(
         st.rng,
         st.shape,
         st.active,
@@ -804,10 +808,57 @@ def step_all(st, actions, observations, rewards, terminals, truncations, auto_re
         st.caused,
         st.size,
         st.timer,
+        st.events,
+        st.truth,
+        st.usage,
+        st.seen,
+        st.health,
+        st.harmful,
+        st.reward_parts,
+        st.step_harmful,
+        st.resolved_now,
+        st.outcome,
+        st.episode_return,
+        st.weights,
+        st.params,
+        actions,
+        observations,
+        rewards,
+        terminals,
+        truncations,
     )
-    events, truth, usage, seen, health, harmful = st.events, st.truth, st.usage, st.seen, st.health, st.harmful
-    reward_parts, step_harmful, resolved_now, outcome = st.reward_parts, st.step_harmful, st.resolved_now, st.outcome
-    episode_return, weights, params = st.episode_return, st.weights, st.params
+    if ended:  # rare: record the episodes that ended, and start new ones
+        _finish_episodes(st, observations, auto_reset)
+
+
+@njit(**HELPER)
+def _step_loop(
+    rng,
+    shape,
+    active,
+    revealed,
+    caused,
+    size,
+    timer,
+    events,
+    truth,
+    usage,
+    seen,
+    health,
+    harmful,
+    reward_parts,
+    step_harmful,
+    resolved_now,
+    outcome,
+    episode_return,
+    weights,
+    params,
+    actions,
+    observations,
+    rewards,
+    terminals,
+    truncations,
+):
     new_fault_rate = params[P_NEW_FAULT_RATE]
     max_faults = int(params[P_MAX_FAULTS])
     max_steps = int(params[P_MAX_STEPS])
@@ -880,21 +931,20 @@ def step_all(st, actions, observations, rewards, terminals, truncations, auto_re
         if outcome[i] != OUTCOME_RUNNING:
             ended += 1
         elif IS_READ[action]:
-            encode_observation(seen[i], observations[i])
-    if ended:  # rare: record the episodes that ended, and start new ones
-        _finish_episodes(st, observations, auto_reset)
+            encode_observation(seen[i], observations[i], ENCODE_FIRST[action], ENCODE_LAST[action])
+    return ended
 
 
 @njit(**HELPER)
 def _finish_episodes(st, observations, auto_reset):
-    for i in range(st.outcome.shape[0]):
-        if st.outcome[i] != OUTCOME_RUNNING:
-            st.final_return[i] = st.episode_return[i]
-            st.final_length[i] = st.shape[i, STEP]
-            st.final_harmful[i] = st.harmful[i]
-            st.final_health[i] = st.health[i]
-            st.final_active[i] = st.active[i]
-            if auto_reset:
-                _reset_one(st, i, observations)
-            else:
-                encode_observation(st.seen[i], observations[i])
+    # Only the few clusters whose episode ended are visited with the whole tuple in hand.
+    for i in np.flatnonzero(st.outcome != OUTCOME_RUNNING):
+        st.final_return[i] = st.episode_return[i]
+        st.final_length[i] = st.shape[i, STEP]
+        st.final_harmful[i] = st.harmful[i]
+        st.final_health[i] = st.health[i]
+        st.final_active[i] = st.active[i]
+        if auto_reset:
+            _reset_one(st, i, observations)
+        else:
+            encode_observation(st.seen[i], observations[i])
