@@ -63,7 +63,7 @@ class ClusterEnv(gym.Env):
 
     ## Starting state
     A cluster drawn from the scenario (`rl.sim.scenario.ScenarioConfig`): by default 3-500 nodes
-    (log-uniform), 3-300 deployments growing with the nodes, 30-70% load, with 2-3 faults. The
+    (log-uniform), 3-300 deployments growing with the nodes, 30-70% load, with 2-4 faults. The
     first observation is the summary of `kubectl get nodes,pods`: node and pod counts, no object
     singled out yet; deployments, usage, events and flags read as zero until the agent looks.
 
