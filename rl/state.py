@@ -51,7 +51,7 @@ FIRST_BAD = 0.1
 #   15-17    flags: 0 or 1.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath=True)
 def bad_share(count, total):
     """Count-sensitive share of bad objects: 0 when none, at least FIRST_BAD for one, 1 for all."""
     if count <= 0.0 or total <= 0.0:
@@ -59,14 +59,14 @@ def bad_share(count, total):
     return _bad_share(count, math.log1p(max(total, count)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=True)
 def _bad_share(count, log_total):
     if count <= 0.0:
         return 0.0
     return min(1.0, FIRST_BAD + (1.0 - FIRST_BAD) * math.log1p(count) / log_total)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath=True)
 def encode_observation(raw, out, first=0, last=OBS_SIZE - 1):
     """Write the observation of `raw` (the 18 ClusterState values in plain units) into `out`.
 
