@@ -6,48 +6,82 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rl.actions import ACTION_NAMES, NUM_ACTIONS, REMEDIATION_ACTIONS, ClusterAction, validate_action
+from rl.actions import NUM_ACTIONS, ClusterAction, validate_action
 from rl.sim import core
-from rl.sim.faults import DESCRIPTIONS, EVIDENCE, HUMAN_ONLY, Fault
+from rl.sim.backend import Reading, SimBackend
+from rl.sim.faults import Fault
 from rl.sim.scenario import ScenarioConfig
-from rl.state import OBS_FIELDS, OBS_SIZE, ClusterState
+from rl.state import OBS_SIZE, ClusterState
 
 
 class ClusterEnv(gym.Env):
     """Diagnose and repair one Kubernetes cluster.
 
     ## Action space
-    `Discrete(15)`, the members of `rl.ClusterAction`: eight diagnostic reads (GET_NODES, GET_PODS,
+    `Discrete(15)`, the members of `rl.ClusterAction`: nine diagnostic reads (GET_NODES, GET_PODS,
     GET_EVENTS, GET_DEPLOYMENTS, CHECK_LOGS, DESCRIBE_UNHEALTHY, TOP_NODES, TOP_PODS,
     GET_RESOURCE_QUOTAS), five remedies (RESTART_FAILED_PODS, SCALE_UP_DEPLOYMENT,
-    SCALE_DOWN_DEPLOYMENT, DRAIN_NODE, UNCORDON_NODE) and WAIT.
+    SCALE_DOWN_DEPLOYMENT, DRAIN_NODE, UNCORDON_NODE) and WAIT, the agent's "nothing left for me
+    to do".
 
     ## Observation space
-    `Box(0, 1, (18,), float32)`: the fields of `rl.ClusterState` in order (node, pod and deployment
-    counts and their healthy/unhealthy shares, CPU and memory use, recent warning and normal
-    events, and three flags for storage, network and resource-pressure problems found so far). It
-    is what the agent has read, not the truth: each field is refreshed only by the action that
-    reads it (see `rl.sim.faults`), so it can go stale.
+    `Box(0, 1, (18,), float32)`: what the agent has read, not the truth. Each entry is refreshed
+    only by the read that shows it (see `rl.sim.faults`), so it can go stale; remedies and WAIT
+    refresh nothing. Totals are log-scaled so that 3 and 1,000 nodes both fit; a bad count is 0 for
+    none and at least 0.1 for one, whatever the cluster's size (`rl.state.encode_observation`).
+
+    | index | field | encoding | refreshed by |
+    |---|---|---|---|
+    | 0 | num_nodes | log1p(n) / log1p(1000) | GET_NODES |
+    | 1 | nodes_ready (Ready and schedulable) | 1 - bad(n - ready, n) | GET_NODES |
+    | 2 | nodes_not_ready | bad(count, n) | GET_NODES |
+    | 3 | num_pods | log1p(p) / log1p(20000) | GET_PODS, DESCRIBE_UNHEALTHY |
+    | 4 | pods_running | 1 - bad(p - running, p) | GET_PODS, DESCRIBE_UNHEALTHY |
+    | 5 | pods_pending | bad(count, p) | GET_PODS, DESCRIBE_UNHEALTHY |
+    | 6 | pods_failed | bad(count, p) | GET_PODS, DESCRIBE_UNHEALTHY |
+    | 7 | pods_unknown | bad(count, p) | GET_PODS, DESCRIBE_UNHEALTHY |
+    | 8 | num_deployments | log1p(d) / log1p(500) | GET_DEPLOYMENTS |
+    | 9 | deployments_available | 1 - bad(d - available, d) | GET_DEPLOYMENTS |
+    | 10 | deployments_unavailable | bad(count, d) | GET_DEPLOYMENTS |
+    | 11 | cpu_usage_percent | percent / 100 | TOP_NODES, TOP_PODS |
+    | 12 | memory_usage_percent | percent / 100 | TOP_NODES, TOP_PODS |
+    | 13 | recent_events_warning | log1p(count) / log1p(1000) | GET_EVENTS |
+    | 14 | recent_events_normal | log1p(count) / log1p(1000) | GET_EVENTS |
+    | 15 | has_pvc_issues | 0 or 1: a read found an unbound PVC | every read |
+    | 16 | has_network_issues | 0 or 1: a read found a DNS/network failure | every read |
+    | 17 | has_resource_pressure | 0 or 1: a read found node pressure or an exhausted quota | every read |
+
+    where bad(c, t) = 0 if c == 0 else 0.1 + 0.9 * log1p(c) / log1p(t).
 
     ## Rewards
     Each step: -0.03; +0.4 for each fault fixed; +0.2 for each fault that needs a human, when it is
     first diagnosed; -1.0 times the drop in cluster health (running pods, available deployments,
-    ready nodes); -0.5 for each fault the agent causes (draining a healthy node, scaling a healthy
-    deployment). +0.5 when the episode is won, -1.0 when no node is left Ready. Subclasses change
-    this by overriding `_calculate_reward`.
+    ready nodes), and -0.4 for each fault that breaks out on its own; -0.5 each time a remedy acts
+    on a wrong object (a remedy used before a read identified its target, or the wrong way round).
+    WAIT: +0.5 when it wins the episode, -0.1 when something is still left to fix or find.
+    -1.0 when no node is left Ready. Subclasses change this by overriding `_calculate_reward`.
 
     ## Starting state
-    A cluster drawn from the scenario (`rl.sim.scenario.ScenarioConfig`): 3-30 nodes, 3-25
-    deployments, 30-70% load, with 1-3 faults. The first observation is what `kubectl get
-    nodes,pods` shows; deployments, usage, events and flags read as zero until the agent looks.
+    A cluster drawn from the scenario (`rl.sim.scenario.ScenarioConfig`): by default 3-500 nodes
+    (log-uniform), 3-300 deployments growing with the nodes, 30-70% load, with 2-4 faults. The
+    first observation is the summary of `kubectl get nodes,pods`: node and pod counts, no object
+    singled out yet; deployments, usage, events and flags read as zero until the agent looks.
 
     ## Episode end
-    Terminated when every fault is fixed, except those only a human can fix, which must have been
-    diagnosed (a win), or when no node is Ready (a catastrophe). Truncated after `max_steps`.
+    The agent decides when it is done. WAIT on a cluster where no fault the agent can fix is active
+    and every fault only a human can fix has been diagnosed terminates the episode as resolved;
+    WAIT earlier costs a step and lets the faults progress. The episode also terminates when no
+    node is left Ready (a catastrophe), and is truncated (not resolved) after `max_steps`.
 
     On a real cluster (`simulation_mode=False`) the observation comes from the Kubernetes API
-    through `rl.kube.KubeBackend`, remedies are dry runs unless that backend allows writes, and an
-    episode terminates when an observation finds nothing wrong and nothing unreadable.
+    through `rl.kube.KubeBackend`, remedies are dry runs unless that backend allows writes, and WAIT
+    ends the episode: it is resolved when the last observation found nothing wrong and nothing
+    unreadable. Both backends sit behind the same observe/act interface (`rl.sim.backend`).
+
+    `info` carries, at every step, `step`, `total_reward`, `action_result` and `issues`; in
+    simulation also the truth: `active_faults` and `diagnosed_faults` (fault names), `true_health`
+    and `needs_human`; on a real cluster `degraded` (what could not be read). `outcome` is
+    "resolved", "catastrophe", "truncated" or None while the episode runs.
     """
 
     metadata = {"render_modes": ["human", "ansi"], "render_fps": 4}
@@ -82,27 +116,19 @@ class ClusterEnv(gym.Env):
         self.action_space = spaces.Discrete(NUM_ACTIONS)
         self.observation_space = spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32)
 
-        self._backend = backend
         if simulation_mode:
-            self._batch = core.ClusterBatch(1, self.scenario)
-            self._obs = np.zeros((1, OBS_SIZE), dtype=np.float32)
-            self._reward = np.zeros(1, dtype=np.float32)
-            self._terminal = np.zeros(1, dtype=bool)
-            self._truncated = np.zeros(1, dtype=bool)
-            self._action = np.zeros(1, dtype=np.int32)
-            self._seeded = False
-        elif backend is None:
-            from rl.kube import KubeBackend  # only real-cluster runs need the kubernetes client
+            self._backend = SimBackend(self.scenario)
+        else:
+            if backend is None:
+                from rl.kube import KubeBackend  # only real-cluster runs need the kubernetes client
 
-            self._backend = KubeBackend(context=context, namespaces=[namespace] if namespace else None)
-        self.seen_faults: set[Fault] = set()  # every fault active at some point of this episode
-        self._evidence: dict[Fault, str] = {}
-        self._state: ClusterState | None = None
-        self._findings: list = []  # real cluster: rl.kube.findings.Finding, from the analyzers
-        self._degraded: list[str] = []
+                backend = KubeBackend(context=context, namespaces=[namespace] if namespace else None)
+            self._backend = RealCluster(backend)
+        self._reading: Reading | None = None
         self._step = 0
         self._done = True
         self._total_reward = 0.0
+        self._outcome = None
         self._last_result = {"success": True, "message": "reset", "data": {}}
 
     # -- gymnasium API ------------------------------------------------------------------------
@@ -112,54 +138,35 @@ class ClusterEnv(gym.Env):
         self._step = 0
         self._done = False
         self._total_reward = 0.0
+        self._outcome = None
         self._last_result = {"success": True, "message": "reset", "data": {}}
-        if self.simulation_mode:
-            if seed is not None:
-                self._batch.seed(seed)
-                self._seeded = True
-            elif not self._seeded:
-                self._batch.seed(int(self.np_random.integers(0, 2**63)))
-                self._seeded = True
-            self._batch.reset(self._obs)
-            observation = self._obs[0].copy()
-            self.seen_faults = set()
-            self._evidence = {}
-            self._note_faults()
-        else:
-            observation = self._observe_real()
+        self._backend.reset(seed, lambda: int(self.np_random.integers(0, 2**63)))
+        self._reading = self._backend.observe()
         if self.render_mode == "human":
             self.render()
-        return observation, self._info()
+        return self._reading.observation, self._info()
 
     def step(self, action):
         action = validate_action(action)
         if self._done:
             raise RuntimeError("step() called after the episode ended; call reset() first")
-        if self.simulation_mode:
-            prev_state = self.true_state()
-            self._action[0] = int(action)
-            self._batch.step(self._action, self._obs, self._reward, self._terminal, self._truncated, auto_reset=False)
-            curr_state = self.true_state()
-            self._note_faults()
-            result = self._sim_result(action)
-            terminated = bool(self._terminal[0])
-            truncated = bool(self._truncated[0])
-            observation = self._obs[0].copy()
-        else:
-            prev_state = self._state
-            result = self._backend.act(action)
-            observation = self._observe_real()
-            curr_state = self._state
-            terminated = not self._findings and not self._degraded  # the analyzers found nothing open
-            truncated = not terminated and self._step + 1 >= self.max_steps
+        prev_state = self.true_state()
+        result = self._backend.act(action)
+        self._reading = self._backend.observe()
+        curr_state = self.true_state()
         self._step += 1
+        self._outcome = result["data"].get("outcome")
+        if self._outcome is None and self._step >= self.max_steps:
+            self._outcome = "truncated"
+        terminated = self._outcome in ("resolved", "catastrophe", "stopped")
+        truncated = self._outcome == "truncated"
         self._done = terminated or truncated
         self._last_result = result
         reward = float(self._calculate_reward(prev_state, curr_state, action, result))
         self._total_reward += reward
         if self.render_mode == "human":
             self.render()
-        return observation, reward, terminated, truncated, self._info()
+        return self._reading.observation, reward, terminated, truncated, self._info()
 
     def render(self):
         if self.render_mode is None:
@@ -172,8 +179,7 @@ class ClusterEnv(gym.Env):
         return None
 
     def close(self):
-        if self._backend is not None:
-            self._backend.close()
+        self._backend.close()
 
     # -- extension point ----------------------------------------------------------------------
 
@@ -185,95 +191,48 @@ class ClusterEnv(gym.Env):
         In simulation the default is the simulator's own reward (see the class docstring), whose
         parts are in `result["data"]["reward_parts"]`. On a real cluster it is the change in health.
         """
-        if self.simulation_mode:
-            return float(sum(result["data"]["reward_parts"].values()))
+        parts = result["data"].get("reward_parts")
+        if parts is not None:
+            return float(sum(parts.values()))
         return 2.0 * (state_health(curr_state) - state_health(prev_state)) + core.REWARD_STEP
 
-    # -- what the simulator knows -------------------------------------------------------------
+    # -- what the backend knows ---------------------------------------------------------------
 
     def true_state(self) -> ClusterState:
-        """The simulated cluster as it really is (the agent only sees `observation`)."""
-        if not self.simulation_mode:
-            return self._state
-        return _state_from_row(self._batch.truth[0])
+        """The cluster as it really is: in simulation the truth (the agent only sees `observation`),
+        on a real cluster the last observation."""
+        return self._backend.true_state()
 
     def observed_state(self) -> ClusterState:
         """What the agent has read so far, in plain units."""
-        if not self.simulation_mode:
-            return self._state
-        return _state_from_row(self._batch.seen[0])
+        return self._reading.state if self._reading is not None else ClusterState()
 
     def active_faults(self) -> list[Fault]:
-        return core.fault_list(self._batch.active[0]) if self.simulation_mode else []
+        """The faults active now (simulation only; a real cluster's are its findings)."""
+        return self._backend.active_faults()
+
+    def diagnosed_faults(self) -> list[Fault]:
+        return self._backend.diagnosed_faults()
+
+    @property
+    def seen_faults(self) -> set[Fault]:
+        """Every fault active at some point of this episode (simulation only)."""
+        return self._backend.seen_faults
 
     def evidence(self, fault: Fault) -> str:
         """What `kubectl` showed of `fault` while it was last active (simulation only)."""
-        return self._evidence.get(fault, "")
-
-    def _note_faults(self) -> None:
-        state = self.true_state()
-        for fault in self.active_faults():
-            self.seen_faults.add(fault)
-            self._evidence[fault] = EVIDENCE[fault].format(size=int(self._batch.size[0, fault]), state=state)
-
-    def diagnosed_faults(self) -> list[Fault]:
-        if not self.simulation_mode:
-            return []
-        return core.fault_list(self._batch.active[0] & self._batch.revealed[0])
+        return self._backend.evidence(fault)
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _observe_real(self) -> np.ndarray:
-        observation = self._backend.observe()
-        self._state = observation.state
-        self._findings = list(observation.findings)
-        self._degraded = list(observation.degraded)
-        return self._state.to_observation()
-
-    def _sim_result(self, action: ClusterAction) -> dict:
-        batch = self._batch
-        parts = {name: float(v) for name, v in zip(core.REWARD_PART_NAMES, batch.reward_parts[0], strict=True)}
-        fixed = [f.name.lower() for f in core.fault_list(batch.resolved_now[0])]
-        diagnosed = {f.name.lower() for f in self.diagnosed_faults()}
-        data = {"reward_parts": parts, "resolved": fixed}
-        seen = batch.seen[0]
-        if action in REMEDIATION_ACTIONS:
-            harmful = bool(batch.step_harmful[0])
-            if fixed:
-                message = f"{ACTION_NAMES[action]}: fixed " + ", ".join(fixed)
-            elif harmful:
-                message = f"{ACTION_NAMES[action]}: made things worse"
-            else:
-                message = f"{ACTION_NAMES[action]}: no effect"
-            data["harmful"] = harmful
-            return {"success": bool(fixed), "message": message, "data": data}
-        if action == ClusterAction.WAIT:
-            return {"success": True, "message": "waited", "data": data}
-        revealed_here = [f.name.lower() for f in core.fault_list(core.REVEAL_MASK[action] & batch.active[0])]
-        data["found"] = [DESCRIPTIONS[Fault[name.upper()]] for name in revealed_here if name in diagnosed]
-        data["observed"] = {name: float(seen[k]) for k, name in enumerate(OBS_FIELDS)}
-        message = f"{ACTION_NAMES[action]}: " + ("; ".join(data["found"]) if data["found"] else "nothing new")
-        return {"success": True, "message": message, "data": data}
-
     def _info(self) -> dict:
-        info = {
+        return {
             "step": self._step,
             "total_reward": self._total_reward,
             "action_result": self._last_result,
+            "outcome": self._outcome,
+            **self._backend.info(),
         }
-        if self.simulation_mode:
-            diagnosed = set(self.diagnosed_faults())
-            info["issues"] = [
-                DESCRIPTIONS[f] + (" [diagnosed]" if f in diagnosed else "") for f in self.active_faults()
-            ]
-            info["needs_human"] = [DESCRIPTIONS[f] for f in diagnosed if f in HUMAN_ONLY]
-        else:
-            info["issues"] = [str(f) for f in self._findings]
-            info["findings"] = list(self._findings)
-            info["degraded"] = list(self._degraded)
-            unavailable = getattr(self._backend, "unavailable_actions", None)
-            info["unavailable_actions"] = unavailable() if unavailable else {}
-        return info
 
     def _render_text(self) -> str:
         state = self.observed_state()
@@ -305,6 +264,61 @@ class ClusterEnv(gym.Env):
         return "\n".join(lines)
 
 
+class RealCluster:
+    """`rl.kube.KubeBackend` behind the interface of `SimBackend`: WAIT ends the episode."""
+
+    simulated = False
+
+    def __init__(self, kube):
+        self.kube = kube
+        self.seen_faults: set[Fault] = set()
+        self._observation = None
+
+    def reset(self, seed, fallback_seed) -> None:
+        self._observation = None
+
+    def observe(self) -> Reading:
+        if self._observation is None:
+            self._observation = self.kube.observe()
+        o = self._observation
+        return Reading(o.state, o.state.to_observation(), list(o.findings), list(o.degraded))
+
+    def act(self, action: ClusterAction) -> dict:
+        result = self.kube.act(action)
+        self._observation = None  # the next observe reads the cluster again
+        if action == ClusterAction.WAIT:
+            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong.
+            reading = self.observe()
+            result.setdefault("data", {})
+            result["data"]["outcome"] = "resolved" if not (reading.findings or reading.degraded) else "stopped"
+        return result
+
+    def close(self) -> None:
+        self.kube.close()
+
+    def true_state(self) -> ClusterState:
+        return self.observe().state
+
+    def active_faults(self) -> list[Fault]:
+        return []
+
+    def diagnosed_faults(self) -> list[Fault]:
+        return []
+
+    def evidence(self, fault: Fault) -> str:
+        return ""
+
+    def info(self) -> dict:
+        reading = self.observe()
+        unavailable = getattr(self.kube, "unavailable_actions", None)
+        return {
+            "issues": [str(f) for f in reading.findings],
+            "findings": list(reading.findings),  # rl.kube.findings.Finding, from the analyzers
+            "degraded": list(reading.degraded),
+            "unavailable_actions": unavailable() if unavailable else {},
+        }
+
+
 def state_health(state: ClusterState) -> float:
     """Health in [0, 1] of a cluster state, weighted as the simulator weighs it."""
     pods = max(1, state.num_pods)
@@ -315,16 +329,3 @@ def state_health(state: ClusterState) -> float:
         + 0.4 * state.deployments_available / deployments
         + 0.2 * state.nodes_ready / nodes
     )
-
-
-def _state_from_row(row) -> ClusterState:
-    values = {}
-    for k, name in enumerate(OBS_FIELDS):
-        v = float(row[k])
-        if name.startswith("has_"):
-            values[name] = v >= 0.5
-        elif name.endswith("_percent"):
-            values[name] = v
-        else:
-            values[name] = int(round(v))
-    return ClusterState(**values)

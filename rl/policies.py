@@ -8,9 +8,11 @@ cleared there. Neither policy sees anything but observations.
 import numpy as np
 
 from rl.actions import NUM_ACTIONS, ClusterAction
+from rl.state import ClusterState
 
 A = ClusterAction
 HIGH_USAGE = 0.46  # CPU or memory share above what a healthy cluster shows at full load (40%)
+FULL_NODE_CPU = 0.399  # `top nodes` CPU of a cluster with no pod slot left
 
 
 class RandomPolicy:
@@ -30,120 +32,127 @@ class RandomPolicy:
 class ExpertPolicy:
     """A runbook an on-call SRE would follow, reading only what `kubectl` has shown it.
 
-    In order: drain NotReady nodes and uncordon cordoned ones; look at pods, deployments and
-    `top pods` (again after every change it makes); check `top nodes` when memory is high and
-    drain a node that reports pressure; describe Pending pods before blaming capacity; scale down
-    a hot deployment that leaves pods Pending for no storage reason, scale up a hot one that is
-    unavailable; for failed pods scale up when memory is at the limit, else read the logs, restart
-    once, then describe; read events for Pending pods; check quotas and logs for unavailable
-    deployments. With nothing left to chase it refreshes what it has seen, round robin.
+    It surveys the cluster with every read (nodes, `top nodes`, `top pods`, deployments, logs,
+    describe, events, quotas), then fixes what the survey identified, one remedy at a time, each
+    only on a target a read singled out: drain a NotReady node, then a node under memory pressure
+    (`top nodes`), uncordon cordoned nodes, scale up a deployment whose pods sit at their memory
+    limit (`top pods`), scale down a hot deployment that leaves pods Pending, scale up a hot one
+    that is unavailable, restart failed pods once the logs have been read and memory explains
+    none of them. After each remedy it reads again what that remedy touched. With nothing left to
+    fix and every read fresh it says it is done (WAIT); if the episode goes on, something new broke,
+    and it surveys again.
 
-    It remembers which checks it ran since the symptoms last changed, whether it already
-    restarted, and which check raised the resource-pressure flag (`top nodes` or `describe`: a
-    node; `resource quotas` or events: a quota).
+    Its memory, per cluster: which reads are fresh since the last change, what each `top` showed,
+    and how many pods were failed when it last restarted them.
     """
 
     name = "expert"
-    REFRESH_CYCLE = (
-        A.GET_PODS,
-        A.GET_DEPLOYMENTS,
-        A.TOP_PODS,
+    SURVEY = (
         A.GET_NODES,
-        A.GET_EVENTS,
+        A.TOP_NODES,
+        A.TOP_PODS,
+        A.GET_DEPLOYMENTS,
         A.CHECK_LOGS,
         A.DESCRIBE_UNHEALTHY,
+        A.GET_EVENTS,
         A.GET_RESOURCE_QUOTAS,
-        A.TOP_NODES,
     )
-    REMEDIES = (A.RESTART_FAILED_PODS, A.SCALE_UP_DEPLOYMENT, A.SCALE_DOWN_DEPLOYMENT, A.DRAIN_NODE, A.UNCORDON_NODE)
+    # The reads a remedy makes stale.
+    STALE_AFTER = {
+        A.DRAIN_NODE: (A.GET_NODES, A.TOP_NODES, A.TOP_PODS, A.DESCRIBE_UNHEALTHY, A.GET_DEPLOYMENTS),
+        A.UNCORDON_NODE: (A.GET_NODES, A.TOP_NODES, A.DESCRIBE_UNHEALTHY, A.GET_DEPLOYMENTS),
+        A.SCALE_UP_DEPLOYMENT: (A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES),
+        A.SCALE_DOWN_DEPLOYMENT: (A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES),
+        A.RESTART_FAILED_PODS: (A.DESCRIBE_UNHEALTHY, A.CHECK_LOGS, A.TOP_PODS),
+    }
 
     def __init__(self, num_envs: int, seed: int = 0):
         self.num_envs = num_envs
-        self.done = np.zeros((num_envs, NUM_ACTIONS), dtype=bool)  # checks run since symptoms changed
-        self.restarted = np.zeros(num_envs, dtype=bool)
-        self.node_pressure = np.zeros(num_envs, dtype=bool)  # pressure flag raised by a node check
-        self.last_action = np.full(num_envs, -1, dtype=np.int32)
-        self.last_pressure_flag = np.zeros(num_envs, dtype=bool)
-        self.last_symptoms = np.zeros((num_envs, 3), dtype=np.float32)
-        self.scaled_up = np.zeros(num_envs, dtype=bool)  # it scaled something up that may not need it
-        self.refresh = np.zeros(num_envs, dtype=np.int32)
-        self.reset(None)
+        self.memory = [_Runbook() for _ in range(num_envs)]
 
     def reset(self, mask: np.ndarray | None = None) -> None:
-        mask = slice(None) if mask is None else mask
-        self.done[mask] = False
-        self.done[mask, A.GET_PODS] = True  # the first observation lists the pods
-        self.restarted[mask] = False
-        self.node_pressure[mask] = False
-        self.last_action[mask] = -1
-        self.last_pressure_flag[mask] = False
-        self.last_symptoms[mask] = 0.0
-        self.scaled_up[mask] = False
-        self.refresh[mask] = 0
+        for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
+            self.memory[i] = _Runbook()
 
     def act(self, o: np.ndarray) -> np.ndarray:
-        n = len(o)
-        rows = np.arange(n)
-        nodes_known = o[:, 0] > 0
-        not_ready = o[:, 2] > 0
-        cordoned = nodes_known & (1.0 - o[:, 1] - o[:, 2] > 1e-3)
-        pending = o[:, 5] > 0
-        failed = o[:, 6] > 0
-        unavailable = o[:, 10] > 0
-        cpu_high = o[:, 11] >= HIGH_USAGE
-        mem_high = o[:, 12] >= HIGH_USAGE
-        pvc_flag = o[:, 15] > 0.5
-        pressure_flag = o[:, 17] > 0.5
+        return np.array([self._act_one(self.memory[i], o[i]) for i in range(len(o))], dtype=np.int32)
 
-        # New symptoms make every check worth running again.
-        symptoms = o[:, (5, 6, 10)]
-        changed = np.any(np.abs(symptoms - self.last_symptoms) > 1e-6, axis=1)
-        self.last_symptoms = symptoms.copy()
-        self.done[changed] = False
-        self.done[changed, A.GET_PODS] = True
-        valid = changed & (self.last_action >= 0)
-        self.done[valid, self.last_action[valid]] = True  # the read that showed the change is fresh
+    def _act_one(self, m: "_Runbook", obs) -> int:
+        m.see(obs)
+        action = self._choose(m)
+        m.did(action, self.STALE_AFTER.get(action, ()))
+        return int(action)
 
-        # Which check raised the resource-pressure flag decides whether a node is to blame.
-        raised = pressure_flag & ~self.last_pressure_flag
-        by_node_check = np.isin(self.last_action, (A.TOP_NODES, A.DESCRIBE_UNHEALTHY))
-        self.node_pressure |= raised & by_node_check
-        self.node_pressure &= pressure_flag
-        self.last_pressure_flag = pressure_flag
-        done = self.done
+    def _choose(self, m: "_Runbook") -> ClusterAction:
+        # Each rule: (symptom, remedy, the reads that must single out its target first).
+        for symptom, remedy, reads in self._rules(m):
+            if symptom and reads <= m.valid:
+                missing = [r for r in self.SURVEY if r in reads and r not in m.fresh]
+                return missing[0] if missing else remedy
+        for read in self.SURVEY:
+            if read not in m.valid:
+                return read
+        return A.WAIT
 
-        choices = [
-            (not_ready, A.DRAIN_NODE),
-            (cordoned, A.UNCORDON_NODE),
-            (~done[:, A.GET_PODS], A.GET_PODS),
-            (~done[:, A.GET_DEPLOYMENTS], A.GET_DEPLOYMENTS),
-            (~done[:, A.TOP_PODS], A.TOP_PODS),
-            (mem_high & ~done[:, A.TOP_NODES], A.TOP_NODES),
-            (self.node_pressure & mem_high, A.DRAIN_NODE),
-            (pending & ~done[:, A.DESCRIBE_UNHEALTHY], A.DESCRIBE_UNHEALTHY),
-            (cpu_high & pending & (~pvc_flag | ~unavailable), A.SCALE_DOWN_DEPLOYMENT),
-            (cpu_high & unavailable, A.SCALE_UP_DEPLOYMENT),
-            (cpu_high & self.scaled_up, A.SCALE_DOWN_DEPLOYMENT),
-            (failed & mem_high & ~self.node_pressure, A.SCALE_UP_DEPLOYMENT),
-            (failed & ~done[:, A.CHECK_LOGS], A.CHECK_LOGS),
-            (failed & ~self.restarted, A.RESTART_FAILED_PODS),
-            (failed & ~done[:, A.DESCRIBE_UNHEALTHY], A.DESCRIBE_UNHEALTHY),
-            (pending & ~done[:, A.GET_EVENTS], A.GET_EVENTS),
-            (unavailable & ~done[:, A.GET_RESOURCE_QUOTAS], A.GET_RESOURCE_QUOTAS),
-            (unavailable & ~done[:, A.CHECK_LOGS], A.CHECK_LOGS),
-        ]
-        actions = np.select([c for c, _ in choices], [int(a) for _, a in choices], default=-1).astype(np.int32)
-        idle = actions < 0
-        cycle = np.asarray(self.REFRESH_CYCLE, dtype=np.int32)
-        actions[idle] = cycle[self.refresh[idle] % len(cycle)]
-        self.refresh[idle] += 1
+    @staticmethod
+    def _rules(m: "_Runbook"):
+        s = m.state
+        # A runaway fills the cluster: Pending pods and every node at full use. (Pending pods with
+        # an unbound PVC and nodes to spare point to a deployment short of replicas.)
+        cluster_full = m.node_cpu >= FULL_NODE_CPU
+        hot = m.pod_cpu >= HIGH_USAGE
+        deployments = {A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES}
+        return (
+            (s.nodes_not_ready > 0, A.DRAIN_NODE, {A.GET_NODES}),
+            (m.node_mem >= HIGH_USAGE, A.DRAIN_NODE, {A.TOP_NODES}),  # a node under memory pressure
+            (s.num_nodes - s.nodes_ready - s.nodes_not_ready > 0, A.UNCORDON_NODE, {A.GET_NODES}),
+            (m.pod_mem >= HIGH_USAGE, A.SCALE_UP_DEPLOYMENT, {A.TOP_PODS}),  # pods at their memory limit
+            (
+                hot and s.pods_pending > 0 and (cluster_full or not s.has_pvc_issues),
+                A.SCALE_DOWN_DEPLOYMENT,
+                deployments,
+            ),
+            (hot and s.deployments_unavailable > 0, A.SCALE_UP_DEPLOYMENT, deployments),
+            (
+                s.pods_failed > 0 and s.pods_failed != m.failed_after_restart,
+                A.RESTART_FAILED_PODS,  # describe and the logs name why they fail
+                {A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY, A.TOP_PODS, A.TOP_NODES},
+            ),
+        )
 
-        # Remember what was checked; after a remedy the survey starts over.
-        done[rows, actions] = True
-        remedy = np.isin(actions, self.REMEDIES)
-        done[remedy] = False
-        self.restarted |= actions == A.RESTART_FAILED_PODS
-        self.scaled_up |= (actions == A.SCALE_UP_DEPLOYMENT) & ~(cpu_high & unavailable) & ~mem_high
-        self.scaled_up &= actions != A.SCALE_DOWN_DEPLOYMENT
-        self.last_action = actions
-        return actions
+
+class _Runbook:
+    """One cluster's memory for ExpertPolicy."""
+
+    def __init__(self):
+        self.state = ClusterState()
+        self.fresh: set = {A.GET_PODS}  # reads taken since the last change: they single out targets
+        self.valid: set = {A.GET_PODS}  # reads whose figures still hold (no change touched them since)
+        self.node_mem = self.node_cpu = self.pod_mem = self.pod_cpu = 0.0
+        self.failed_after_restart = -1  # Failed pods a restart left (CrashLoopBackOff): not worth another
+        self.last = None
+        self.restarted = False
+
+    def see(self, obs) -> None:
+        self.state = ClusterState.from_observation(obs)
+        if self.last == A.TOP_NODES:
+            self.node_cpu, self.node_mem = float(obs[11]), float(obs[12])
+        elif self.last == A.TOP_PODS:
+            self.pod_cpu, self.pod_mem = float(obs[11]), float(obs[12])
+        elif self.last == A.WAIT:
+            self.fresh, self.valid = set(), set()  # not done after all: something new broke, look again
+            self.failed_after_restart = -1
+        if self.last == A.DESCRIBE_UNHEALTHY and self.restarted:
+            self.failed_after_restart = self.state.pods_failed
+            self.restarted = False
+
+    def did(self, action, stale) -> None:
+        self.last = action
+        if action == A.RESTART_FAILED_PODS:
+            self.restarted = True
+        if action in ExpertPolicy.STALE_AFTER:
+            self.fresh = set()  # after a change, a target must be singled out again
+            self.valid -= set(stale)
+        elif action != A.WAIT:
+            self.fresh.add(action)
+            self.valid.add(action)

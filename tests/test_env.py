@@ -109,7 +109,7 @@ def test_numpy_integer_actions_are_accepted():
     [
         ({"max_steps": 0}, "max_steps"),
         ({"render_mode": "rgb_array"}, "render_mode"),
-        ({"scenario": {"max_nodes": 1000}}, "max_nodes"),
+        ({"scenario": {"max_nodes": 1001}}, "max_nodes"),
         ({"scenario": {"warp": 1}}, "warp"),
         ({"scenario": 5}, "scenario"),
     ],
@@ -164,3 +164,30 @@ def test_default_reward_is_the_sum_of_its_parts():
 def test_scenario_max_steps_follows_the_env_argument():
     env = ClusterEnv(max_steps=9, scenario=ScenarioConfig(max_steps=50))
     assert env.scenario.max_steps == 9
+
+
+# The cluster-code guide's "Advanced: Custom Environments" example, as written there (only its import
+# names this package: the guide imports from its `cluster_env` module).
+from rl import ClusterAction, ClusterEnv  # noqa: E402, F811
+
+
+class CustomClusterEnv(ClusterEnv):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Add custom initialization
+
+    def _calculate_reward(self, prev_state, curr_state, action, result):
+        # Custom reward function
+        return super()._calculate_reward(prev_state, curr_state, action, result)
+
+
+def test_the_guides_custom_environment_example_runs():
+    custom, base = CustomClusterEnv(max_steps=30), ClusterEnv(max_steps=30)
+    obs, _ = custom.reset(seed=21)
+    assert np.array_equal(obs, base.reset(seed=21)[0])
+    for action in (ClusterAction.GET_NODES, ClusterAction.TOP_PODS, ClusterAction.DRAIN_NODE, ClusterAction.WAIT):
+        step = custom.step(action)
+        expected = base.step(action)
+        assert step[1] == expected[1] and step[2:4] == expected[2:4]
+        if step[2] or step[3]:
+            break

@@ -183,15 +183,15 @@ def test_yaml_anchors_and_merge_keys_are_allowed():
             "spec.output: s3://My_Bucket/x/: 'My_Bucket' is not a valid bucket name",
         ),
         ("{output: 's3://models/../x'}", "spec.output: s3://models/../x: '.' and '..' are not allowed"),
-        ("{simulation: {minNodes: 50}}", "spec.simulation.minNodes: must not exceed maxNodes (50 > 30)"),
-        ("{simulation: {maxNodes: 1000}}", "spec.simulation.maxNodes: must be between 2 and 100, got 1000"),
+        ("{simulation: {minNodes: 600}}", "spec.simulation.minNodes: must not exceed maxNodes (600 > 500)"),
+        ("{simulation: {maxNodes: 1001}}", "spec.simulation.maxNodes: must be between 3 and 1000, got 1001"),
         (
             "{simulation: {newFaultRate: 0.9}}",
             "spec.simulation.newFaultRate: must be between 0 and 0.5, got 0.9",
         ),
         (
-            "{simulation: {maxReplicas: 20, maxDeployments: 100}}",
-            "spec.simulation.maxReplicas: maxReplicas * maxDeployments must be at most 1000 pods",
+            "{simulation: {maxReplicas: 50, maxDeployments: 500}}",
+            "spec.simulation.maxReplicas: maxReplicas * maxDeployments must be at most 20000 pods",
         ),
         (
             "{simulation: {faultWeights: {dns_failure: -1}}}",

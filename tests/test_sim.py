@@ -107,14 +107,17 @@ def test_puffer_env_writes_into_the_buffers_it_was_given():
 
 # -- every fault: symptoms, diagnosis, fix ----------------------------------------------------
 
+# For each fault the agent can fix: the reads and remedies, in order, that fix it. Every remedy
+# follows the read that singles out its target (identification goes stale after any remedy).
 FIXES = {
-    Fault.CRASHED_PODS: ([], [A.RESTART_FAILED_PODS]),
-    Fault.OOM_KILLED: ([A.TOP_PODS], [A.SCALE_UP_DEPLOYMENT]),
-    Fault.NODE_NOT_READY: ([], [A.DRAIN_NODE]),
-    Fault.NODE_CORDONED: ([], [A.UNCORDON_NODE]),
-    Fault.NODE_PRESSURE: ([A.TOP_NODES], [A.DRAIN_NODE, A.UNCORDON_NODE]),
-    Fault.RUNAWAY_DEPLOYMENT: ([A.TOP_PODS], [A.SCALE_DOWN_DEPLOYMENT]),
-    Fault.UNDERSCALED: ([A.GET_DEPLOYMENTS], [A.SCALE_UP_DEPLOYMENT]),
+    Fault.CRASHED_PODS: [A.CHECK_LOGS, A.RESTART_FAILED_PODS],
+    Fault.OOM_KILLED: [A.TOP_PODS, A.SCALE_UP_DEPLOYMENT],
+    Fault.NODE_NOT_READY: [A.GET_NODES, A.DRAIN_NODE],
+    Fault.NODE_CORDONED: [A.GET_NODES, A.UNCORDON_NODE],
+    # Drained, the pressured node recovers but stays cordoned until a read finds it and it is uncordoned.
+    Fault.NODE_PRESSURE: [A.TOP_NODES, A.DRAIN_NODE, A.GET_NODES, A.UNCORDON_NODE],
+    Fault.RUNAWAY_DEPLOYMENT: [A.TOP_PODS, A.SCALE_DOWN_DEPLOYMENT],
+    Fault.UNDERSCALED: [A.GET_DEPLOYMENTS, A.SCALE_UP_DEPLOYMENT],
 }
 DIAGNOSES = {
     Fault.BAD_ROLLOUT: A.CHECK_LOGS,
@@ -135,29 +138,41 @@ def test_fixable_fault_is_fixed_by_its_remedy_after_diagnosis(fault, seed):
     env = single_fault(fault)
     env.reset(seed=seed)
     assert env.active_faults() == [fault]
-    diagnose, remedy = FIXES[fault]
-    for action in diagnose:
-        _, _, terminated, _, _ = env.step(action)
-        assert not terminated and fault in env.diagnosed_faults()
     resolved_reward = 0.0
-    for action in remedy:
-        _, reward, terminated, _, info = env.step(action)
+    for action in FIXES[fault]:
+        _, _, terminated, _, info = env.step(action)
+        assert not terminated and not info["action_result"]["data"].get("harmful"), action
         resolved_reward += parts(info)["resolved"]
-    assert env.active_faults() == []
-    assert terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
+    assert env.active_faults() == [] and info["active_faults"] == []
     assert resolved_reward == pytest.approx(core.REWARD_RESOLVED)
+    _, _, terminated, _, info = env.step(A.WAIT)  # the agent says it is done, and it is
+    assert terminated and info["outcome"] == "resolved"
+    assert parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
+
+
+@pytest.mark.parametrize("fault", list(FIXES), ids=lambda f: f.name)
+def test_the_episode_goes_on_until_the_agent_says_it_is_done(fault):
+    env = single_fault(fault)
+    env.reset(seed=0)
+    for action in FIXES[fault]:
+        _, _, terminated, truncated, _ = env.step(action)
+    assert env.active_faults() == [] and not (terminated or truncated)
+    _, _, terminated, _, _ = env.step(A.GET_PODS)
+    assert not terminated
 
 
 @pytest.mark.parametrize("fault", list(DIAGNOSES), ids=lambda f: f.name)
-def test_human_only_fault_ends_the_episode_once_diagnosed(fault):
+def test_human_only_fault_is_resolved_once_diagnosed_and_the_agent_waits(fault):
     env = single_fault(fault)
     env.reset(seed=4)
-    _, _, terminated, _, _ = env.step(A.WAIT)
-    assert not terminated
+    _, _, terminated, _, info = env.step(A.WAIT)  # not diagnosed yet: waiting is not being done
+    assert not terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_EARLY_WAIT)
     _, reward, terminated, _, info = env.step(DIAGNOSES[fault])
-    assert terminated and env.active_faults() == [fault]  # still there: a human must fix it
-    assert parts(info)["revealed"] == pytest.approx(core.REWARD_REVEALED)
-    assert info["needs_human"]
+    assert not terminated and parts(info)["revealed"] == pytest.approx(core.REWARD_REVEALED)
+    assert info["needs_human"] and info["diagnosed_faults"] == [fault.name.lower()]
+    _, _, terminated, _, info = env.step(A.WAIT)
+    assert terminated and info["outcome"] == "resolved"
+    assert env.active_faults() == [fault]  # still there: a human must fix it
 
 
 def test_flags_are_set_only_by_the_diagnostic_that_finds_them():
@@ -182,17 +197,20 @@ def test_flags_are_set_only_by_the_diagnostic_that_finds_them():
 def test_restarting_config_broken_pods_changes_nothing():
     env = single_fault(Fault.BAD_ROLLOUT)
     env.reset(seed=0)
+    env.step(A.CHECK_LOGS)
     before = env.true_state()
     _, _, terminated, _, info = env.step(A.RESTART_FAILED_PODS)
     assert env.active_faults() == [Fault.BAD_ROLLOUT] and not terminated
     assert env.true_state().pods_failed == before.pods_failed
     assert parts(info)["resolved"] == 0 and not info["action_result"]["success"]
+    assert not info["action_result"]["data"]["harmful"]
 
 
 def test_restarting_oomkilled_pods_only_buys_a_few_steps():
     env = single_fault(Fault.OOM_KILLED)
     env.reset(seed=0)
     assert env.true_state().pods_failed > 0
+    env.step(A.DESCRIBE_UNHEALTHY)
     env.step(A.RESTART_FAILED_PODS)
     assert env.true_state().pods_failed == 0 and env.active_faults() == [Fault.OOM_KILLED]
     for _ in range(core.OOM_RECUR):
@@ -203,6 +221,7 @@ def test_restarting_oomkilled_pods_only_buys_a_few_steps():
 def test_restarting_evicted_pods_on_a_pressured_node_does_not_stop_evictions():
     env = single_fault(Fault.NODE_PRESSURE)
     env.reset(seed=0)
+    env.step(A.TOP_NODES)
     env.step(A.RESTART_FAILED_PODS)
     for _ in range(2 * core.PRESSURE_RECUR):
         env.step(A.WAIT)
@@ -313,7 +332,9 @@ def test_stale_observations_until_refreshed():
     "values, field",
     [
         ({"min_nodes": 1}, "min_nodes"),
-        ({"max_nodes": 500}, "max_nodes"),
+        ({"max_nodes": 1001}, "max_nodes"),
+        ({"max_deployments": 501}, "max_deployments"),
+        ({"max_deployments": 500, "max_replicas": 41}, "max_replicas"),
         ({"min_nodes": 9, "max_nodes": 4}, "min_nodes"),
         ({"min_load": -0.1}, "min_load"),
         ({"max_faults": 9}, "max_faults"),
@@ -369,8 +390,109 @@ def test_a_fault_breaking_out_on_its_own_counts_as_degradation():
     assert parts(info)["step"] == pytest.approx(core.REWARD_STEP)
 
 
-def test_a_healthy_episode_ends_at_once():
+def test_a_healthy_episode_ends_when_the_agent_says_so():
     env = ClusterEnv(scenario=ScenarioConfig(min_faults=0, max_faults=0, new_fault_rate=0.0))
     env.reset(seed=0)
     _, reward, terminated, _, info = env.step(A.GET_PODS)
+    assert not terminated
+    _, reward, terminated, _, info = env.step(A.WAIT)
     assert terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
+
+
+def test_running_out_of_steps_is_not_resolved():
+    env = ClusterEnv(scenario=single_fault(Fault.NODE_CORDONED).scenario, max_steps=4)
+    env.reset(seed=0)
+    for _ in range(4):
+        _, _, terminated, truncated, info = env.step(A.WAIT)
+    assert truncated and not terminated and info["outcome"] == "truncated"
+
+
+def test_waiting_too_early_lets_faults_progress():
+    env = single_fault(Fault.NODE_NOT_READY)
+    env.reset(seed=0)
+    start = env.true_state()
+    assert start.pods_unknown > 0
+    env.step(A.WAIT)  # a WAIT that does not end the episode lets a while pass: the pods are evicted
+    assert env.true_state().pods_unknown == 0 and core.WAIT_TICKS >= core.EVICTION_DELAY
+
+
+# -- blind remedies -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "blind, induced, read, mend",
+    [
+        (A.DRAIN_NODE, Fault.NODE_CORDONED, A.GET_NODES, A.UNCORDON_NODE),
+        (A.SCALE_DOWN_DEPLOYMENT, Fault.UNDERSCALED, A.GET_DEPLOYMENTS, A.SCALE_UP_DEPLOYMENT),
+        (A.SCALE_UP_DEPLOYMENT, Fault.OVERPROVISIONED, A.TOP_PODS, A.SCALE_DOWN_DEPLOYMENT),
+    ],
+)
+def test_what_a_blind_remedy_breaks_stays_hidden_until_read_and_is_not_undone_for_free(blind, induced, read, mend):
+    # A seed where the blind remedy does no lasting harm (see the next test).
+    for seed in range(50):
+        env = single_fault(Fault.UNBOUND_PVC)
+        obs, _ = env.reset(seed=seed)
+        after, _, _, _, info = env.step(blind)
+        if set(env.active_faults()) == {Fault.UNBOUND_PVC, induced}:
+            break
+    assert induced in env.active_faults()
+    assert induced.name.lower() not in info["diagnosed_faults"]
+    assert np.array_equal(after, obs)  # a remedy shows nothing: the damage is found by reading
+    _, _, _, _, info = env.step(mend)  # the opposite remedy, before a read, does not undo it
+    assert induced in env.active_faults()
+    env.step(read)
+    assert induced in env.diagnosed_faults()
+    _, _, _, _, info = env.step(mend)
+    assert induced not in env.active_faults()
+
+
+@pytest.mark.parametrize(
+    "blind, lasting",
+    [
+        (A.DRAIN_NODE, Fault.UNBOUND_PVC),
+        (A.RESTART_FAILED_PODS, Fault.BAD_ROLLOUT),
+        (A.SCALE_DOWN_DEPLOYMENT, Fault.BAD_ROLLOUT),
+    ],
+)
+def test_a_blind_remedy_can_break_what_only_a_human_mends_and_then_the_episode_cannot_be_won(blind, lasting):
+    hits = 0
+    for seed in range(40):
+        env = single_fault(Fault.CRASHED_PODS if lasting != Fault.CRASHED_PODS else Fault.DNS_FAILURE)
+        env.reset(seed=seed)
+        env.step(blind)
+        if lasting not in env.active_faults():
+            continue
+        hits += 1
+        # Everything found and everything fixable mended: still not resolved, the agent broke it.
+        for action in (A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY, A.RESTART_FAILED_PODS):
+            env.step(action)
+        for action in (A.GET_NODES, A.UNCORDON_NODE, A.GET_DEPLOYMENTS, A.SCALE_UP_DEPLOYMENT):
+            env.step(action)
+        env.step(A.CHECK_LOGS)
+        env.step(A.DESCRIBE_UNHEALTHY)
+        assert lasting in env.diagnosed_faults()
+        _, _, terminated, _, info = env.step(A.WAIT)
+        assert not terminated, info["active_faults"]
+    assert 5 <= hits <= 35  # about half the blind uses: core.LASTING_HARM_CHANCE
+
+
+def test_identification_goes_stale_after_any_change():
+    env = single_fault(Fault.UNDERSCALED)
+    env.reset(seed=0)
+    env.step(A.GET_DEPLOYMENTS)
+    assert env.diagnosed_faults() == [Fault.UNDERSCALED]
+    env.step(A.UNCORDON_NODE)  # a change elsewhere (here a harmless no-op)
+    assert env.diagnosed_faults() == []
+
+
+def test_info_tells_the_truth_at_every_step():
+    env = ClusterEnv()
+    _, info = env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        assert info["active_faults"] == [f.name.lower() for f in env.active_faults()]
+        assert set(info["diagnosed_faults"]) <= set(info["active_faults"])
+        assert 0.0 <= info["true_health"] <= 1.0
+        _, _, terminated, truncated, info = env.step(int(rng.integers(0, 15)))
+        if terminated or truncated:
+            break

@@ -306,9 +306,6 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         if action is None:
             stopped = "nothing left the agent can read or change"
             break
-        if not env.simulation_mode and action == ClusterAction.WAIT:
-            stopped = "the agent chose WAIT"
-            break
         observation, reward, terminated, truncated, info = env.step(action)
         result = info["action_result"]
         steps.append(
@@ -323,9 +320,12 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
                 "issues": list(info["issues"]),
             }
         )
-    if env.simulation_mode:
-        resolved = bool(terminated) and env.true_state().nodes_ready > 0
-    else:
+    # Resolved: the agent said it was done (WAIT) and it was; on a real cluster, a fresh look found
+    # no open finding. An agent left with nothing to read or change on a clean cluster is done too.
+    resolved = info.get("outcome") == "resolved"
+    if info.get("outcome") == "stopped":
+        stopped = "the agent chose WAIT"
+    elif stopped and not env.simulation_mode:
         resolved = not info.get("findings") and not info.get("degraded")
     report = {
         "mode": "simulation" if opts.simulation else "cluster",

@@ -84,12 +84,29 @@ def _print_table(results, episodes: int, seed: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"{episodes} episodes per policy, seeds {seed}..{seed + episodes - 1}")
-    for column in ("policy", "resolved", "mean steps to resolve", "mean return", "harmful actions / episode"):
+    columns = (
+        "policy",
+        "resolved",
+        "mean steps to resolve",
+        "mean return",
+        "harmful actions / episode",
+        "true health at end",
+        "human-only faults left",
+        "catastrophes",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "policy" else "right")
     for r in results:
         steps = "-" if r.mean_steps_to_resolve != r.mean_steps_to_resolve else f"{r.mean_steps_to_resolve:.1f}"
         table.add_row(
-            r.policy, f"{r.resolution_rate:.1%}", steps, f"{r.mean_return:+.2f}", f"{r.harmful_actions_per_episode:.2f}"
+            r.policy,
+            f"{r.resolution_rate:.1%}",
+            steps,
+            f"{r.mean_return:+.2f}",
+            f"{r.harmful_actions_per_episode:.2f}",
+            f"{r.true_health_at_end:.3f}",
+            f"{r.unresolved_human_faults_at_end:.2f}",
+            f"{r.catastrophe_rate:.1%}",
         )
     Console().print(table)
 

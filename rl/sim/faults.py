@@ -1,14 +1,24 @@
 """The faults the simulator injects, each documented the way an SRE would check it.
 
 Every fault has: the symptoms it shows in `kubectl get` output (the observation), the diagnostic
-action that reveals it (what tells it apart from look-alikes), the fix among the agent's actions
-(or none: a human must act), and what makes it worse. The simulation core (`rl.sim.core`)
-implements exactly this table; `tests/test_faults.py` checks each row.
+read that reveals it (identifies the object, telling it apart from look-alikes), the fix among the
+agent's actions (or none: a human must act), and what makes it worse. The simulation core
+(`rl.sim.core`) implements exactly this table; `tests/test_sim.py` checks each row.
 
-Observation freshness: node counts are refreshed by GET_NODES, DRAIN_NODE and UNCORDON_NODE; pod
-counts by GET_PODS and RESTART_FAILED_PODS; deployment counts by GET_DEPLOYMENTS and the SCALE_*
-actions; CPU and memory by TOP_NODES and TOP_PODS; events by GET_EVENTS. Anything not refreshed
-goes stale. The three flags are set only when a diagnostic action finds their cause.
+Observation freshness: node counts are refreshed by GET_NODES; pod counts by GET_PODS and
+DESCRIBE_UNHEALTHY; deployment counts by GET_DEPLOYMENTS; CPU and memory by TOP_NODES (node
+averages: a pressured node stands out) and TOP_PODS (pods against their requests and limits: a hot
+deployment, pods at their memory limit stand out); events by GET_EVENTS. Remedies and WAIT refresh
+nothing. Anything not refreshed goes stale. The three flags are set only when a read finds their
+cause.
+
+Remedies act on the object a read identified since the last remedy. With nothing identified they act
+on a plausible but wrong object, and what that breaks is hidden until the read below finds it: a
+healthy node drained leaves NODE_CORDONED, a healthy deployment scaled down UNDERSCALED, scaled up
+OVERPROVISIONED, healthy pods restarted UNDERSCALED. Half the time a blind drain, restart or
+scale-down also breaks what only a human can mend (UNBOUND_PVC: a pod with a local volume evicted;
+BAD_ROLLOUT: a pending config change rolled out, a quorum lost); caused by the agent, such a fault
+keeps the episode from being resolved.
 """
 
 from enum import IntEnum
@@ -30,7 +40,7 @@ class Fault(IntEnum):
     OOM_KILLED = 2
     # Symptoms: one node NotReady (kubelet stopped posting status); its pods go Unknown, and after
     #   the eviction timeout they are evicted and go Pending if the rest of the cluster is full,
-    #   raising CPU and memory elsewhere. Reveals: GET_NODES. Fix: DRAIN_NODE evicts its pods now,
+    #   raising CPU and memory elsewhere. Reveals: GET_NODES or DESCRIBE_UNHEALTHY. Fix: DRAIN_NODE evicts its pods now,
     #   and the node is replaced. Worse: waiting lets the cascade land.
     NODE_NOT_READY = 3
     # Symptoms: a Ready node is SchedulingDisabled (counted neither ready nor not ready); capacity
@@ -39,8 +49,9 @@ class Fault(IntEnum):
     NODE_CORDONED = 4
     # Symptoms: a node under MemoryPressure/DiskPressure evicts pods (phase Failed, reason Evicted),
     #   memory high. Reveals: TOP_NODES or DESCRIBE_UNHEALTHY (has_resource_pressure). Fix:
-    #   DRAIN_NODE moves the workload off and the node recovers. Worse: restarting evicted pods
-    #   lands them back on the node, to be evicted again.
+    #   DRAIN_NODE moves the workload off and the node recovers, cordoned until GET_NODES finds it
+    #   and UNCORDON_NODE. Worse: restarting evicted pods lands them back on the node, to be
+    #   evicted again.
     NODE_PRESSURE = 5
     # Symptoms: one deployment scaled far past its need (a bad HPA target) eats capacity: pods
     #   Pending, CPU high. Reveals: TOP_PODS or GET_DEPLOYMENTS. Fix: SCALE_DOWN_DEPLOYMENT (the

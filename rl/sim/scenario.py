@@ -4,6 +4,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 from rl.sim.faults import FAULT_NAMES, INDUCED_ONLY, INJECTABLE, Fault
 
+MIN_NODES, MAX_NODES = 3, 1000
+MIN_DEPLOYMENTS, MAX_DEPLOYMENTS = 1, 500  # 1: `train --from-cluster` sizes small clusters down to 1
+MAX_REPLICAS = 50
+MAX_PODS = 20_000
+
 DEFAULT_FAULT_WEIGHTS = {Fault(f).name.lower(): 1.0 for f in INJECTABLE}
 
 
@@ -11,7 +16,9 @@ DEFAULT_FAULT_WEIGHTS = {Fault(f).name.lower(): 1.0 for f in INJECTABLE}
 class ScenarioConfig:
     """Everything that shapes a simulated episode. Invalid values raise ValueError naming the field.
 
-    Cluster sizes are drawn uniformly from the inclusive ranges. `fault_weights` gives the relative
+    Cluster sizes are drawn log-uniformly from the inclusive ranges (as many 3-30 node clusters as
+    30-300 node ones), the number of deployments growing with the number of nodes. Limits: 3 to
+    1,000 nodes, 1 to 500 deployments, at most 20,000 pods (`max_replicas * max_deployments`). `fault_weights` gives the relative
     chance of each fault type (names from `rl.sim.faults.FAULT_NAMES`; weight 0 disables one). Each
     episode starts with between `min_faults` and `max_faults` distinct faults; each step a healthy
     part of the cluster fails with probability `new_fault_rate` (at most `max_faults` at a time),
@@ -20,15 +27,15 @@ class ScenarioConfig:
     """
 
     min_nodes: int = 3
-    max_nodes: int = 30
+    max_nodes: int = 500
     min_deployments: int = 3
-    max_deployments: int = 25
+    max_deployments: int = 300
     min_replicas: int = 2
     max_replicas: int = 6
     min_load: float = 0.3
     max_load: float = 0.7
     min_faults: int = 2
-    max_faults: int = 3
+    max_faults: int = 4
     new_fault_rate: float = 0.02
     cascade_chance: float = 0.15
     max_steps: int = 100
@@ -53,9 +60,9 @@ class ScenarioConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name}: must be a number, got {value!r}")
-        _check_range("nodes", self.min_nodes, self.max_nodes, 2, 100)
-        _check_range("deployments", self.min_deployments, self.max_deployments, 1, 100)
-        _check_range("replicas", self.min_replicas, self.max_replicas, 1, 20)
+        _check_range("nodes", self.min_nodes, self.max_nodes, MIN_NODES, MAX_NODES)
+        _check_range("deployments", self.min_deployments, self.max_deployments, MIN_DEPLOYMENTS, MAX_DEPLOYMENTS)
+        _check_range("replicas", self.min_replicas, self.max_replicas, 1, MAX_REPLICAS)
         _check_range("load", self.min_load, self.max_load, 0.0, 0.9)
         _check_range("faults", self.min_faults, self.max_faults, 0, 4)
         if not 0.0 <= self.new_fault_rate <= 0.5:
@@ -64,8 +71,8 @@ class ScenarioConfig:
             raise ValueError(f"cascade_chance: must be between 0 and 1, got {self.cascade_chance}")
         if not 1 <= self.max_steps <= 10_000:
             raise ValueError(f"max_steps: must be between 1 and 10000, got {self.max_steps}")
-        if self.max_replicas * self.max_deployments > 1000:
-            raise ValueError("max_replicas: max_replicas * max_deployments must be at most 1000 pods")
+        if self.max_replicas * self.max_deployments > MAX_PODS:
+            raise ValueError(f"max_replicas: max_replicas * max_deployments must be at most {MAX_PODS} pods")
         if not isinstance(self.fault_weights, dict):
             raise ValueError("fault_weights: must be a mapping of fault name to weight")
         for name, weight in self.fault_weights.items():
