@@ -10,7 +10,7 @@ no network. In a few minutes it:
   4. train: `cluster-rl train --device cuda` for TRAIN_SECONDS, then SIGTERM (exit 75, checkpointed);
      its steps/s from the last progress line;
   5. benchmark: `benchmarks/train_throughput.py --device cuda --json`;
-  6. nccl: a 2-process NCCL run, once the project has distributed training (skipped until then).
+  6. nccl: `train --nproc-per-node 2 --device cuda`, two ranks over NCCL (skipped with fewer than 2 GPUs).
 It writes one JSON summary (README.md, "GPU check", documents its shape) and exits 0 when every step
 passed, 1 when a step failed, 2 on bad arguments, 3 when the machine cannot run the check at all
 (no GPU, no driver, a CPU-only torch, no nvcc); the summary's `error` then says why in one line.
@@ -272,10 +272,29 @@ def benchmark(python: str, env: dict, steps: int) -> dict:
 
 
 def nccl(python: str, env: dict) -> dict:
-    # No distributed trainer yet: nothing of the project's own to run on 2 processes.
-    if not (REPO / "rl" / "distributed.py").exists():
-        return {"skipped": "the project has no distributed training yet"}
-    raise StepFailed("rl/distributed.py exists but this check does not run it yet: add its 2-process NCCL run here")
+    """`train --nproc-per-node 2 --device cuda`: two ranks over NCCL, one GPU each."""
+    count = run([python, "-c", "import torch; print(torch.cuda.device_count())"], env=env, timeout=120)
+    gpus = int(count.stdout.strip() or 0) if count.returncode == 0 else 0
+    if gpus < 2:
+        # NCCL gives each rank a GPU of its own; two ranks cannot share one.
+        return {"skipped": f"{gpus} GPU(s): a 2-process NCCL run needs 2", "gpus": gpus}
+    cmd = [*cli(python), "train", "--nproc-per-node", "2", "--device", "cuda", "--total-steps", "262144"]
+    cmd += ["--run-name", "gpu-check-nccl"]
+    result = run(cmd, env=env, timeout=300)
+    done = {}
+    for line in result.stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "done":
+            done = event
+    summary = {"exit_code": result.returncode, "gpus": gpus, "global_step": done.get("global_step")}
+    if result.returncode != 0 or not done:
+        raise StepFailed(
+            f"train --nproc-per-node 2 --device cuda: exit {result.returncode}, {last_line(result.stderr)}", summary
+        )
+    return summary
 
 
 # --------------------------------------------------------------------------- main
