@@ -72,7 +72,7 @@ def cluster_sections(env, info, writes_allowed: bool) -> dict:
     """The report fields of a real-cluster run, from the env's last observation."""
     from rl.kube.grouping import group
 
-    backend = env._backend
+    backend = env.kube_backend
     findings = list(info.get("findings", []))
     reading = backend.reading
     roots = group(findings, reading.inventory) if reading is not None else []

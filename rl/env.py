@@ -198,6 +198,11 @@ class ClusterEnv(gym.Env):
 
     # -- what the backend knows ---------------------------------------------------------------
 
+    @property
+    def kube_backend(self):
+        """The real cluster's `rl.kube.KubeBackend` (its reading, refusals, blocked remedies); None in simulation."""
+        return getattr(self._backend, "kube", None)
+
     def true_state(self) -> ClusterState:
         """The cluster as it really is: in simulation the truth (the agent only sees `observation`),
         on a real cluster the last observation."""
