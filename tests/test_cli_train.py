@@ -173,6 +173,10 @@ def test_resumed_training_is_as_good_as_an_uninterrupted_run(home, tmp_path):
             "split",
             "--output",
             str(tmp_path / "split"),
+            # A checkpoint after 1 s: the signal lands mid-training however fast this machine trains
+            # (progress lines come every 10 s, and a quick run can reach its end before the second).
+            "--checkpoint-interval",
+            "1",
         ],
         env={**os.environ, "CLUSTER_CODE_HOME": str(home)},
         stdout=subprocess.PIPE,
