@@ -328,10 +328,23 @@ class ClusterBatch:
         """Start a new episode in every cluster and write the first observations."""
         reset_all(self.state, observations)
 
-    def step(self, actions, observations, rewards, terminals, truncations, auto_reset: bool) -> None:
-        """Apply one action per cluster; write observations, rewards and episode ends in place."""
+    def step(self, actions, observations, rewards, terminals, truncations, auto_reset: bool, named=None) -> None:
+        """Apply one action per cluster; write observations, rewards and episode ends in place.
+
+        `named` (int64 per cluster, one bit per `Fault`) is what the agent names as wrong with each
+        cluster at this step: a WAIT ends the episode as resolved only if it covers every active
+        human-only fault. None takes the faults the agent's reads have identified (`revealed`).
+        """
+        named = self.state.revealed if named is None else np.asarray(named, dtype=np.int64)
         step_all(
-            self.state, np.asarray(actions, dtype=np.int32), observations, rewards, terminals, truncations, auto_reset
+            self.state,
+            np.asarray(actions, dtype=np.int32),
+            observations,
+            rewards,
+            terminals,
+            truncations,
+            auto_reset,
+            named,
         )
 
 
@@ -789,15 +802,15 @@ def _refresh_seen(truth, usage, seen, i, action):
 
 
 @njit(**HELPER)
-def _nothing_left_for_the_agent(active, revealed, caused, i):
-    """No fault the agent can fix is active, every fault only a human can fix is diagnosed, and
-    none of those was caused by the agent itself."""
-    left = (active[i] & FIXABLE_MASK) | (active[i] & HUMAN_ONLY_MASK & ~revealed[i]) | (active[i] & caused[i])
+def _nothing_left_for_the_agent(active, named, caused, i):
+    """No fault the agent can fix is active, every fault only a human can fix is named by the
+    agent, and none of those was caused by the agent itself."""
+    left = (active[i] & FIXABLE_MASK) | (active[i] & HUMAN_ONLY_MASK & ~named[i]) | (active[i] & caused[i])
     return left == 0
 
 
 @njit(**JIT)
-def step_all(st, actions, observations, rewards, terminals, truncations, auto_reset):
+def step_all(st, actions, observations, rewards, terminals, truncations, auto_reset, named):
     # The step loop takes the arrays one by one: a tuple of arrays live across its branches would
     # be reference-counted array by array at every one of them.
     ended = _step_loop(
@@ -826,6 +839,7 @@ def step_all(st, actions, observations, rewards, terminals, truncations, auto_re
         rewards,
         terminals,
         truncations,
+        named,
     )
     if ended:  # rare: record the episodes that ended, and start new ones
         _finish_episodes(st, observations, auto_reset)
@@ -858,6 +872,7 @@ def _step_loop(
     rewards,
     terminals,
     truncations,
+    named,
 ):
     new_fault_rate = params[P_NEW_FAULT_RATE]
     max_faults = int(params[P_MAX_FAULTS])
@@ -878,7 +893,7 @@ def _step_loop(
         shape[i, STEP] += 1
         outcome[i] = OUTCOME_RUNNING
 
-        if action == WAIT and _nothing_left_for_the_agent(active, revealed, caused, i):
+        if action == WAIT and _nothing_left_for_the_agent(active, named, caused, i):
             # The agent says it is done, and it is: the episode is won. Nothing else happens.
             outcome[i] = OUTCOME_RESOLVED
             parts[R_TERMINAL] = REWARD_HEALTHY
