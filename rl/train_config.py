@@ -49,7 +49,7 @@ class TrainConfig:
     imitation_steps: int = setting(
         524_288,
         "imitationSteps",
-        "Expert steps imitated before PPO starts (kickstarting); 0 trains with PPO alone.",
+        "Expert steps imitated before PPO starts (kickstarting), over all ranks; 0 trains with PPO alone.",
         ge=0,
         le=2**26,
     )

@@ -26,11 +26,13 @@ from rl.train import TrainConfig, train
 LOCAL_ENVS = 32
 LOCAL_MINIBATCH = 512
 LOCAL_STEPS = 32 * 32 * 3  # three updates
+LOCAL_IMITATION = 32 * 32 * 2  # two segments of the expert's steps per cluster, imitated first
 
 
 def config(ranks: int) -> TrainConfig:
     return TrainConfig(
         total_steps=LOCAL_STEPS * ranks,
+        imitation_steps=LOCAL_IMITATION * ranks,
         num_envs=LOCAL_ENVS * ranks,
         num_steps=32,
         minibatch_size=LOCAL_MINIBATCH * ranks,

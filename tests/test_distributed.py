@@ -293,3 +293,27 @@ def test_the_launcher_exit_code_is_rank_0s_or_names_the_failed_rank(capsys):
     assert _exit_code(SimpleNamespace(failures={1: failure(75, 1)})) == 75  # a stop that rank 1 reported first
     assert _exit_code(SimpleNamespace(failures={0: failure(-15, 2), 1: failure(-9, 1)})) == 1
     assert capsys.readouterr().err == "cluster-rl: training failed: rank 1 ended with signal SIGKILL\n"
+
+
+@pytest.mark.slow
+def test_two_ranks_learn_as_well_as_one(home, tmp_path):
+    """2 ranks x N/2 clusters reach the greedy resolution of 1 x N (within 3 points, over 2 seeds)."""
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for seed in (1, 2):
+        for nproc in (1, 2):
+            output = tmp_path / f"seed{seed}-nproc{nproc}"
+            train = ["train", "--total-steps", "1048576", "--seed", str(seed), "--output", str(output)]
+            result = run_cli(
+                *train, "--nproc-per-node", str(nproc), "--run-name", f"parity-{seed}-{nproc}",
+                timeout=900, env={"CLUSTER_CODE_HOME": str(home)},
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            evaluated = run_cli(
+                "evaluate", "--policy", "model", "--model", output / "cluster_agent.pt", "--episodes", "2000",
+                "-o", "json", timeout=600,
+            )  # fmt: skip
+            assert evaluated.returncode == 0, evaluated.stderr
+            rates[nproc].append(json.loads(evaluated.stdout)["policies"][0]["resolution_rate"])
+    one, two = np.mean(rates[1]), np.mean(rates[2])
+    assert one > 0.5 and two > 0.5, rates  # both learned: the comparison means something
+    assert abs(one - two) <= 0.03, rates
