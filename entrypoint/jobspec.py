@@ -344,11 +344,13 @@ def cluster_target(spec: TrainSpec | DiagnoseSpec) -> dict[str, Any]:
 
 
 def scenario_config(spec: TrainSpec | DiagnoseSpec, source: str | None = None):
-    """The `ScenarioConfig` a spec asks for (defaults where it is silent); raises SpecError.
+    """The `ScenarioConfig` a spec asks for (defaults where it is silent: training's scenario for a
+    TrainJob, the default scenario for a diagnosis); raises SpecError.
 
     `spec.steps` is the episode length, so it becomes `max_steps` unless simulation.maxSteps is set.
     """
     from rl.sim.scenario import ScenarioConfig
+    from rl.train_config import training_scenario
 
     prefix = f"{source}: " if source else ""
     values = spec.simulation.model_dump(exclude_none=True) if spec.simulation else {}
@@ -359,7 +361,7 @@ def scenario_config(spec: TrainSpec | DiagnoseSpec, source: str | None = None):
     elif spec.steps is not None:
         values["max_steps"] = spec.steps
     try:
-        return ScenarioConfig(**values)
+        return training_scenario(**values) if isinstance(spec, TrainSpec) else ScenarioConfig(**values)
     except ValueError as err:
         field, _, problem = str(err).partition(": ")
         head, dot, rest = field.partition(".")

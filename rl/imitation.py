@@ -116,7 +116,7 @@ def imitate(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
             optimizer.step()
-            totals += (float(action_loss), float(value_loss), _unwrapped(policy).diagnosis_loss)
+            totals += (action_loss.item(), value_loss.item(), _unwrapped(policy).diagnosis_loss)
             batches += 1
         losses = dict(
             zip(("imitation_loss", "imitation_value_loss", "diagnosis_loss"), totals / max(batches, 1), strict=True)

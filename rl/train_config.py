@@ -6,12 +6,19 @@ Light to import (no torch): job specs and config.json checks build their schemas
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from rl.sim.scenario import ScenarioConfig
+from rl.sim.scenario import MAX_NODES, ScenarioConfig
 
 # Bounds on the network a model file (or a training run) may describe, checked before anything is
 # allocated: a file asking for millions of layers is refused, not built until memory runs out.
 MAX_HIDDEN_SIZE = 8192
 MAX_NUM_LAYERS = 32
+
+
+def training_scenario(**overrides) -> ScenarioConfig:
+    """The clusters training draws by default: the default scenario, but over every size the
+    simulator supports (3 to 1,000 nodes, log-uniform), so that the agent has met every size it may
+    be asked to diagnose; the default scenario (3 to 500) is what evaluation draws."""
+    return ScenarioConfig(**{"max_nodes": MAX_NODES, **overrides})
 
 
 def setting(default, key: str | None = None, help: str = "", **bounds):
@@ -58,7 +65,7 @@ class TrainConfig:
     num_layers: int = setting(2, "numLayers", "Hidden layers of the encoder.", ge=1, le=MAX_NUM_LAYERS)
     lstm: bool = True  # memory of what was already checked
     checkpoint_interval: float = setting(300.0, gt=0, le=86_400)  # seconds between checkpoints
-    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    scenario: ScenarioConfig = field(default_factory=training_scenario)
 
     def __post_init__(self):
         for f in fields(self):

@@ -183,7 +183,10 @@ def test_yaml_anchors_and_merge_keys_are_allowed():
             "spec.output: s3://My_Bucket/x/: 'My_Bucket' is not a valid bucket name",
         ),
         ("{output: 's3://models/../x'}", "spec.output: s3://models/../x: '.' and '..' are not allowed"),
-        ("{simulation: {minNodes: 600}}", "spec.simulation.minNodes: must not exceed maxNodes (600 > 500)"),
+        (
+            "{simulation: {minNodes: 600, maxNodes: 500}}",
+            "spec.simulation.minNodes: must not exceed maxNodes (600 > 500)",
+        ),
         ("{simulation: {maxNodes: 1001}}", "spec.simulation.maxNodes: must be between 3 and 1000, got 1001"),
         (
             "{simulation: {newFaultRate: 0.9}}",

@@ -387,11 +387,11 @@ def _check_model_target(path: Path) -> None:
 
 
 def _train_config(opts: TrainOptions, user_training: dict):
-    from rl.sim.scenario import ScenarioConfig
     from rl.train import TrainConfig
+    from rl.train_config import training_scenario
 
     try:
-        scenario = opts.scenario or ScenarioConfig(max_steps=opts.steps)
+        scenario = opts.scenario or training_scenario(max_steps=opts.steps)
         config = TrainConfig(seed=opts.seed, checkpoint_interval=opts.checkpoint_interval, scenario=scenario)
         config = config.with_training_config({**user_training, **opts.training})
         if opts.num_envs is not None:
