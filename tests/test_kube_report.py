@@ -110,7 +110,7 @@ def test_service_without_pods_is_never_called_healthy_and_json_has_k8sgpt_shape(
     report = _diagnose(kubeconfig)
     assert report["resolved"] is False
     assert report["root_causes"][0]["finding"]["reason"] == "NoMatchingPods"
-    k8sgpt = report["k8sgpt"]
+    k8sgpt = read_as_k8sgpt(report)
     assert k8sgpt["status"] == "ProblemDetected" and k8sgpt["problems"] == 1
     assert k8sgpt["results"] == [
         {
@@ -128,7 +128,62 @@ def test_healthy_cluster_reports_ok(cluster):
     _, kubeconfig = cluster
     report = _diagnose(kubeconfig)
     assert report["resolved"] is True and report["findings"] == []
-    assert report["k8sgpt"]["status"] == "OK" and report["k8sgpt"]["problems"] == 0
+    k8sgpt = read_as_k8sgpt(report)
+    assert (k8sgpt["status"], k8sgpt["problems"], k8sgpt["results"], k8sgpt["errors"]) == ("OK", 0, [], None)
+
+
+# k8sgpt's `analyze --output json` (pkg/analysis JsonOutput, pkg/common Result/Failure/Sensitive):
+# the keys a reader of k8sgpt's output relies on, with their JSON types.
+K8SGPT_TOP = {"provider": str, "errors": (list, type(None)), "status": str, "problems": int, "results": list}
+K8SGPT_RESULT = {"kind": str, "name": str, "error": list, "details": str, "parentObject": str}
+K8SGPT_FAILURE = {"Text": str, "KubernetesDoc": str, "Sensitive": list}
+
+
+def read_as_k8sgpt(report: dict) -> dict:
+    """What a tool written for k8sgpt's JSON reads from the top level of our report, checked
+    against k8sgpt's schema (names, casing, types) and its own rules for status and problems."""
+    view = {key: report[key] for key in K8SGPT_TOP}
+    assert all(isinstance(view[k], t) for k, t in K8SGPT_TOP.items()), view
+    assert all(isinstance(e, str) for e in view["errors"] or [])
+    for result in view["results"]:
+        assert set(result) == set(K8SGPT_RESULT) and all(isinstance(result[k], t) for k, t in K8SGPT_RESULT.items())
+        for failure in result["error"]:
+            assert set(failure) == set(K8SGPT_FAILURE)
+            assert all(isinstance(failure[k], t) for k, t in K8SGPT_FAILURE.items())
+            assert all(set(s) == {"Unmasked", "Masked"} for s in failure["Sensitive"])
+    assert view["problems"] == sum(len(r["error"]) for r in view["results"])
+    assert view["status"] == ("ProblemDetected" if view["problems"] else "OK")
+    assert report["k8sgpt"] == view  # the earlier nested layout still holds the same object
+    return view
+
+
+def test_k8sgpt_fields_are_at_the_top_level_next_to_our_own(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/crashloop.yaml")
+    report = _diagnose(kubeconfig)
+    k8sgpt = read_as_k8sgpt(report)
+    by_object = {(r["kind"], r["name"]): r for r in k8sgpt["results"]}
+    pod = by_object[("Pod", "shop/cart-7f9c8d6b5-x2x4q")]
+    assert pod["parentObject"] == "Deployment/cart"
+    assert any(e["Text"].startswith("OOMKilled: ") for e in pod["error"])
+    assert ("Deployment", "shop/cart") in by_object and ("Service", "shop/cart") in by_object
+    # one error entry per open finding, on the object the finding names
+    assert Counter((f["kind"], f["namespace"], f["name"]) for f in report["findings"]) == Counter(
+        {(kind, *name.split("/", 1)): len(r["error"]) for (kind, name), r in by_object.items()}
+    )
+    assert k8sgpt["provider"] == "" and k8sgpt["errors"] is None
+    for ours in ("mode", "policy", "steps", "findings", "root_causes", "resolved", "degraded", "observations"):
+        assert ours in report
+
+
+def test_k8sgpt_errors_name_what_could_not_be_analyzed(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/service_no_pods.yaml")
+    server.forbid("list", "ingresses.networking.k8s.io", None)
+    report = _diagnose(kubeconfig)
+    k8sgpt = read_as_k8sgpt(report)
+    assert k8sgpt["errors"] == report["degraded"] and any("ingresses" in e for e in k8sgpt["errors"])
+    assert k8sgpt["status"] == "ProblemDetected" and k8sgpt["problems"] == 1
 
 
 @pytest.mark.parametrize("failure", ["node_notready", "node_pressure", "crashloop", "evicted", "cordoned"])
