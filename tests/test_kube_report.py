@@ -186,6 +186,104 @@ def test_k8sgpt_errors_name_what_could_not_be_analyzed(cluster):
     assert k8sgpt["status"] == "ProblemDetected" and k8sgpt["problems"] == 1
 
 
+# Reasons each fixture's analyzer must emit, through the CLI and the API server: (fixture, kind,
+# namespace, name, reason, severity, parentObject, a fact the message or evidence must carry).
+REASON_FIXTURES = [
+    (
+        "scheduling_gated",
+        "Pod",
+        "shop",
+        "train-resnet-0",
+        "SchedulingGated",
+        "warning",
+        "",
+        "spec.schedulingGates example.com/gpu-quota",
+    ),
+    (
+        "terminating_stuck",
+        "Pod",
+        "shop",
+        "payments-5d4b9c7f8-r5t6y",
+        "TerminatingStuck",
+        "warning",
+        "Deployment/payments",
+        "finalizers example.com/drain-connections",
+    ),
+    ("pod_not_ready", "Pod", "shop", "ledger-sync", "NotReady", "warning", "", "Ready=False ContainersNotReady"),
+    (
+        "disk_pressure",
+        "Node",
+        "",
+        "node-a",
+        "DiskPressure",
+        "warning",
+        "",
+        "DiskPressure=True (KubeletHasDiskPressure)",
+    ),
+    (
+        "pid_pressure",
+        "Node",
+        "",
+        "node-c",
+        "PIDPressure",
+        "warning",
+        "",
+        "PIDPressure=True (KubeletHasInsufficientPID)",
+    ),
+    (
+        "replica_failure",
+        "Deployment",
+        "shop",
+        "payments",
+        "ReplicaFailure",
+        "critical",
+        "",
+        'serviceaccount "payments" not found',
+    ),
+    (
+        "daemonset_misscheduled",
+        "DaemonSet",
+        "monitoring",
+        "node-exporter",
+        "Misscheduled",
+        "warning",
+        "",
+        "numberMisscheduled 1",
+    ),
+    ("job_retrying", "Job", "shop", "reindex", "PodFailures", "warning", "", "status.failed 2"),
+    ("job_suspended", "Job", "shop", "migrate-orders", "Suspended", "info", "", "spec.suspend=true"),
+    ("pvc_lost", "PersistentVolumeClaim", "shop", "reports-archive", "Lost", "critical", "", "pvc-7e21"),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "namespace", "name", "reason", "severity", "parent", "fact"),
+    REASON_FIXTURES,
+    ids=[f"{r[1]}-{r[4]}" for r in REASON_FIXTURES],
+)
+def test_each_reason_is_reported_with_its_structured_finding_and_next_steps(
+    cluster, failure, kind, namespace, name, reason, severity, parent, fact
+):
+    server, kubeconfig = cluster
+    load_into(server, f"failures/{failure}.yaml")
+    report = _diagnose(kubeconfig)
+    entries = [
+        f
+        for f in report["findings"]
+        if (f["kind"], f["namespace"], f["name"], f["reason"]) == (kind, namespace, name, reason)
+    ]
+    assert len(entries) == 1, [(f["kind"], f["name"], f["reason"]) for f in report["findings"]]
+    entry = entries[0]
+    assert (entry["severity"], entry["parent"]) == (severity, parent)
+    assert entry["message"] and entry["evidence"]
+    assert fact in entry["message"] + " " + " ".join(entry["evidence"])
+    assert entry["recommended"] and any(name in command for command in entry["recommended"])
+    assert report["resolved"] is False
+    object_name = f"{namespace}/{name}" if namespace else name
+    result = next(r for r in read_as_k8sgpt(report)["results"] if (r["kind"], r["name"]) == (kind, object_name))
+    assert any(e["Text"].startswith(f"{reason}: ") for e in result["error"])
+
+
 @pytest.mark.parametrize("failure", ["node_notready", "node_pressure", "crashloop", "evicted", "cordoned"])
 def test_no_write_is_sent_twice_and_read_only_sends_only_dry_runs(cluster, failure):
     server, kubeconfig = cluster
