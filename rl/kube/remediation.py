@@ -206,7 +206,7 @@ def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str]
         evicted = _attempt(
             outcome,
             pod_obj,
-            lambda name=name, namespace=namespace, body=body, dry=dry: api.call(
+            lambda name=name, namespace=namespace, body=body, dry=dry: api.call_json(
                 Request("create", "pods/eviction", namespace),
                 "POST",
                 resource_path("pods", namespace, name, "eviction"),
