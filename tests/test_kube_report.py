@@ -2,6 +2,9 @@
 and a diagnose run that never repeats a write and stays read-only by default."""
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -155,6 +158,28 @@ def read_as_k8sgpt(report: dict) -> dict:
     assert view["status"] == ("ProblemDetected" if view["problems"] else "OK")
     assert report["k8sgpt"] == view  # the earlier nested layout still holds the same object
     return view
+
+
+def test_a_real_cluster_diagnose_imports_neither_typed_apis_nor_job_specs(cluster):
+    """What keeps `diagnose --no-simulation` fast: requests go by path, so the kubernetes client's
+    generated API classes and their pydantic models are never imported, nor is the job-spec schema."""
+    _, kubeconfig = cluster
+    script = (
+        "import sys\n"
+        "from entrypoint.cli import main\n"
+        "code = main(['diagnose', '--no-simulation', '--policy', 'expert', '-o', 'json'])\n"
+        "heavy = ('kubernetes.client.api.', 'kubernetes.client.models.', 'entrypoint.jobspec')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), code, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert json.loads(done.stdout)["resolved"] is True
+    assert done.stderr.strip().splitlines()[-1] == "[] 0"
 
 
 def test_k8sgpt_fields_are_at_the_top_level_next_to_our_own(cluster):
