@@ -7,6 +7,10 @@ wall time of `cluster-rl diagnose --no-simulation` (default steps, CLI start inc
 subprocess, best of `--repeat`. `--json` prints one line: {"pods", "nodes", "observe_seconds",
 "peak_rss_mb_delta", "pages", "diagnose_seconds", "diagnose_steps", "diagnose_observations", ...}.
 Targets: observe within 1 s and 200 MB (issue 6); diagnose within 5 s (issue 12).
+
+Baselines from the same run, for the ratios: `cli_start_seconds` is `cluster-rl --help` (interpreter
+and CLI start, best of `--repeat`) and `python_start_seconds` a bare `python -c pass`; on a loaded
+machine all of them grow together, so `diagnose_per_cli_start` is what compares across runs.
 """
 
 import argparse
@@ -74,6 +78,16 @@ def diagnose(kubeconfig: Path, policy: str, model: str | None) -> tuple[float, d
     return seconds, json.loads(done.stdout), cpu
 
 
+def best_wall(command: list[str], repeat: int) -> float:
+    """Best wall time of a short command run `repeat` times (a baseline for the ratios)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True, timeout=120)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -121,6 +135,8 @@ def main() -> int:
                 del observation
             backend.close()
             diagnoses = [diagnose(kubeconfig, args.policy, args.model) for _ in range(args.repeat)]
+            cli_start = best_wall([str(Path(sys.executable).with_name("cluster-rl")), "--help"], args.repeat)
+            python_start = best_wall([sys.executable, "-c", "pass"], args.repeat)
     finally:
         server.stdin.close()
         server.wait(timeout=30)
@@ -144,6 +160,9 @@ def main() -> int:
         "diagnose_observations": report.get("observations"),
         "diagnose_findings": len(report["findings"]),
         "diagnose_target_seconds": 5.0,
+        "cli_start_seconds": round(cli_start, 3),
+        "python_start_seconds": round(python_start, 3),
+        "diagnose_per_cli_start": round(diagnose_seconds / cli_start, 1),
     }
     if args.json:
         print(json.dumps(result))
@@ -151,7 +170,8 @@ def main() -> int:
         print(
             f"observe of {args.pods} pods: {seconds:.3f}s over {pages} pages, "
             f"peak RSS +{result['peak_rss_mb_delta']} MB; diagnose {diagnose_seconds:.3f}s wall "
-            f"({result['diagnose_steps']} steps, {result['diagnose_observations']} observation(s))"
+            f"({result['diagnose_steps']} steps, {result['diagnose_observations']} observation(s)), "
+            f"{result['diagnose_per_cli_start']}x the CLI's start ({cli_start:.3f}s)"
         )
     return 0
 

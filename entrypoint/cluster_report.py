@@ -3,14 +3,19 @@
 - `findings`: every open finding with its evidence and next steps (keyed on kind and reason);
 - `root_causes`: `[{"finding", "affects": [...]}]`, the findings grouped by shared cause;
 - `could_not_act`: remedies the cluster refused (with the permission needed) or answered as dry runs;
-- `k8sgpt`: the same findings in the shape `k8sgpt analyze --output json` prints.
+- `provider`, `errors`, `status`, `problems`, `results` at the top level: the same findings in the
+  shape `k8sgpt analyze --output json` prints (k8sgpt's `analysis.JsonOutput`), so a tool that
+  reads k8sgpt's output reads ours; `k8sgpt` holds the same object, for readers of the earlier
+  nested layout.
 
 Mapping to k8sgpt (README, "Real clusters"): one result per object; `kind` is the object's kind,
 `name` is `namespace/name` (just the name when cluster-scoped), `error` holds one `{"Text",
 "KubernetesDoc", "Sensitive"}` per finding on the object (Text is the finding's message prefixed by its
-reason), `details` is empty (no AI explanation), `parentObject` is the top controller
-("Deployment/cart"). `status` is "ProblemDetected" or "OK", `problems` counts the error entries,
-`provider` is "" and `errors` is null (analyzers that could not run are in our `degraded`).
+reason), `details` is empty (k8sgpt fills it only with --explain's AI text), `parentObject` is the top
+controller ("Deployment/cart"). `status` is "ProblemDetected" when `problems` (the number of error
+entries) is not 0, else "OK", as k8sgpt decides it; `provider` is "" (no AI backend); `errors` is
+null, or the list of what could not be analyzed (our `degraded`), as k8sgpt lists its analyzers'
+failures there. None of these names is one of our own report keys, so nothing is renamed.
 """
 
 from entrypoint.recommendations import for_finding
@@ -50,7 +55,10 @@ def finding_entry(finding, blocked: dict[str, str] | None = None) -> dict:
     }
 
 
-def k8sgpt_output(findings) -> dict:
+K8SGPT_KEYS = ("provider", "errors", "status", "problems", "results")  # k8sgpt's JsonOutput, in its order
+
+
+def k8sgpt_output(findings, degraded=()) -> dict:
     results: dict[tuple[str, str], dict] = {}
     for f in findings:
         entry = results.setdefault(
@@ -61,7 +69,7 @@ def k8sgpt_output(findings) -> dict:
     problems = sum(len(r["error"]) for r in results.values())
     return {
         "provider": "",
-        "errors": None,
+        "errors": list(degraded) or None,  # a Go nil slice marshals as null
         "status": "ProblemDetected" if problems else "OK",
         "problems": problems,
         "results": list(results.values()),
@@ -99,14 +107,17 @@ def cluster_sections(env, info, writes_allowed: bool) -> dict:
                 }
             )
     blocked = {action.name: why for (action, _), why in backend.blocked.items()}
+    degraded = info.get("degraded", [])
+    k8sgpt = k8sgpt_output(findings, degraded)
     return {
+        **k8sgpt,
         "findings": [finding_entry(f, blocked) for f in findings],
         "root_causes": [r.to_dict() for r in roots],
         "could_not_act": could_not_act,
-        "degraded": info.get("degraded", []),
+        "degraded": degraded,
         "writes_allowed": writes_allowed,
         "observations": backend.observations,
-        "k8sgpt": k8sgpt_output(findings),
+        "k8sgpt": k8sgpt,
     }
 
 

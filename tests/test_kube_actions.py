@@ -219,3 +219,15 @@ def test_failed_log_reads_are_reported_as_failed_with_their_status(cluster):
     assert result["success"] is False
     assert result["message"].startswith("could not read logs:") and "HTTP 400" in result["message"]
     assert all(entry["status"] == 400 for entry in result["data"]["logs"])
+
+
+def test_wait_waits_only_after_an_applied_write(cluster):
+    server, backend = cluster
+    load_into(server, "failures/crashloop.yaml")
+    read_only = backend(wait_seconds=60.0)  # a dry run changes nothing: nothing to wait for
+    read_only.act(A.RESTART_FAILED_PODS)
+    result = read_only.act(A.WAIT)
+    assert result["success"] is True and result["data"]["waited_seconds"] == 0
+    writer = backend(allow_writes=True, write_namespaces=["shop"], wait_seconds=0.01)
+    assert writer.act(A.RESTART_FAILED_PODS)["data"]["dry_run"] is False
+    assert writer.act(A.WAIT)["data"]["waited_seconds"] == 0.01

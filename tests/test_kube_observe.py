@@ -92,6 +92,18 @@ FAILURES = [
     ("network_config", "HorizontalPodAutoscaler", "shop/search", "ScalingActive", None),
     ("network_config", "HorizontalPodAutoscaler", "shop/search", "NoResourceRequests", None),
     ("network_config", "HorizontalPodAutoscaler", "shop/cart", "ScalingLimited", None),
+    ("scheduling_gated", "Pod", "shop/train-resnet-0", "SchedulingGated", lambda s: s.pods_pending == 1),
+    ("terminating_stuck", "Pod", "shop/payments-5d4b9c7f8-r5t6y", "TerminatingStuck", None),
+    ("pod_not_ready", "Pod", "shop/ledger-sync", "NotReady", None),
+    ("disk_pressure", "Node", "node-a", "DiskPressure", lambda s: s.has_resource_pressure and s.nodes_ready == 3),
+    ("pid_pressure", "Node", "node-c", "PIDPressure", lambda s: s.has_resource_pressure and s.nodes_ready == 3),
+    ("replica_failure", "Deployment", "shop/payments", "ReplicaFailure", lambda s: s.deployments_unavailable == 1),
+    ("replica_failure", "ReplicaSet", "shop/payments-5d4b9c7f8", "FailedCreate", None),
+    ("daemonset_misscheduled", "DaemonSet", "monitoring/node-exporter", "Misscheduled", None),
+    ("job_retrying", "Job", "shop/reindex", "PodFailures", None),
+    ("job_retrying", "Pod", "shop/reindex-8wq2m", "ContainerExited", lambda s: s.pods_failed == 1),
+    ("job_suspended", "Job", "shop/migrate-orders", "Suspended", None),
+    ("pvc_lost", "PersistentVolumeClaim", "shop/reports-archive", "Lost", lambda s: s.has_pvc_issues),
 ]
 
 

@@ -2,6 +2,9 @@
 and a diagnose run that never repeats a write and stays read-only by default."""
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -110,7 +113,7 @@ def test_service_without_pods_is_never_called_healthy_and_json_has_k8sgpt_shape(
     report = _diagnose(kubeconfig)
     assert report["resolved"] is False
     assert report["root_causes"][0]["finding"]["reason"] == "NoMatchingPods"
-    k8sgpt = report["k8sgpt"]
+    k8sgpt = read_as_k8sgpt(report)
     assert k8sgpt["status"] == "ProblemDetected" and k8sgpt["problems"] == 1
     assert k8sgpt["results"] == [
         {
@@ -128,7 +131,182 @@ def test_healthy_cluster_reports_ok(cluster):
     _, kubeconfig = cluster
     report = _diagnose(kubeconfig)
     assert report["resolved"] is True and report["findings"] == []
-    assert report["k8sgpt"]["status"] == "OK" and report["k8sgpt"]["problems"] == 0
+    k8sgpt = read_as_k8sgpt(report)
+    assert (k8sgpt["status"], k8sgpt["problems"], k8sgpt["results"], k8sgpt["errors"]) == ("OK", 0, [], None)
+
+
+# k8sgpt's `analyze --output json` (pkg/analysis JsonOutput, pkg/common Result/Failure/Sensitive):
+# the keys a reader of k8sgpt's output relies on, with their JSON types.
+K8SGPT_TOP = {"provider": str, "errors": (list, type(None)), "status": str, "problems": int, "results": list}
+K8SGPT_RESULT = {"kind": str, "name": str, "error": list, "details": str, "parentObject": str}
+K8SGPT_FAILURE = {"Text": str, "KubernetesDoc": str, "Sensitive": list}
+
+
+def read_as_k8sgpt(report: dict) -> dict:
+    """What a tool written for k8sgpt's JSON reads from the top level of our report, checked
+    against k8sgpt's schema (names, casing, types) and its own rules for status and problems."""
+    view = {key: report[key] for key in K8SGPT_TOP}
+    assert all(isinstance(view[k], t) for k, t in K8SGPT_TOP.items()), view
+    assert all(isinstance(e, str) for e in view["errors"] or [])
+    for result in view["results"]:
+        assert set(result) == set(K8SGPT_RESULT) and all(isinstance(result[k], t) for k, t in K8SGPT_RESULT.items())
+        for failure in result["error"]:
+            assert set(failure) == set(K8SGPT_FAILURE)
+            assert all(isinstance(failure[k], t) for k, t in K8SGPT_FAILURE.items())
+            assert all(set(s) == {"Unmasked", "Masked"} for s in failure["Sensitive"])
+    assert view["problems"] == sum(len(r["error"]) for r in view["results"])
+    assert view["status"] == ("ProblemDetected" if view["problems"] else "OK")
+    assert report["k8sgpt"] == view  # the earlier nested layout still holds the same object
+    return view
+
+
+def test_a_real_cluster_diagnose_imports_neither_typed_apis_nor_job_specs(cluster):
+    """What keeps `diagnose --no-simulation` fast: requests go by path, so the kubernetes client's
+    generated API classes and their pydantic models are never imported, nor is the job-spec schema."""
+    _, kubeconfig = cluster
+    script = (
+        "import sys\n"
+        "from entrypoint.cli import main\n"
+        "code = main(['diagnose', '--no-simulation', '--policy', 'expert', '-o', 'json'])\n"
+        "heavy = ('kubernetes.client.api.', 'kubernetes.client.models.', 'entrypoint.jobspec')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), code, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert json.loads(done.stdout)["resolved"] is True
+    assert done.stderr.strip().splitlines()[-1] == "[] 0"
+
+
+def test_k8sgpt_fields_are_at_the_top_level_next_to_our_own(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/crashloop.yaml")
+    report = _diagnose(kubeconfig)
+    k8sgpt = read_as_k8sgpt(report)
+    by_object = {(r["kind"], r["name"]): r for r in k8sgpt["results"]}
+    pod = by_object[("Pod", "shop/cart-7f9c8d6b5-x2x4q")]
+    assert pod["parentObject"] == "Deployment/cart"
+    assert any(e["Text"].startswith("OOMKilled: ") for e in pod["error"])
+    assert ("Deployment", "shop/cart") in by_object and ("Service", "shop/cart") in by_object
+    # one error entry per open finding, on the object the finding names
+    assert Counter((f["kind"], f["namespace"], f["name"]) for f in report["findings"]) == Counter(
+        {(kind, *name.split("/", 1)): len(r["error"]) for (kind, name), r in by_object.items()}
+    )
+    assert k8sgpt["provider"] == "" and k8sgpt["errors"] is None
+    for ours in ("mode", "policy", "steps", "findings", "root_causes", "resolved", "degraded", "observations"):
+        assert ours in report
+
+
+def test_k8sgpt_errors_name_what_could_not_be_analyzed(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/service_no_pods.yaml")
+    server.forbid("list", "ingresses.networking.k8s.io", None)
+    report = _diagnose(kubeconfig)
+    k8sgpt = read_as_k8sgpt(report)
+    assert k8sgpt["errors"] == report["degraded"] and any("ingresses" in e for e in k8sgpt["errors"])
+    assert k8sgpt["status"] == "ProblemDetected" and k8sgpt["problems"] == 1
+
+
+# Reasons each fixture's analyzer must emit, through the CLI and the API server: (fixture, kind,
+# namespace, name, reason, severity, parentObject, a fact the message or evidence must carry).
+REASON_FIXTURES = [
+    (
+        "scheduling_gated",
+        "Pod",
+        "shop",
+        "train-resnet-0",
+        "SchedulingGated",
+        "warning",
+        "",
+        "spec.schedulingGates example.com/gpu-quota",
+    ),
+    (
+        "terminating_stuck",
+        "Pod",
+        "shop",
+        "payments-5d4b9c7f8-r5t6y",
+        "TerminatingStuck",
+        "warning",
+        "Deployment/payments",
+        "finalizers example.com/drain-connections",
+    ),
+    ("pod_not_ready", "Pod", "shop", "ledger-sync", "NotReady", "warning", "", "Ready=False ContainersNotReady"),
+    (
+        "disk_pressure",
+        "Node",
+        "",
+        "node-a",
+        "DiskPressure",
+        "warning",
+        "",
+        "DiskPressure=True (KubeletHasDiskPressure)",
+    ),
+    (
+        "pid_pressure",
+        "Node",
+        "",
+        "node-c",
+        "PIDPressure",
+        "warning",
+        "",
+        "PIDPressure=True (KubeletHasInsufficientPID)",
+    ),
+    (
+        "replica_failure",
+        "Deployment",
+        "shop",
+        "payments",
+        "ReplicaFailure",
+        "critical",
+        "",
+        'serviceaccount "payments" not found',
+    ),
+    (
+        "daemonset_misscheduled",
+        "DaemonSet",
+        "monitoring",
+        "node-exporter",
+        "Misscheduled",
+        "warning",
+        "",
+        "numberMisscheduled 1",
+    ),
+    ("job_retrying", "Job", "shop", "reindex", "PodFailures", "warning", "", "status.failed 2"),
+    ("job_suspended", "Job", "shop", "migrate-orders", "Suspended", "info", "", "spec.suspend=true"),
+    ("pvc_lost", "PersistentVolumeClaim", "shop", "reports-archive", "Lost", "critical", "", "pvc-7e21"),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "namespace", "name", "reason", "severity", "parent", "fact"),
+    REASON_FIXTURES,
+    ids=[f"{r[1]}-{r[4]}" for r in REASON_FIXTURES],
+)
+def test_each_reason_is_reported_with_its_structured_finding_and_next_steps(
+    cluster, failure, kind, namespace, name, reason, severity, parent, fact
+):
+    server, kubeconfig = cluster
+    load_into(server, f"failures/{failure}.yaml")
+    report = _diagnose(kubeconfig)
+    entries = [
+        f
+        for f in report["findings"]
+        if (f["kind"], f["namespace"], f["name"], f["reason"]) == (kind, namespace, name, reason)
+    ]
+    assert len(entries) == 1, [(f["kind"], f["name"], f["reason"]) for f in report["findings"]]
+    entry = entries[0]
+    assert (entry["severity"], entry["parent"]) == (severity, parent)
+    assert entry["message"] and entry["evidence"]
+    assert fact in entry["message"] + " " + " ".join(entry["evidence"])
+    assert entry["recommended"] and any(name in command for command in entry["recommended"])
+    assert report["resolved"] is False
+    object_name = f"{namespace}/{name}" if namespace else name
+    result = next(r for r in read_as_k8sgpt(report)["results"] if (r["kind"], r["name"]) == (kind, object_name))
+    assert any(e["Text"].startswith(f"{reason}: ") for e in result["error"])
 
 
 @pytest.mark.parametrize("failure", ["node_notready", "node_pressure", "crashloop", "evicted", "cordoned"])

@@ -119,10 +119,10 @@ def diagnose(
     estimate of the state's value, the reward, the result and the issues left. The summary lists
     findings with evidence, what was done, and the kubectl commands a human would run next.
     """
-    from entrypoint.jobspec import load_job_for
-
     opts = DiagnoseOptions()
     if job is not None:
+        from entrypoint.jobspec import load_job_for  # pydantic: half a second, only for job specs
+
         opts = options_from_job(load_job_for(job, "DiagnoseJob"))
     given = {
         "model": model,

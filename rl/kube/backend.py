@@ -2,7 +2,8 @@
 
 One run never loops on the cluster:
 - an observation is read once and reused until something may have changed it (a real write, or
-  WAIT); reads act on it instead of listing again;
+  WAIT); reads act on it instead of listing again; WAIT gives applied writes `wait_seconds` to act
+  before its fresh look, and does not wait when the run changed nothing (read-only: dry runs);
 - an identical write (same verb, object and body) is sent at most once per backend, dry run or not;
 - a remediation answered as a dry run, refused (RBAC, a PodDisruptionBudget) or with nothing to do
   marks that action unavailable for that target (`unavailable_actions`), and a read already made on
@@ -74,6 +75,7 @@ class KubeBackend:
         self._reuse = False  # the last action changed nothing: the next observe() may reuse the reading
         self.observations = 0  # fresh reads of the cluster in this run
         self.sent_writes: set[str] = set()  # identical writes are sent once per run
+        self.changed_cluster = False  # a write of this run was applied (not a dry run): WAIT lets it act
         self.blocked: dict[tuple[ClusterAction, str], str] = {}  # (remedy, target) -> why it is not retried
         self.refusals: list[dict] = []  # remedies the cluster refused, once each, with the permission needed
         self._reads_done: set[ClusterAction] = set()  # reads made on the current observation
@@ -122,7 +124,7 @@ class KubeBackend:
                 self.namespaces or [None],
                 self._reading,
                 self._snapshot,
-                self.wait_seconds,
+                self.wait_seconds if self.changed_cluster else 0.0,  # dry runs changed nothing to wait for
             )
         except KubePermissionError as err:
             forbidden = {"verb": err.verb, "resource": err.resource, "namespace": err.namespace}
@@ -143,6 +145,7 @@ class KubeBackend:
         data = result["data"]
         changes, refused = data["changes"], data["refused"]
         if any(not c["dry_run"] for c in changes):
+            self.changed_cluster = True
             self._reuse = False  # the cluster changed: choose the next target from a fresh look
             return result
         if refused:

@@ -8,16 +8,19 @@ instead of letting each of its dozens of reads time out in turn. Answers that ar
 the JSON object a request expects, raise KubeResponseError naming the server and the resource.
 Kubeconfig files are parsed by `rl.safe_yaml` (bounded size, depth and aliases), not by PyYAML
 directly. Responses are read as
-raw JSON (`_preload_content=False`): turning 5,000 pods into client model objects would cost
-seconds and hundreds of megabytes, and the backend only needs a few fields of each.
+raw JSON: turning 5,000 pods into client model objects would cost seconds and hundreds of
+megabytes, and the backend only needs a few fields of each. Requests name their API path
+(`resource_path`) and go through the client's `ApiClient` (its authentication, TLS and proxy
+settings) without the generated typed APIs, whose model classes take half a second to import.
 """
 
 import copy
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes import client, config
@@ -56,6 +59,26 @@ class Request:
     verb: str  # get, list, delete, patch, create
     resource: str  # e.g. "pods", "pods/log", "deployments/scale", "nodes.metrics.k8s.io"
     namespace: str | None = None
+
+
+def resource_path(
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+    group: str = "",
+    version: str = "v1",
+) -> str:
+    """The API path of a collection or an object: /api/v1/... for the core group, /apis/GROUP/VERSION/... otherwise."""
+    parts = ["api", version] if not group else ["apis", group, version]
+    if namespace is not None:
+        parts += ["namespaces", quote(namespace, safe="")]
+    parts.append(plural)
+    if name is not None:
+        parts.append(quote(name, safe=""))
+    if subresource:
+        parts.append(subresource)
+    return "/" + "/".join(parts)
 
 
 def load_configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
@@ -146,7 +169,7 @@ def _kube_config_loader(path: str) -> "kube_config.KubeConfigLoader":
 
 
 class KubeApi:
-    """The typed API groups plus `call`, which adds timeouts, retries and error mapping."""
+    """Requests to one API server: `send` makes one, `call` adds timeouts, retries and error mapping."""
 
     def __init__(
         self,
@@ -159,10 +182,6 @@ class KubeApi:
         # Our own loop does the retrying; urllib3 must not retry behind its back.
         configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0)
         self.api_client = client.ApiClient(configuration)
-        self.core = client.CoreV1Api(self.api_client)
-        self.apps = client.AppsV1Api(self.api_client)
-        self.custom = client.CustomObjectsApi(self.api_client)
-        self.version_api = client.VersionApi(self.api_client)
         self.host = configuration.host
         self.request_timeout = request_timeout
         self.retries = retries
@@ -175,17 +194,46 @@ class KubeApi:
     def close(self) -> None:
         self.api_client.close()
 
-    def call(self, request: Request, fn: Callable, *args, retry_statuses=RETRYABLE_STATUSES, **kwargs):
-        """Call `fn` (a typed-API method) and return the raw urllib3 response, or raise KubeError."""
-        kwargs["_preload_content"] = False
-        kwargs["_request_timeout"] = (self.request_timeout, self.request_timeout)  # connect, read
+    def send(self, method: str, path: str, query: dict | None = None, body=None):
+        """One HTTP request to the API server, authenticated as the kubeconfig says; the raw
+        urllib3 response, not yet read. Non-2xx answers raise the client's ApiException."""
+        headers = {"Accept": "application/json, */*"}  # as kubectl asks; a pod log answers text/plain
+        if body is not None:  # object patches of built-in kinds are strategic merges, as kubectl sends them
+            headers["Content-Type"] = (
+                "application/strategic-merge-patch+json" if method == "PATCH" else "application/json"
+            )
+        query = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        if query:
+            url += "?" + urlencode(query)
+        response = self.api_client.call_api(
+            method, url, headers, body, _request_timeout=(self.request_timeout, self.request_timeout)
+        )
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
+
+    def call(
+        self,
+        request: Request,
+        method: str,
+        path: str,
+        query: dict | None = None,
+        body=None,
+        *,
+        retry_statuses=RETRYABLE_STATUSES,
+    ):
+        """`send` with retries, timeouts and error mapping: the raw urllib3 response, or KubeError."""
         last_problem = ""
         timeouts = 0
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0))
             try:
-                response = fn(*args, **kwargs)
+                response = self.send(method, path, query, body)
                 self._answered, self._hung_requests = True, 0
                 return response
             except ApiException as err:
@@ -235,9 +283,18 @@ class KubeApi:
                 "--api-timeout sets the limit)"
             )
 
-    def call_json(self, request: Request, fn: Callable, *args, **kwargs) -> dict:
+    def call_json(
+        self,
+        request: Request,
+        method: str,
+        path: str,
+        query: dict | None = None,
+        body=None,
+        *,
+        retry_statuses=RETRYABLE_STATUSES,
+    ) -> dict:
         """The answer as a JSON object; anything else raises KubeResponseError."""
-        response = self.call(request, fn, *args, **kwargs)
+        response = self.call(request, method, path, query, body, retry_statuses=retry_statuses)
         try:
             body = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib3.exceptions.HTTPError as err:
@@ -269,14 +326,15 @@ class KubeApi:
             )
         return data
 
-    def list_pages(self, request: Request, fn: Callable, *args, **kwargs) -> Iterator[dict]:
-        """Yield the items of a list call page by page (limit/continue). A continue token that has
-        expired (410) restarts the listing once from the beginning, as client-go's pager does."""
+    def list_pages(self, request: Request, path: str, **query) -> Iterator[dict]:
+        """Yield the items of the list at `path` page by page (limit/continue); `query` holds its
+        other parameters (labelSelector, fieldSelector). A continue token that has expired (410)
+        restarts the listing once from the beginning, as client-go's pager does."""
         restarted = False
         token = None
         while True:
             try:
-                page = self.call_json(request, fn, *args, limit=self.page_size, _continue=token, **kwargs)
+                page = self.call_json(request, "GET", path, {**query, "limit": self.page_size, "continue": token})
             except KubeRequestError as err:
                 if err.status == 410 and token is not None and not restarted:
                     restarted, token = True, None
@@ -301,9 +359,13 @@ class KubeApi:
                 return
 
     def server_version(self) -> str:
-        data = self.call_json(Request("get", "version"), self.version_api.get_code)
+        data = self.call_json(Request("get", "version"), "GET", "/version")
         version = data.get("gitVersion", "unknown")
         return version if isinstance(version, str) else "unknown"
+
+
+def _query_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _status_message(err: ApiException) -> str:

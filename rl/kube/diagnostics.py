@@ -10,7 +10,7 @@ import time
 from collections import Counter
 
 from rl.actions import ClusterAction
-from rl.kube.connection import KubeApi, Request
+from rl.kube.connection import KubeApi, Request, resource_path
 from rl.kube.errors import KubeRequestError
 from rl.kube.health import Snapshot
 from rl.kube.inventory import event_time, name_of, namespace_of, one_line, quantity
@@ -48,6 +48,10 @@ def run_diagnostic(
     if action == ClusterAction.GET_RESOURCE_QUOTAS:
         return _get_quotas(reading)
     if action == ClusterAction.WAIT:
+        if wait_seconds <= 0:
+            return _result(
+                True, "done: looking again (nothing was changed, nothing to wait for)", {"waited_seconds": 0}
+            )
         time.sleep(wait_seconds)
         return _result(True, f"waited {wait_seconds:g}s", {"waited_seconds": wait_seconds})
     raise ValueError(f"{action.name} is not a diagnostic action")
@@ -172,12 +176,9 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
             try:
                 response = api.call(
                     request,
-                    api.core.read_namespaced_pod_log,
-                    name=pod.name,
-                    namespace=pod.namespace,
-                    container=pod.container,
-                    tail_lines=LOG_TAIL_LINES,
-                    previous=previous,
+                    "GET",
+                    resource_path("pods", pod.namespace, pod.name, "log"),
+                    {"container": pod.container, "tailLines": LOG_TAIL_LINES, "previous": previous},
                 )
             except KubeRequestError as err:
                 if err.status == 400 and previous:
@@ -223,10 +224,7 @@ def _describe_unhealthy(api: KubeApi, reading: Reading, snapshot: Snapshot) -> d
     for pod in _unhealthy_pods(snapshot):
         try:
             item = api.call_json(
-                Request("get", "pods", pod.namespace),
-                api.core.read_namespaced_pod,
-                name=pod.name,
-                namespace=pod.namespace,
+                Request("get", "pods", pod.namespace), "GET", resource_path("pods", pod.namespace, pod.name)
             )
         except KubeRequestError as err:
             failures += 1
@@ -296,23 +294,10 @@ def _top_pods(api: KubeApi, scope) -> dict:
     rows = []
     try:
         for namespace in scope:
-            if namespace is None:
-                items = api.list_pages(
-                    Request("list", "pods.metrics.k8s.io"),
-                    api.custom.list_cluster_custom_object,
-                    group="metrics.k8s.io",
-                    version="v1beta1",
-                    plural="pods",
-                )
-            else:
-                items = api.list_pages(
-                    Request("list", "pods.metrics.k8s.io", namespace),
-                    api.custom.list_namespaced_custom_object,
-                    group="metrics.k8s.io",
-                    version="v1beta1",
-                    namespace=namespace,
-                    plural="pods",
-                )
+            items = api.list_pages(
+                Request("list", "pods.metrics.k8s.io", namespace),
+                resource_path("pods", namespace, group="metrics.k8s.io", version="v1beta1"),
+            )
             for item in items:
                 containers = item.get("containers") or ()
                 rows.append(

@@ -112,13 +112,22 @@ CONTROLLER_RESOURCES = {
 def trim_pod(pod: dict) -> dict:
     """The fields of a pod the analyzers use (a full pod is 10-20 times larger)."""
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    keep_meta = ("name", "namespace", "labels", "ownerReferences", "deletionTimestamp", "creationTimestamp")
+    keep_meta = (
+        "name",
+        "namespace",
+        "labels",
+        "ownerReferences",
+        "deletionTimestamp",
+        "creationTimestamp",
+        "finalizers",
+    )
     return {
         "metadata": {k: meta[k] for k in keep_meta if k in meta},
         "spec": {
             "nodeName": spec.get("nodeName", ""),
             "containers": [_trim_container(c) for c in spec.get("containers") or ()],
             "initContainers": [_trim_container(c) for c in spec.get("initContainers") or ()],
+            "schedulingGates": [g.get("name", "") for g in spec.get("schedulingGates") or ()],
             "claims": [
                 v["persistentVolumeClaim"]["claimName"]
                 for v in spec.get("volumes") or ()

@@ -17,7 +17,7 @@ from rl.kube.analyzers import analyze
 from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.ingress import referenced_secrets
-from rl.kube.connection import KubeApi, Request
+from rl.kube.connection import KubeApi, Request, resource_path
 from rl.kube.errors import KubePermissionError, KubeRequestError
 from rl.kube.findings import Finding
 from rl.kube.inventory import Inventory, event_time, name_of, namespace_of, quantity, trim_pod
@@ -27,7 +27,7 @@ from rl.state import ClusterState
 @dataclass(frozen=True)
 class ListSpec:
     resource: str  # the inventory key and the plural in the API path
-    group: str = ""  # "" for core/v1; a group read through its typed API or as custom objects
+    group: str = ""  # "" for the core group (/api/v1), else /apis/GROUP/VERSION
     version: str = "v1"
     namespaced: bool = True
     core: bool = False  # a 403 fails the observation instead of degrading it
@@ -37,8 +37,6 @@ class ListSpec:
         return f"{self.resource}.{self.group}" if self.group and self.group not in ("apps", "policy") else self.resource
 
 
-# core/v1 and apps/v1 go through their typed APIs; the other groups through the generic
-# custom-objects calls (same paths, same pagination), which spares importing six more API modules.
 LISTS = (
     ListSpec("nodes", namespaced=False, core=True),
     ListSpec("events", core=True),
@@ -62,23 +60,6 @@ LISTS = (
     ListSpec("resourcequotas", core=True),
 )
 HAS_FALLBACK = {"endpointslices": "endpoints"}  # a list not served, and the one read in its place
-TYPED = {
-    ("", "nodes"): ("core", "list_node", None),
-    ("", "events"): ("core", "list_event_for_all_namespaces", "list_namespaced_event"),
-    ("", "pods"): ("core", "list_pod_for_all_namespaces", "list_namespaced_pod"),
-    ("", "services"): ("core", "list_service_for_all_namespaces", "list_namespaced_service"),
-    ("", "endpoints"): ("core", "list_endpoints_for_all_namespaces", "list_namespaced_endpoints"),
-    ("", "persistentvolumeclaims"): (
-        "core",
-        "list_persistent_volume_claim_for_all_namespaces",
-        "list_namespaced_persistent_volume_claim",
-    ),
-    ("", "resourcequotas"): ("core", "list_resource_quota_for_all_namespaces", "list_namespaced_resource_quota"),
-    ("apps", "deployments"): ("apps", "list_deployment_for_all_namespaces", "list_namespaced_deployment"),
-    ("apps", "replicasets"): ("apps", "list_replica_set_for_all_namespaces", "list_namespaced_replica_set"),
-    ("apps", "statefulsets"): ("apps", "list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set"),
-    ("apps", "daemonsets"): ("apps", "list_daemon_set_for_all_namespaces", "list_namespaced_daemon_set"),
-}
 
 
 # How a pod is counted in ClusterState, from its findings (the first that applies, in this order).
@@ -158,31 +139,8 @@ def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:
     keep = trim_pod if spec.resource == "pods" else None
     items: list[dict] = []
     for namespace in scope if spec.namespaced else [None]:
-        request = Request("list", spec.rbac, namespace)
-        typed = TYPED.get((spec.group, spec.resource))
-        if typed is not None:
-            group_api, all_namespaces, namespaced = typed
-            if namespace is None:
-                pages = api.list_pages(request, getattr(getattr(api, group_api), all_namespaces))
-            else:
-                pages = api.list_pages(request, getattr(getattr(api, group_api), namespaced), namespace=namespace)
-        elif namespace is None:
-            pages = api.list_pages(
-                request,
-                api.custom.list_cluster_custom_object,
-                group=spec.group,
-                version=spec.version,
-                plural=spec.resource,
-            )
-        else:
-            pages = api.list_pages(
-                request,
-                api.custom.list_namespaced_custom_object,
-                group=spec.group,
-                version=spec.version,
-                namespace=namespace,
-                plural=spec.resource,
-            )
+        path = resource_path(spec.resource, namespace, group=spec.group, version=spec.version)
+        pages = api.list_pages(Request("list", spec.rbac, namespace), path)
         items.extend(map(keep, pages) if keep else pages)
     return items
 
@@ -196,9 +154,8 @@ def _read_dns_pods(api: KubeApi, namespaces, inventory: Inventory, degraded: lis
     try:
         pages = api.list_pages(
             Request("list", "pods", "kube-system"),
-            api.core.list_namespaced_pod,
-            namespace="kube-system",
-            label_selector="k8s-app=kube-dns",
+            resource_path("pods", "kube-system"),
+            labelSelector="k8s-app=kube-dns",
         )
         inventory.lists["dns_pods"] = [trim_pod(p) for p in pages]
     except (KubeRequestError, KubePermissionError) as err:
@@ -217,10 +174,7 @@ def _read_referenced_secrets(api: KubeApi, inventory: Inventory, degraded: list[
             continue
         try:
             response = api.call(
-                Request("get", "secrets", namespace),
-                api.core.read_namespaced_secret,
-                name=secret,
-                namespace=namespace,
+                Request("get", "secrets", namespace), "GET", resource_path("secrets", namespace, secret)
             )
             response.drain_conn()  # the content is never looked at; the connection is reused
             inventory.secrets[(namespace, secret)] = True
@@ -248,10 +202,7 @@ def _read_node_metrics(api: KubeApi, inventory: Inventory, degraded: list[str]) 
         items = list(
             api.list_pages(
                 Request("list", "nodes.metrics.k8s.io"),
-                api.custom.list_cluster_custom_object,
-                group="metrics.k8s.io",
-                version="v1beta1",
-                plural="nodes",
+                resource_path("nodes", group="metrics.k8s.io", version="v1beta1"),
             )
         )
     except KubeRequestError as err:

@@ -10,7 +10,7 @@ import json
 
 from rl.actions import ClusterAction
 from rl.kube import targets
-from rl.kube.connection import RETRYABLE_STATUSES, KubeApi, Request
+from rl.kube.connection import RETRYABLE_STATUSES, KubeApi, Request, resource_path
 from rl.kube.errors import KubePermissionError, KubeRequestError
 from rl.kube.health import Snapshot
 from rl.kube.policy import WritePolicy
@@ -110,10 +110,9 @@ def _restart_failed_pods(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, 
             obj,
             lambda pod=pod, dry=dry: api.call_json(
                 Request("delete", "pods", pod.namespace),
-                api.core.delete_namespaced_pod,
-                name=pod.name,
-                namespace=pod.namespace,
-                dry_run=DRY_RUN if dry else None,
+                "DELETE",
+                resource_path("pods", pod.namespace, pod.name),
+                {"dryRun": DRY_RUN if dry else None},
             ),
             write_key("delete", obj, None),
         )
@@ -137,11 +136,10 @@ def _scale(
         obj,
         lambda: api.call_json(
             Request("patch", "deployments/scale", target.namespace),
-            api.apps.patch_namespaced_deployment_scale,
-            name=target.name,
-            namespace=target.namespace,
-            body={"spec": {"replicas": replicas}},
-            dry_run=DRY_RUN if dry else None,
+            "PATCH",
+            resource_path("deployments", target.namespace, target.name, "scale", group="apps"),
+            {"dryRun": DRY_RUN if dry else None},
+            {"spec": {"replicas": replicas}},
         ),
         write_key("patch scale", obj, {"spec": {"replicas": replicas}}),
     )
@@ -172,21 +170,17 @@ def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str]
         obj,
         lambda: api.call_json(
             Request("patch", "nodes"),
-            api.core.patch_node,
-            name=node.name,
-            body={"spec": {"unschedulable": True}},
-            dry_run=DRY_RUN if node_dry else None,
+            "PATCH",
+            resource_path("nodes", name=node.name),
+            {"dryRun": DRY_RUN if node_dry else None},
+            {"spec": {"unschedulable": True}},
         ),
         write_key("patch", obj, {"spec": {"unschedulable": True}}),
     )
     if cordoned is None:
         return outcome.result(f"could not cordon {obj}")
     outcome.change(obj, "cordon", node_dry)
-    pods = api.list_pages(
-        Request("list", "pods"),
-        api.core.list_pod_for_all_namespaces,
-        field_selector=f"spec.nodeName={node.name}",
-    )
+    pods = api.list_pages(Request("list", "pods"), resource_path("pods"), fieldSelector=f"spec.nodeName={node.name}")
     for pod in pods:
         meta, phase = pod.get("metadata") or {}, (pod.get("status") or {}).get("phase")
         namespace, name = meta.get("namespace", ""), meta.get("name", "?")
@@ -212,13 +206,12 @@ def _drain(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[str]
         evicted = _attempt(
             outcome,
             pod_obj,
-            lambda name=name, namespace=namespace, body=body, dry=dry: api.call(
+            lambda name=name, namespace=namespace, body=body, dry=dry: api.call_json(
                 Request("create", "pods/eviction", namespace),
-                api.core.create_namespaced_pod_eviction,
-                name=name,
-                namespace=namespace,
-                body=body,
-                dry_run=DRY_RUN if dry else None,
+                "POST",
+                resource_path("pods", namespace, name, "eviction"),
+                {"dryRun": DRY_RUN if dry else None},
+                body,
                 retry_statuses=RETRYABLE_STATUSES - {429},
             ),
             write_key("create eviction", pod_obj, body),
@@ -242,10 +235,10 @@ def _uncordon(api: KubeApi, snapshot: Snapshot, policy: WritePolicy, sent: set[s
         obj,
         lambda: api.call_json(
             Request("patch", "nodes"),
-            api.core.patch_node,
-            name=node.name,
-            body={"spec": {"unschedulable": None}},
-            dry_run=DRY_RUN if dry else None,
+            "PATCH",
+            resource_path("nodes", name=node.name),
+            {"dryRun": DRY_RUN if dry else None},
+            {"spec": {"unschedulable": None}},
         ),
         write_key("patch", obj, {"spec": {"unschedulable": None}}),
     )

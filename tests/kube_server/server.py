@@ -169,6 +169,9 @@ def _parse_route(path: str) -> Route | None:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeKubeServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm the body waits for the
+    # client's delayed ACK (40 ms a request). Real API servers set TCP_NODELAY, and so do we.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):  # keep test output quiet
         pass

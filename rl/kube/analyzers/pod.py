@@ -84,11 +84,14 @@ def analyze_pod(pod: dict, inv: Inventory, dead_nodes: set[str]) -> list[Finding
                 since=deleted,
             )
         elif (when := parse_time(deleted)) is not None and inv.now - when > TERMINATING_GRACE:
+            finalizers = [str(f) for f in (pod.get("metadata") or {}).get("finalizers") or ()]
+            why = f"finalizers {', '.join(finalizers)} not removed" if finalizers else "an unresponsive container"
             add(
                 "TerminatingStuck",
-                f"pod Terminating since {deleted}{where} (finalizers or an unresponsive container)",
+                f"pod Terminating since {deleted}{where} ({why})",
                 WARNING,
-                evidence=(f"deletionTimestamp {deleted}",),
+                evidence=(f"deletionTimestamp {deleted}",)
+                + ((f"finalizers {', '.join(finalizers)}",) if finalizers else ()),
                 since=deleted,
             )
         return list(found.values())
@@ -112,10 +115,14 @@ def analyze_pod(pod: dict, inv: Inventory, dead_nodes: set[str]) -> list[Finding
         if reason == "Unschedulable":
             add("Unschedulable", scheduled.get("message", "no node fits"), since=scheduled.get("lastTransitionTime"))
         elif reason == "SchedulingGated":
+            gates = [str(g) for g in spec.get("schedulingGates") or ()]
+            named = f" {', '.join(gates)}" if gates else ""
             add(
                 "SchedulingGated",
-                "pod is blocked from scheduling by non-empty scheduling gates",
+                f"pod is blocked from scheduling by scheduling gates{named}: whoever set them has not removed them",
                 WARNING,
+                evidence=("condition PodScheduled=False (SchedulingGated)",)
+                + ((f"spec.schedulingGates{named}",) if gates else ()),
                 since=scheduled.get("lastTransitionTime"),
             )
 
