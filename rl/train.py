@@ -205,11 +205,14 @@ def train(
 
 # The expert's demonstrations come from clusters no PPO rollout and no evaluation seed range uses.
 _IMITATION_SEED_OFFSET = 1 << 40
+IMITATION_SHARE = 8  # imitation takes at most 1/8 of --total-steps
 
 
 def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World) -> dict:
-    """Imitate the scripted expert for `config.imitation_steps` (this rank's share) before PPO."""
-    segments_per_env = max(1, config.imitation_steps // (config.num_envs * config.num_steps))
+    """Imitate the scripted expert before PPO: `config.imitation_steps` over all ranks, but at most
+    an eighth of the run's budget, so that a short run is not mostly imitation."""
+    steps = min(config.imitation_steps, config.total_steps // IMITATION_SHARE)
+    segments_per_env = max(1, steps // (config.num_envs * config.num_steps))
     data = imitation.demonstrations(
         local_envs,
         config.num_steps,

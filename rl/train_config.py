@@ -56,7 +56,8 @@ class TrainConfig:
     imitation_steps: int = setting(
         524_288,
         "imitationSteps",
-        "Expert steps imitated before PPO starts (kickstarting), over all ranks; 0 trains with PPO alone.",
+        "Expert steps imitated before PPO starts (kickstarting), over all ranks, at most 1/8 of the total "
+        "steps; 0 trains with PPO alone.",
         ge=0,
         le=2**26,
     )
