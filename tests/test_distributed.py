@@ -302,7 +302,7 @@ def test_two_ranks_learn_as_well_as_one(home, tmp_path):
     for seed in (1, 2):
         for nproc in (1, 2):
             output = tmp_path / f"seed{seed}-nproc{nproc}"
-            train = ["train", "--total-steps", "1048576", "--seed", str(seed), "--output", str(output)]
+            train = ["train", "--total-steps", "4194304", "--seed", str(seed), "--output", str(output)]
             result = run_cli(
                 *train, "--nproc-per-node", str(nproc), "--run-name", f"parity-{seed}-{nproc}",
                 timeout=900, env={"CLUSTER_CODE_HOME": str(home)},
