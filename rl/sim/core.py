@@ -354,8 +354,13 @@ class ClusterBatch:
 # Only the entry points (`seed_streams`, `reset_all`, `step_all`) are cached. The helpers they call
 # are compiled with them, so LLVM inlines them; a helper loaded from the cache on its own would be
 # called through its full signature, every array of the `Clusters` tuple passed one by one.
-HELPER = {"error_model": "numpy", "fastmath": True}
-JIT = {**HELPER, "cache": True}
+COMPILED = {"error_model": "numpy", "fastmath": True}
+JIT = {**COMPILED, "cache": True}
+# The per-cluster helpers only index arrays their caller holds: compiled without numba's reference
+# counting (`_nrt`), they borrow them. With it, every helper call took and dropped a reference to
+# each array it was passed (an atomic add each), and that was half the time of a step. Numba
+# refuses to compile an allocation without it, so a helper cannot come to own an array unnoticed.
+HELPER = {**COMPILED, "_nrt": False}
 
 
 @njit(**HELPER)
@@ -478,7 +483,7 @@ def _cascade(rng, shape, active, size, timer, i, cause, effect, chance):
 # Episode start.
 
 
-@njit(**HELPER)
+@njit(**COMPILED)
 def _reset_one(st, i, observations):
     rng, shape, params = st.rng, st.shape, st.params
     # Sizes are log-uniform; the number of deployments grows with the number of nodes.
@@ -950,7 +955,7 @@ def _step_loop(
     return ended
 
 
-@njit(**HELPER)
+@njit(**COMPILED)
 def _finish_episodes(st, observations, auto_reset):
     # Only the few clusters whose episode ended are visited with the whole tuple in hand.
     for i in np.flatnonzero(st.outcome != OUTCOME_RUNNING):
