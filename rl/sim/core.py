@@ -354,7 +354,10 @@ class ClusterBatch:
 # Only the entry points (`seed_streams`, `reset_all`, `step_all`) are cached. The helpers they call
 # are compiled with them, so they can be inlined; a helper loaded from the cache on its own would be
 # called through its full signature, every array of the `Clusters` tuple passed one by one.
-COMPILED = {"error_model": "numpy", "fastmath": True}
+# Fast math without `reassoc`: sums are added in the order written, so a trajectory does not depend on
+# how LLVM optimised a kernel in one place or another (with it, the kernels a process compiled and the
+# same kernels loaded from the cache gave rewards one float32 ulp apart).
+COMPILED = {"error_model": "numpy", "fastmath": {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}}
 JIT = {**COMPILED, "cache": True}
 # The per-cluster helpers only index arrays their caller holds: compiled without numba's reference
 # counting (`_nrt`), they borrow them. With it, every helper call took and dropped a reference to
