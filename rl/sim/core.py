@@ -352,10 +352,22 @@ class ClusterBatch:
 # Random numbers: one splitmix64 stream per cluster.
 
 # Only the entry points (`seed_streams`, `reset_all`, `step_all`) are cached. The helpers they call
-# are compiled with them, so LLVM inlines them; a helper loaded from the cache on its own would be
+# are compiled with them, so they can be inlined; a helper loaded from the cache on its own would be
 # called through its full signature, every array of the `Clusters` tuple passed one by one.
-HELPER = {"error_model": "numpy", "fastmath": True}
-JIT = {**HELPER, "cache": True}
+# Fast math without `reassoc`: sums are added in the order written, so a trajectory does not depend on
+# how LLVM optimised a kernel in one place or another (with it, the kernels a process compiled and the
+# same kernels loaded from the cache gave rewards one float32 ulp apart).
+COMPILED = {"error_model": "numpy", "fastmath": {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}}
+JIT = {**COMPILED, "cache": True}
+# The per-cluster helpers only index arrays their caller holds: compiled without numba's reference
+# counting (`_nrt`), they borrow them. With it, every helper call took and dropped a reference to
+# each array it was passed (an atomic add each), and that was half the time of a step. Numba
+# refuses to compile an allocation without it, so a helper cannot come to own an array unnoticed.
+HELPER = {**COMPILED, "_nrt": False}
+# The parts of a step (the action, time passing, the true state, what a read shows) are inlined into
+# the step loop by numba: LLVM keeps them as calls (they are large), and each call passed every array
+# field by field on the stack.
+STEP_PART = {**HELPER, "inline": "always"}
 
 
 @njit(**HELPER)
@@ -478,7 +490,7 @@ def _cascade(rng, shape, active, size, timer, i, cause, effect, chance):
 # Episode start.
 
 
-@njit(**HELPER)
+@njit(**COMPILED)
 def _reset_one(st, i, observations):
     rng, shape, params = st.rng, st.shape, st.params
     # Sizes are log-uniform; the number of deployments grows with the number of nodes.
@@ -532,7 +544,7 @@ def reset_all(st, observations):
 # The true state of a cluster, derived from its shape and active faults.
 
 
-@njit(**HELPER)
+@njit(**STEP_PART)
 def _compute_truth(shape, active, revealed, size, timer, events, truth, usage, i):
     faults = active[i]
     found = faults & revealed[i]
@@ -653,7 +665,7 @@ def _mend_unit(active, revealed, size, timer, i, f):
     return 0
 
 
-@njit(**HELPER)
+@njit(**STEP_PART)
 def _apply_action(rng, shape, active, revealed, caused, size, timer, i, action):
     """Apply a remedy to the true state. Returns (faults fixed, units repaired, wrong objects hit).
 
@@ -754,7 +766,7 @@ def _apply_action(rng, shape, active, revealed, caused, size, timer, i, action):
     return fixed, repairs, damage
 
 
-@njit(**HELPER)
+@njit(**STEP_PART)
 def _advance_faults(rng, shape, active, size, timer, events, i, chance):
     """Time passes: faults left alone get worse and set off others, events accumulate and age."""
     # A dead node's evicted pods crowd the others into pressure; a runaway or an overloaded
@@ -784,7 +796,7 @@ def _advance_faults(rng, shape, active, size, timer, events, i, chance):
             size[i, NODE_PRESSURE] = min(shape[i, PODS_PER_NODE], size[i, NODE_PRESSURE] + 1)
 
 
-@njit(**HELPER)
+@njit(**STEP_PART)
 def _refresh_seen(truth, usage, seen, i, action):
     """Copy what a read showed from the true state into the agent's view; the flags with it."""
     if action == TOP_NODES:
@@ -950,7 +962,7 @@ def _step_loop(
     return ended
 
 
-@njit(**HELPER)
+@njit(**COMPILED)
 def _finish_episodes(st, observations, auto_reset):
     # Only the few clusters whose episode ended are visited with the whole tuple in hand.
     for i in np.flatnonzero(st.outcome != OUTCOME_RUNNING):
