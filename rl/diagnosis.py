@@ -144,3 +144,32 @@ EVENT_FAULTS = {"DNSResolutionFailed": Fault.DNS_FAILURE, "NetworkError": Fault.
 def finding_fault(kind: str, reason: str) -> Fault | None:
     """The fault type a real-cluster finding is a symptom of, or None."""
     return FINDING_FAULTS.get((kind, reason), EVENT_FAULTS.get(reason))
+
+
+def to_mask(named) -> int:
+    """What an agent names, as a bit mask: an int mask, or an iterable of `Fault`s or fault names.
+
+    Raises ValueError naming what was wrong with it.
+    """
+    if isinstance(named, bool):
+        raise ValueError(f"named: must be a fault bit mask or a list of faults, got {named!r}")
+    if isinstance(named, int | np.integer):
+        if not 0 <= int(named) < 1 << NUM_FAULTS:
+            raise ValueError(f"named: a fault bit mask must be from 0 to {(1 << NUM_FAULTS) - 1}, got {named}")
+        return int(named)
+    if isinstance(named, str):
+        named = [named]
+    mask = 0
+    try:
+        items = list(named)
+    except TypeError:
+        raise ValueError(f"named: must be a fault bit mask or a list of faults, got {named!r}") from None
+    for item in items:
+        if isinstance(item, Fault):
+            mask |= 1 << int(item)
+        elif isinstance(item, str) and item.upper() in Fault.__members__:
+            mask |= 1 << int(Fault[item.upper()])
+        else:
+            known = ", ".join(f.name.lower() for f in Fault)
+            raise ValueError(f"named: unknown fault {item!r} (known: {known})")
+    return mask
