@@ -128,3 +128,4 @@ def test_expert_sees_only_observations():
     a, b = ExpertPolicy(64), ExpertPolicy(64)
     for _ in range(5):
         assert np.array_equal(a.act(obs), b.act(obs))
+        assert np.array_equal(a.beliefs, b.beliefs)  # and what it names, too
