@@ -3,8 +3,9 @@
 A model file is a `torch.save` of plain data only (tensors, numbers, strings, lists, dicts), so
 `torch.load(..., weights_only=True)` reads it without unpickling code:
 `{"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "state_dict": {...}, "metadata": {...}}`.
-The metadata names the observation fields, the action names and the network shape, so a file
-from another project or an incompatible version is refused with a clear message.
+The metadata names the observation fields, the action names, the fault types the diagnosis head
+names and the network shape, so a file from another project or an incompatible version is refused
+with a clear message. Format 2 added the diagnosis head; a format-1 file is refused (retrain).
 """
 
 import io
@@ -18,11 +19,18 @@ from torch import nn
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS
 from rl.files import atomic_write
+from rl.sim.faults import FAULT_NAMES, NUM_FAULTS
 from rl.state import OBS_FIELDS, OBS_SIZE
 from rl.train_config import MAX_HIDDEN_SIZE, MAX_NUM_LAYERS
 
 FORMAT_NAME = "cluster-code-rl/policy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+# Training rows carry, after the observation, the simulator's true active faults (one 0/1 column per
+# fault type) so that the labels travel with their observation through PuffeRL's rollout buffers and
+# minibatch sampling. The network reads only the observation; the labels feed the diagnosis loss.
+TRAINING_ROW_SIZE = OBS_SIZE + NUM_FAULTS
+_FAULT_BITS = torch.arange(NUM_FAULTS, dtype=torch.int64)
 
 
 class ModelError(Exception):
@@ -30,7 +38,13 @@ class ModelError(Exception):
 
 
 class ClusterPolicy(nn.Module):
-    """An MLP actor-critic over the 18-dim observation, in PufferLib's encode/decode shape."""
+    """An MLP actor-critic over the 18-dim observation, in PufferLib's encode/decode shape, with a
+    diagnosis head: one logit per fault type in `rl.sim.faults`, the agent's belief that the fault
+    is active now (what it would report at this step).
+
+    `diagnosis_weight` > 0 (set by training) adds a supervised loss on that head, binary
+    cross-entropy against the true active faults that training rows carry after the observation.
+    """
 
     def __init__(self, hidden_size: int = 64, num_layers: int = 2):
         super().__init__()
@@ -46,21 +60,60 @@ class ClusterPolicy(nn.Module):
         self.encoder = nn.Sequential(*layers)
         self.actor = _init(nn.Linear(hidden_size, NUM_ACTIONS), std=0.01)
         self.critic = _init(nn.Linear(hidden_size, 1), std=1.0)
+        self.diagnosis = _init(nn.Linear(hidden_size, NUM_FAULTS), std=0.01)
+        self.diagnosis_weight = 0.0
+        self.diagnosis_logits = None  # the head's output at the last acting step (no gradient)
+        self.diagnosis_loss = float("nan")  # the supervised loss of the last training forward
 
     def encode_observations(self, observations, state=None):
-        return self.encoder(observations.reshape(-1, OBS_SIZE).float())
+        return self.encoder(observations[..., :OBS_SIZE].reshape(-1, OBS_SIZE).float())
 
     def decode_actions(self, hidden):
         return self.actor(hidden), self.critic(hidden)
 
     def forward_eval(self, observations, state=None):
-        return self.decode_actions(self.encode_observations(observations, state))
+        hidden = self.encode_observations(observations, state)
+        self.diagnosis_logits = self.diagnosis(hidden).detach()
+        return self.decode_actions(hidden)
 
     def forward(self, observations, state=None):
-        return self.forward_eval(observations, state)
+        hidden = self.encode_observations(observations, state)
+        logits, values = self.decode_actions(hidden)
+        return self.with_diagnosis_loss(logits, hidden, observations), values
+
+    def with_diagnosis_loss(self, logits, hidden, rows):
+        """`logits`, carrying the diagnosis loss for rows that hold their true faults (training)."""
+        if self.diagnosis_weight <= 0 or rows.shape[-1] != TRAINING_ROW_SIZE:
+            return logits
+        truth = rows[..., OBS_SIZE:].reshape(-1, NUM_FAULTS).float()
+        predicted = self.diagnosis(hidden.reshape(-1, hidden.shape[-1]))
+        loss = nn.functional.binary_cross_entropy_with_logits(predicted, truth)
+        self.diagnosis_loss = float(loss.detach())
+        return _CarryLoss.apply(logits, self.diagnosis_weight * loss)
+
+    def named_faults(self):
+        """What the agent names at the last acting step: an int64 bitmask per row (bit = Fault)."""
+        if self.diagnosis_logits is None:
+            return None
+        named = (self.diagnosis_logits > 0).to(torch.int64) << _FAULT_BITS.to(self.diagnosis_logits.device)
+        return named.sum(-1).cpu().numpy()
 
     def shape(self) -> dict:
         return {"hidden_size": self.hidden_size, "num_layers": self.num_layers, "lstm": False}
+
+
+class _CarryLoss(torch.autograd.Function):
+    """Identity on `logits` whose backward also sends gradient 1 into `loss`: PuffeRL's own loss
+    reaches the policy through the logits, so an auxiliary loss attached here is added to it
+    without changing PuffeRL's training step."""
+
+    @staticmethod
+    def forward(ctx, logits, loss):
+        return logits.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, torch.ones((), dtype=grad.dtype, device=grad.device)
 
 
 def check_architecture(hidden_size, num_layers) -> None:
@@ -111,11 +164,33 @@ class RecurrentClusterPolicy(nn.Module):
         self.is_continuous = False
         self.mlp = mlp
 
+    @property
+    def diagnosis_weight(self):
+        return self.mlp.diagnosis_weight
+
+    @diagnosis_weight.setter
+    def diagnosis_weight(self, value):
+        self.mlp.diagnosis_weight = value
+
+    @property
+    def diagnosis_loss(self):
+        return self.mlp.diagnosis_loss
+
+    @property
+    def diagnosis_logits(self):
+        return self.mlp.diagnosis_logits
+
     def forward_eval(self, observations, state):
-        return self.wrapped.forward_eval(observations, state)
+        logits, values = self.wrapped.forward_eval(observations[..., :OBS_SIZE], state)
+        self.mlp.diagnosis_logits = self.mlp.diagnosis(state["hidden"]).detach()
+        return logits, values
 
     def forward(self, observations, state):
-        return self.wrapped.forward(observations, state)
+        logits, values = self.wrapped.forward(observations[..., :OBS_SIZE], state)
+        return self.mlp.with_diagnosis_loss(logits, state["hidden"], observations), values
+
+    def named_faults(self):
+        return self.mlp.named_faults()
 
     def shape(self) -> dict:
         return {**self.mlp.shape(), "lstm": True}
@@ -136,6 +211,7 @@ def save_model(path: str | os.PathLike, policy: nn.Module, metadata: dict) -> Pa
     meta = {
         "observation_fields": list(OBS_FIELDS),
         "action_names": list(ACTION_NAMES),
+        "fault_names": list(FAULT_NAMES),
         "network": policy.shape(),
         "package_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -180,6 +256,11 @@ def read_model_file(path: str | os.PathLike) -> dict:
             f"{path}: model format version {version!r} is newer than this tool supports "
             f"({FORMAT_VERSION}); upgrade cluster-code-rl"
         )
+    if version < FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version} has no diagnosis head; this tool reads version "
+            f"{FORMAT_VERSION}: retrain with `cluster-rl train`"
+        )
     meta = payload.get("metadata")
     if not isinstance(meta, dict) or not isinstance(payload.get("state_dict"), dict):
         raise ModelError(f"{path}: model file is missing its metadata or weights")
@@ -189,6 +270,8 @@ def read_model_file(path: str | os.PathLike) -> dict:
         )
     if meta.get("action_names") != list(ACTION_NAMES):
         raise ModelError(f"{path}: model was trained with different actions")
+    if meta.get("fault_names") != list(FAULT_NAMES):
+        raise ModelError(f"{path}: model names a different set of faults")
     network = meta.get("network")
     if not isinstance(network, dict):
         raise ModelError(f"{path}: model file does not describe its network")
@@ -229,6 +312,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module,
 class ModelPolicy:
     """A trained model as a policy over observation batches (greedy unless `sample`).
 
+    After each call, `beliefs` (float32, batch x fault types) holds the diagnosis head's probability
+    that each fault is active: what the agent names (at 0.5 or more).
+
     A recurrent model keeps one memory per cluster, cleared when that cluster's episode starts
     and every `context` steps after, as in training, where PuffeRL starts each rollout of
     `num_steps` with a clear memory.
@@ -245,6 +331,7 @@ class ModelPolicy:
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.state = None
         self.age = None
+        self.beliefs = None
 
     def reset(self, mask=None) -> None:
         if self.state is None:
@@ -275,6 +362,7 @@ class ModelPolicy:
             self.age[stale] = 0
             state = {"lstm_h": self.state["lstm_h"], "lstm_c": self.state["lstm_c"]}
         logits, values = self.policy.forward_eval(obs, state)
+        self.beliefs = torch.sigmoid(self.policy.diagnosis_logits).cpu().numpy()
         if self.recurrent:
             self.state = {"lstm_h": state["lstm_h"], "lstm_c": state["lstm_c"]}
             self.age += 1

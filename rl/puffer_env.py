@@ -6,8 +6,11 @@ import pufferlib
 
 from rl.actions import NUM_ACTIONS
 from rl.sim import core
+from rl.sim.faults import NUM_FAULTS
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE
+
+_FAULT_BITS = np.arange(NUM_FAULTS, dtype=np.int64)
 
 
 class ClusterPufferEnv(pufferlib.PufferEnv):
@@ -15,7 +18,14 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
 
     Each cluster is one agent with `ClusterEnv`'s observation, actions and reward; clusters reset
     themselves when their episode ends. Cluster i behaves exactly like `ClusterEnv` seeded with
-    `seed + i`. Every `report_interval` steps, `step` returns one info dict with the finished
+    `seed + i`.
+
+    Each row is the 18-field observation followed by the cluster's true active faults, one 0/1
+    column per fault type: the labels of the policy's diagnosis head, which travel with their
+    observation through the trainer's buffers (the network reads only the observation). What the
+    agent names, which decides whether its WAIT ends the episode, comes from `named_source` (a
+    callable returning the int64 bitmasks the policy named with the actions it just chose); without
+    one, the faults its reads identified count as named. Every `report_interval` steps, `step` returns one info dict with the finished
     episodes' mean return, length, resolution rate and harmful actions, and how many finished.
     """
 
@@ -27,13 +37,15 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
         report_interval: int = 32,
         buf=None,
     ):
-        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32)
+        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, shape=(OBS_SIZE + NUM_FAULTS,), dtype=np.float32)
         self.single_action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
         self.num_agents = num_envs
         self.render_mode = None
         self.report_interval = report_interval
         super().__init__(buf)
         self.batch = core.ClusterBatch(num_envs, scenario)
+        self.cluster_observations = np.zeros((num_envs, OBS_SIZE), dtype=np.float32)
+        self.named_source = None
         self.seed_value = seed
         self._steps = 0
         self._finished = np.zeros(4, dtype=np.float64)  # count, return, length, harmful
@@ -43,7 +55,8 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
 
     def reset(self, seed=None):
         self.batch.seed(self.seed_value if seed is None else seed)
-        self.batch.reset(self.observations)
+        self.batch.reset(self.cluster_observations)
+        self._write_rows()
         self.rewards[:] = 0
         self.terminals[:] = False
         self.truncations[:] = False
@@ -52,7 +65,9 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
 
     def step(self, actions):
         batch = self.batch
-        batch.step(actions, self.observations, self.rewards, self.terminals, self.truncations, auto_reset=True)
+        named = self.named_source() if self.named_source is not None else None
+        batch.step(actions, self.cluster_observations, self.rewards, self.terminals, self.truncations, True, named)
+        self._write_rows()
         self._steps += 1
         ended = batch.outcome != core.OUTCOME_RUNNING
         if ended.any():
@@ -79,6 +94,15 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
             self._finished[:] = 0
             self._resolved = 0
         return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    def restart_episodes(self):
+        """Start a new episode in every cluster from its current random stream (after a resume)."""
+        self.batch.reset(self.cluster_observations)
+        self._write_rows()
+
+    def _write_rows(self):
+        self.observations[:, :OBS_SIZE] = self.cluster_observations
+        self.observations[:, OBS_SIZE:] = (self.batch.active[:, None] >> _FAULT_BITS) & 1
 
     def close(self):
         pass

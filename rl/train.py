@@ -19,7 +19,7 @@ import pufferlib
 import pufferlib.vector
 import torch
 
-from rl import distributed
+from rl import distributed, imitation
 from rl.distributed import World
 from rl.model import ModelError, atomic_torch_save, build_policy
 from rl.puffer_env import ClusterPufferEnv
@@ -203,6 +203,35 @@ def train(
         distributed.teardown(world)
 
 
+# The expert's demonstrations come from clusters no PPO rollout and no evaluation seed range uses.
+_IMITATION_SEED_OFFSET = 1 << 40
+
+
+def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World) -> dict:
+    """Imitate the scripted expert for `config.imitation_steps` (this rank's share) before PPO."""
+    segments_per_env = max(1, config.imitation_steps // (config.num_envs * config.num_steps))
+    data = imitation.demonstrations(
+        local_envs,
+        config.num_steps,
+        segments_per_env,
+        config.scenario,
+        pconfig["seed"] + _IMITATION_SEED_OFFSET,
+        config.gamma,
+    )
+    generator = torch.Generator().manual_seed(world.torch_seed(config.seed))
+    return imitation.imitate(
+        model,
+        data,
+        config.imitation_epochs,
+        pconfig["minibatch_size"] // config.num_steps,
+        config.learning_rate,
+        config.value_coefficient,
+        config.max_grad_norm,
+        generator,
+        config.device,
+    )
+
+
 def _is_peer_failure(err: BaseException) -> bool:
     """A collective that failed because a peer went away (not a bug of ours)."""
     if isinstance(err, torch.distributed.DistError):
@@ -239,8 +268,13 @@ def _train_loop(
     )
     env = vecenv.envs[0]
     policy = build_policy(config.hidden_size, config.num_layers, config.lstm).to(config.device)
+    policy.diagnosis_weight = config.diagnosis_coefficient
+    env.named_source = policy.named_faults  # a WAIT counts only if the head named the human-only faults
     model = distributed.wrap(policy, world, config.device)  # DDP gives every rank rank 0's weights
     logger = _StatsLogger(run_id, tensorboard_dir)
+    if checkpoint_payload is None and config.imitation_steps > 0:
+        kickstart_losses = _kickstart(model, config, pconfig, local_envs, world)
+        logger.log({f"imitation/{k}": v for k, v in kickstart_losses.items()}, 0)
     with warnings.catch_warnings():
         # PuffeRL sets up float32 autocast even on CPU, where torch warns that it does nothing.
         warnings.filterwarnings("ignore", message=".*CPU [Aa]utocast")
@@ -263,6 +297,7 @@ def _train_loop(
             # PuffeRL keeps an update's losses only when it logs, which it decides by the clock.
             trainer.last_log_time = float("-inf")
             trainer.train()
+            trainer.losses["diagnosis_loss"] = policy.diagnosis_loss
             stop_here = should_stop is not None and should_stop()
             due = world.is_main and time.monotonic() - last_checkpoint >= config.checkpoint_interval
             # One all-reduce per update on every rank: the metrics and the decisions to stop and
@@ -312,7 +347,7 @@ def _train_loop(
 
 
 _EPISODE_KEYS = ("episode_return", "episode_length", "resolution_rate", "harmful_actions")
-_LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance")
+_LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance", "diagnosis_loss")
 
 
 def _take_episode_stats(trainer) -> list[float]:
@@ -343,7 +378,7 @@ def _metrics(trainer, total: np.ndarray, world: World, previous: dict, start: fl
         metrics[name] = _stat(total[3 + i] / count) if count > 0 else previous.get(name)
     losses = total[3 + len(names) : 3 + len(names) + len(_LOSSES)] / world.size
     for name, value in zip(_LOSSES, losses, strict=True):
-        if name in ("policy_loss", "value_loss", "entropy"):
+        if name in ("policy_loss", "value_loss", "entropy", "diagnosis_loss"):
             metrics[name] = _stat(value)
     metrics["elapsed"] = round(elapsed, 2)
     return metrics, dict(zip(_LOSSES, losses.tolist(), strict=True))
@@ -474,7 +509,7 @@ def _restore(trainer, env, payload: dict, config: TrainConfig, world: World) -> 
         streams = payload["sim_rng"].numpy().view(np.uint64)
         n = env.batch.rng.shape[0]
         env.batch.rng[:] = streams[world.rank * n : (world.rank + 1) * n]
-        env.batch.reset(env.observations)  # clusters start fresh episodes from the saved streams
+        env.restart_episodes()  # clusters start fresh episodes from the saved streams
         env.episodes_total = int(payload["episodes_total"]) if world.is_main else 0
         if global_step % world.size:
             raise ValueError(f"its step {global_step} does not divide by the world size {world.size}")

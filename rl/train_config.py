@@ -38,7 +38,22 @@ class TrainConfig:
     clip_range: float = setting(0.2, "clipRange", gt=0, le=1)
     value_coefficient: float = setting(0.5, "valueCoefficient", ge=0, le=100)
     entropy_coefficient: float = setting(0.005, "entropyCoefficient", ge=0, le=100)
+    diagnosis_coefficient: float = setting(
+        1.0,
+        "diagnosisCoefficient",
+        "Weight of the diagnosis head's supervised loss (naming the true active faults) beside PPO's.",
+        ge=0,
+        le=100,
+    )
     max_grad_norm: float = setting(0.5, "maxGradNorm", gt=0, le=1000)
+    imitation_steps: int = setting(
+        524_288,
+        "imitationSteps",
+        "Expert steps imitated before PPO starts (kickstarting); 0 trains with PPO alone.",
+        ge=0,
+        le=2**26,
+    )
+    imitation_epochs: int = setting(4, "imitationEpochs", "Passes over the expert's steps.", ge=1, le=1000)
     hidden_size: int = setting(64, "hiddenSize", "Width of the network.", ge=1, le=MAX_HIDDEN_SIZE)
     num_layers: int = setting(2, "numLayers", "Hidden layers of the encoder.", ge=1, le=MAX_NUM_LAYERS)
     lstm: bool = True  # memory of what was already checked

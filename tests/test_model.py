@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from rl.model import FORMAT_NAME, ModelError, ModelPolicy, build_policy, load_model, read_model_file, save_model
+from rl.model import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    TRAINING_ROW_SIZE,
+    ModelError,
+    ModelPolicy,
+    build_policy,
+    load_model,
+    read_model_file,
+    save_model,
+)
 
 
 @pytest.mark.parametrize("lstm", [True, False])
@@ -26,7 +36,7 @@ def test_save_and_load_round_trip(tmp_path, lstm):
 def test_model_file_loads_with_weights_only(tmp_path):
     path = save_model(tmp_path / "m.pt", build_policy(8, 1), {"global_step": 1})
     payload = torch.load(path, weights_only=True)
-    assert payload["format"] == FORMAT_NAME and payload["format_version"] == 1
+    assert payload["format"] == FORMAT_NAME and payload["format_version"] == FORMAT_VERSION == 2
 
 
 class Exploit:
@@ -49,7 +59,8 @@ def test_a_file_carrying_code_is_refused_without_running_it(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "directory", "truncated", "garbage", "foreign", "newer", "other-obs", "shape"]
+    "case",
+    ["missing", "directory", "truncated", "garbage", "foreign", "newer", "older", "other-obs", "shape", "faults"],
 )
 def test_bad_model_files_give_one_line_model_errors(tmp_path, case):
     good = save_model(tmp_path / "good.pt", build_policy(8, 1), {"global_step": 1})
@@ -67,6 +78,11 @@ def test_bad_model_files_give_one_line_model_errors(tmp_path, case):
         torch.save({"weights": torch.zeros(3)}, path)
     elif case == "newer":
         torch.save({**payload, "format_version": 99}, path)
+    elif case == "older":  # a format-1 file: no diagnosis head
+        state = {k: v for k, v in payload["state_dict"].items() if "diagnosis" not in k}
+        torch.save({**payload, "format_version": 1, "state_dict": state}, path)
+    elif case == "faults":
+        torch.save({**payload, "metadata": {**payload["metadata"], "fault_names": ["crashed_pods"]}}, path)
     elif case == "other-obs":
         torch.save({**payload, "metadata": {**payload["metadata"], "observation_fields": ["a", "b"]}}, path)
     elif case == "shape":
@@ -98,3 +114,51 @@ def test_recurrent_policy_memory_is_per_cluster_and_resets(tmp_path):
 def test_read_model_file_returns_metadata(tmp_path):
     path = save_model(tmp_path / "m.pt", build_policy(8, 1), {"global_step": 7, "run_id": "r1"})
     assert read_model_file(path)["metadata"]["run_id"] == "r1"
+
+
+def test_an_old_model_file_names_its_format_version(tmp_path):
+    good = save_model(tmp_path / "good.pt", build_policy(8, 1), {"global_step": 1})
+    payload = torch.load(good, weights_only=True)
+    torch.save({**payload, "format_version": 1}, tmp_path / "old.pt")
+    with pytest.raises(ModelError, match=r"model format version 1 .*retrain"):
+        read_model_file(tmp_path / "old.pt")
+
+
+@pytest.mark.parametrize("lstm", [True, False])
+def test_the_diagnosis_head_names_faults_and_learns_from_the_true_faults(lstm):
+    torch.manual_seed(0)
+    policy = build_policy(hidden_size=16, num_layers=1, lstm=lstm)
+    obs = np.random.default_rng(0).random((6, 18), dtype=np.float32)
+    model = ModelPolicy(policy)
+    model.act(obs)
+    assert model.beliefs.shape == (6, 12) and ((model.beliefs > 0) & (model.beliefs < 1)).all()
+    named = policy.named_faults()
+    assert named.shape == (6,) and named.dtype == np.int64
+    expected = ((model.beliefs >= 0.5).astype(np.int64) << np.arange(12)).sum(-1)
+    assert np.array_equal(named, expected)
+
+    # Training rows carry the true faults after the observation: the loss reaches the head only
+    # through them, and only when the diagnosis weight is set.
+    rows = torch.zeros(4, 8, TRAINING_ROW_SIZE)
+    rows[..., :18] = torch.rand(4, 8, 18)
+    rows[..., 18 + 3] = 1.0  # NODE_NOT_READY active everywhere
+    state = {"lstm_h": None, "lstm_c": None}
+    head = policy.mlp.diagnosis if lstm else policy.diagnosis
+    for weight, expect_grad in ((0.0, False), (1.0, True)):
+        policy.zero_grad()
+        policy.diagnosis_weight = weight
+        logits, values = policy(rows if lstm else rows.reshape(-1, TRAINING_ROW_SIZE), dict(state))
+        logits.logsumexp(-1).sum().backward()
+        has = head.weight.grad is not None and bool(head.weight.grad.abs().sum() > 0)
+        assert has == expect_grad
+    assert 0 < policy.diagnosis_loss < 1
+    # Fitting the head to the labels makes it name the fault.
+    optimizer = torch.optim.Adam(policy.parameters(), lr=0.05)
+    for _ in range(60):
+        optimizer.zero_grad()
+        logits, _ = policy(rows if lstm else rows.reshape(-1, TRAINING_ROW_SIZE), dict(state))
+        (0 * logits.sum()).backward()
+        optimizer.step()
+    model = ModelPolicy(policy)
+    model.act(rows[:, 0, :18].numpy())
+    assert (model.beliefs[:, 3] > 0.9).all() and (np.delete(model.beliefs, 3, axis=1) < 0.1).all()

@@ -9,7 +9,7 @@ from rl import ClusterAction as A
 from rl import ClusterEnv
 from rl.puffer_env import ClusterPufferEnv
 from rl.sim import core
-from rl.sim.faults import HUMAN_ONLY, INJECTABLE, Fault
+from rl.sim.faults import HUMAN_ONLY, INJECTABLE, NUM_FAULTS, Fault
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE
 
@@ -65,8 +65,10 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
     singles = [ClusterEnv() for _ in range(n)]
     single_obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
     for i in range(n):
-        np.testing.assert_array_equal(obs[i], single_obs[i])
+        np.testing.assert_array_equal(obs[i, :OBS_SIZE], single_obs[i])
     actions = np.random.default_rng(3).integers(0, 15, size=(steps, n))
+    batch = vec.envs[0].batch
+    faults_seen = 0
     episodes_ended = 0
     for t in range(steps):
         vec.send(actions[t])
@@ -78,14 +80,20 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
             if term or trunc:
                 episodes_ended += 1
                 o, _ = env.reset()  # the batch reset this cluster itself, from the same stream
-            np.testing.assert_array_equal(obs[i], o)
+            np.testing.assert_array_equal(obs[i, :OBS_SIZE], o)
+            # After the observation, each row carries the cluster's true active faults (the labels
+            # of the diagnosis head).
+            truth = [(int(batch.active[i]) >> f) & 1 for f in range(NUM_FAULTS)]
+            np.testing.assert_array_equal(obs[i, OBS_SIZE:], truth)
+            faults_seen += sum(truth)
     assert episodes_ended >= n  # the comparison crossed episode boundaries
+    assert faults_seen > 0
 
 
 def test_puffer_env_writes_into_the_buffers_it_was_given():
     n = 32
     buf = {
-        "observations": np.zeros((n, OBS_SIZE), np.float32),
+        "observations": np.zeros((n, OBS_SIZE + NUM_FAULTS), np.float32),
         "rewards": np.zeros(n, np.float32),
         "terminals": np.zeros(n, bool),
         "truncations": np.zeros(n, bool),

@@ -1,0 +1,128 @@
+"""Kickstarting: a short imitation phase before PPO, learning from the scripted expert's runbook.
+
+PPO from a random start spends most of a short budget discovering that a cluster must be surveyed
+before it is touched and that WAIT ends an episode. So training first imitates `ExpertPolicy` on
+simulated clusters (cross-entropy on its actions, the diagnosis head's loss on the true faults, and
+the value head regressed on the expert's discounted returns, so that PPO starts with a critic that
+fits the policy it inherits), then PPO improves on it with the environment's reward.
+
+The rollouts are cut into segments of `num_steps` with a fresh recurrent state at each segment's
+start, exactly as PuffeRL collects them, so the network learns to act from the memory it will have.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rl.policies import ExpertPolicy
+from rl.sim import core
+from rl.sim.faults import NUM_FAULTS
+from rl.sim.scenario import ScenarioConfig
+from rl.state import OBS_SIZE
+
+_FAULT_BITS = np.arange(NUM_FAULTS, dtype=np.int64)
+
+
+@dataclass
+class Demonstrations:
+    rows: torch.Tensor  # float32 (segments, num_steps, OBS_SIZE + NUM_FAULTS): observation, true faults
+    actions: torch.Tensor  # int64 (segments, num_steps): what the expert did
+    returns: torch.Tensor  # float32 (segments, num_steps): discounted return from that step on
+
+
+def demonstrations(
+    num_envs: int, num_steps: int, segments_per_env: int, scenario: ScenarioConfig, seed: int, gamma: float
+) -> Demonstrations:
+    """The expert acting on `num_envs` clusters for `segments_per_env * num_steps` steps each."""
+    horizon = num_steps * segments_per_env
+    batch = core.ClusterBatch(num_envs, scenario)
+    batch.seed(seed)
+    obs = np.zeros((num_envs, OBS_SIZE), dtype=np.float32)
+    rewards = np.zeros(num_envs, dtype=np.float32)
+    terminals = np.zeros(num_envs, dtype=bool)
+    truncations = np.zeros(num_envs, dtype=bool)
+    batch.reset(obs)
+    expert = ExpertPolicy(num_envs, seed)
+    expert.reset(None)
+
+    rows = np.zeros((num_envs, horizon, OBS_SIZE + NUM_FAULTS), dtype=np.float32)
+    actions = np.zeros((num_envs, horizon), dtype=np.int64)
+    step_rewards = np.zeros((num_envs, horizon), dtype=np.float32)
+    ends = np.zeros((num_envs, horizon), dtype=bool)
+    for t in range(horizon):
+        rows[:, t, :OBS_SIZE] = obs
+        rows[:, t, OBS_SIZE:] = (batch.active[:, None] >> _FAULT_BITS) & 1
+        chosen = expert.act(obs)
+        actions[:, t] = chosen
+        named = _named(expert)
+        batch.step(chosen, obs, rewards, terminals, truncations, True, named)
+        step_rewards[:, t] = rewards
+        ends[:, t] = terminals | truncations
+        expert.reset(ends[:, t])
+
+    returns = np.zeros_like(step_rewards)
+    following = np.zeros(num_envs, dtype=np.float32)  # the tail past the last step counts as 0
+    for t in reversed(range(horizon)):
+        following = step_rewards[:, t] + gamma * following * ~ends[:, t]
+        returns[:, t] = following
+
+    def segments(a):
+        return torch.from_numpy(a.reshape(num_envs * segments_per_env, num_steps, *a.shape[2:]).copy())
+
+    return Demonstrations(segments(rows), segments(actions), segments(returns))
+
+
+def _named(policy):
+    """The bitmask of faults a policy names, where it names any (None: the sim's own reads count)."""
+    beliefs = getattr(policy, "beliefs", None)
+    if beliefs is None:
+        return None
+    return ((np.asarray(beliefs) >= 0.5).astype(np.int64) << _FAULT_BITS).sum(-1)
+
+
+def imitate(
+    policy: torch.nn.Module,
+    data: Demonstrations,
+    epochs: int,
+    minibatch_segments: int,
+    learning_rate: float,
+    value_coefficient: float,
+    max_grad_norm: float,
+    generator: torch.Generator,
+    device: str = "cpu",
+) -> dict:
+    """Fit `policy` to the demonstrations; the last epoch's mean losses.
+
+    `policy` may be wrapped in DDP: every rank must then call this with the same number of
+    segments, so that each takes the same number of steps.
+    """
+    optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5)
+    count = data.actions.shape[0]
+    losses = {}
+    for _ in range(epochs):
+        order = torch.randperm(count, generator=generator)
+        totals = np.zeros(3)
+        batches = 0
+        for start in range(0, count - minibatch_segments + 1, minibatch_segments):
+            idx = order[start : start + minibatch_segments]
+            rows = data.rows[idx].to(device)
+            state = {"lstm_h": None, "lstm_c": None}
+            logits, values = policy(rows, state)
+            action_loss = torch.nn.functional.cross_entropy(logits, data.actions[idx].to(device).reshape(-1))
+            value_loss = 0.5 * ((values.reshape(-1) - data.returns[idx].to(device).reshape(-1)) ** 2).mean()
+            loss = action_loss + value_coefficient * value_loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+            optimizer.step()
+            totals += (float(action_loss), float(value_loss), _unwrapped(policy).diagnosis_loss)
+            batches += 1
+        losses = dict(
+            zip(("imitation_loss", "imitation_value_loss", "diagnosis_loss"), totals / max(batches, 1), strict=True)
+        )
+    return losses
+
+
+def _unwrapped(policy):
+    return getattr(policy, "module", policy)
