@@ -7,6 +7,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rl.actions import NUM_ACTIONS, ClusterAction, validate_action
+from rl.diagnosis import mask_to_faults, to_mask
 from rl.sim import core
 from rl.sim.backend import Reading, SimBackend
 from rl.sim.faults import Fault
@@ -69,19 +70,31 @@ class ClusterEnv(gym.Env):
 
     ## Episode end
     The agent decides when it is done. WAIT on a cluster where no fault the agent can fix is active
-    and every fault only a human can fix has been diagnosed terminates the episode as resolved;
+    and every fault only a human can fix is named (see "Naming faults") terminates the episode as
+    resolved;
     WAIT earlier costs a step and lets the faults progress. The episode also terminates when no
     node is left Ready (a catastrophe), and is truncated (not resolved) after `max_steps`.
 
     On a real cluster (`simulation_mode=False`) the observation comes from the Kubernetes API
     through `rl.kube.KubeBackend`, remedies are dry runs unless that backend allows writes, and WAIT
     ends the episode: it is resolved when the last observation found nothing wrong and nothing
-    unreadable. Both backends sit behind the same observe/act interface (`rl.sim.backend`).
+    unreadable, and the agent names nothing. Both backends sit behind the same observe/act interface (`rl.sim.backend`).
 
-    `info` carries, at every step, `step`, `total_reward`, `action_result` and `issues`; in
-    simulation also the truth: `active_faults` and `diagnosed_faults` (fault names), `true_health`
-    and `needs_human`; on a real cluster `degraded` (what could not be read). `outcome` is
-    "resolved", "catastrophe", "truncated" or None while the episode runs.
+    ## Naming faults
+    `step(action, named=None)`: `named` is what the agent names as wrong with the cluster at this
+    step, as a bit mask (bit f = `rl.sim.faults.Fault` f) or a list of `Fault`s or fault names
+    (`rl.diagnosis.to_mask`). In simulation a WAIT wins only if `named` covers every active
+    human-only fault; None takes the faults the agent's reads have identified (what a runbook that
+    says what it found would name). On a real cluster a WAIT is "resolved" only when nothing is
+    named, no finding is open and nothing was unreadable; otherwise it ends the episode as
+    "stopped".
+
+    `info` carries, at every step, `step`, `total_reward`, `action_result`, `issues` and
+    `named_faults` (the fault names the agent named at this step; [] before the first step or with
+    `named=None`); in simulation also the truth: `active_faults` and `diagnosed_faults` (fault
+    names), `true_health` and `needs_human`; on a real cluster `degraded` (what could not be read).
+    `outcome` is "resolved", "catastrophe", "truncated" or None while the episode runs ("stopped"
+    on a real cluster: a WAIT with something named or open).
     """
 
     metadata = {"render_modes": ["human", "ansi"], "render_fps": 4}
@@ -130,6 +143,7 @@ class ClusterEnv(gym.Env):
         self._total_reward = 0.0
         self._outcome = None
         self._last_result = {"success": True, "message": "reset", "data": {}}
+        self._named: list[Fault] = []
 
     # -- gymnasium API ------------------------------------------------------------------------
 
@@ -140,18 +154,21 @@ class ClusterEnv(gym.Env):
         self._total_reward = 0.0
         self._outcome = None
         self._last_result = {"success": True, "message": "reset", "data": {}}
+        self._named = []
         self._backend.reset(seed, lambda: int(self.np_random.integers(0, 2**63)))
         self._reading = self._backend.observe()
         if self.render_mode == "human":
             self.render()
         return self._reading.observation, self._info()
 
-    def step(self, action):
+    def step(self, action, named=None):
         action = validate_action(action)
+        mask = None if named is None else to_mask(named)
         if self._done:
             raise RuntimeError("step() called after the episode ended; call reset() first")
         prev_state = self.true_state()
-        result = self._backend.act(action)
+        self._named = [] if mask is None else mask_to_faults(mask)
+        result = self._backend.act(action, mask)
         self._reading = self._backend.observe()
         curr_state = self.true_state()
         self._step += 1
@@ -228,6 +245,11 @@ class ClusterEnv(gym.Env):
         """What `kubectl` showed of `fault` while it was last active (simulation only)."""
         return self._backend.evidence(fault)
 
+    def support(self, fault: Fault) -> list[dict]:
+        """The reads of this episode that showed `fault`'s symptoms, `{"step", "read", "showed"}`
+        (simulation; on a real cluster the analyzer findings of that fault type are the support)."""
+        return self._backend.support(fault)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _info(self) -> dict:
@@ -236,6 +258,7 @@ class ClusterEnv(gym.Env):
             "total_reward": self._total_reward,
             "action_result": self._last_result,
             "outcome": self._outcome,
+            "named_faults": [f.name.lower() for f in self._named],
             **self._backend.info(),
         }
 
@@ -288,14 +311,16 @@ class RealCluster:
         o = self._observation
         return Reading(o.state, o.state.to_observation(), list(o.findings), list(o.degraded))
 
-    def act(self, action: ClusterAction) -> dict:
+    def act(self, action: ClusterAction, named: int | None = None) -> dict:
         result = self.kube.act(action)
         self._observation = None  # the next observe reads the cluster again
         if action == ClusterAction.WAIT:
-            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong.
+            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong and
+            # the agent itself names nothing.
             reading = self.observe()
             result.setdefault("data", {})
-            result["data"]["outcome"] = "resolved" if not (reading.findings or reading.degraded) else "stopped"
+            clean = not (reading.findings or reading.degraded or named)
+            result["data"]["outcome"] = "resolved" if clean else "stopped"
         return result
 
     def close(self) -> None:
@@ -312,6 +337,9 @@ class RealCluster:
 
     def evidence(self, fault: Fault) -> str:
         return ""
+
+    def support(self, fault: Fault) -> list[dict]:
+        return []
 
     def info(self) -> dict:
         reading = self.observe()

@@ -1,12 +1,25 @@
 """Evaluate policies on the same seeded scenarios and summarise how they did."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from rl.diagnosis import DiagnosisCounts, named_masks, policy_beliefs
 from rl.sim import core
+from rl.sim.faults import Fault
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE
+
+
+@dataclass
+class FaultResult:
+    """How a policy did in the episodes in which one fault type was active at some point."""
+
+    episodes: int  # episodes in which the fault occurred (at the start or later)
+    resolution_rate: float  # share of those episodes resolved (NaN when none)
+    mean_steps_to_resolve: float  # over those resolved (NaN when none)
+    recall: float  # share of episodes that ended with it active in which it was named (NaN when none)
+    active_at_end: int  # episodes that ended with it active
 
 
 @dataclass
@@ -20,20 +33,36 @@ class PolicyResult:
     true_health_at_end: float = float("nan")  # mean true health when the episode ended
     unresolved_human_faults_at_end: float = float("nan")  # mean count of human-only faults still active
     undiagnosed_faults_at_end: float = float("nan")  # mean count of active faults the agent never identified
+    # What the agent named at the episode's last step against the faults truly active then, summed
+    # over episodes (micro-averaged); see `rl.diagnosis.DiagnosisCounts`.
+    diagnosis_precision: float = float("nan")
+    diagnosis_recall: float = float("nan")
+    diagnosis_f1: float = float("nan")
+    per_fault: dict[str, FaultResult] = field(default_factory=dict)  # by fault name
 
-    def to_dict(self) -> dict:
+    def to_dict(self, per_fault: bool = False) -> dict:
+        """Plain JSON-ready data (NaN as None); the per-fault table only when asked for."""
         d = asdict(self)
-        for key, value in d.items():
-            if isinstance(value, float) and np.isnan(value):
-                d[key] = None
-        return d
+        if not per_fault:
+            del d["per_fault"]
+        return _none_for_nan(d)
+
+
+def _none_for_nan(value):
+    if isinstance(value, dict):
+        return {k: _none_for_nan(v) for k, v in value.items()}
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
 
 
 def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig | None = None) -> PolicyResult:
     """Run `policy` for one episode on each of `episodes` clusters seeded `seed`, `seed + 1`, ...
 
     Every policy evaluated with the same seed and scenario faces exactly the same clusters and
-    the same faults arriving at the same steps (as long as its actions agree).
+    the same faults arriving at the same steps (as long as its actions agree). At every step the
+    faults the policy names (its `beliefs`, see `rl.diagnosis`) go to the simulator: a WAIT wins
+    only if they cover every active human-only fault.
     """
     if episodes < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
@@ -55,15 +84,22 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
     health_at_end = np.zeros(episodes, dtype=np.float64)
     human_at_end = np.zeros(episodes, dtype=np.int64)
     undiagnosed_at_end = np.zeros(episodes, dtype=np.int64)
+    occurred = batch.active.copy()  # every fault active at some point of the episode
+    active_at_end = np.zeros(episodes, dtype=np.int64)
+    named_at_end = np.zeros(episodes, dtype=np.int64)
     for _ in range(scenario.max_steps):
         actions = np.asarray(policy.act(obs), dtype=np.int32)
-        batch.step(actions, obs, rewards, terminals, truncations, auto_reset=False)
+        named = named_masks(policy_beliefs(policy, episodes))
+        named_at_end[running] = named[running]
+        batch.step(actions, obs, rewards, terminals, truncations, auto_reset=False, named=named)
         returns[running] += rewards[running]
         harmful[running] += batch.step_harmful[running]
         lengths[running] += 1
+        occurred[running] |= batch.active[running]
         ended = running & (batch.outcome != core.OUTCOME_RUNNING)
         outcome[ended] = batch.outcome[ended]
         health_at_end[ended] = batch.final_health[ended]
+        active_at_end[ended] = batch.final_active[ended]
         human_at_end[ended] = core.POPCOUNT[batch.final_active[ended] & core.HUMAN_ONLY_MASK]
         undiagnosed_at_end[ended] = core.POPCOUNT[batch.final_active[ended] & ~batch.revealed[ended]]
         running &= ~ended
@@ -72,18 +108,44 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
     # Episodes still running here ran out of steps without the batch seeing them end (max_steps
     # beyond the scenario's): take their state as it is.
     health_at_end[running] = batch.health[running]
+    active_at_end[running] = batch.active[running]
     human_at_end[running] = core.POPCOUNT[batch.active[running] & core.HUMAN_ONLY_MASK]
     undiagnosed_at_end[running] = core.POPCOUNT[batch.active[running] & ~batch.revealed[running]]
 
     won = outcome == core.OUTCOME_RESOLVED
+    diagnosis = DiagnosisCounts.of(named_at_end, active_at_end)
     return PolicyResult(
         policy=policy.name,
         resolution_rate=float(won.mean()),
-        mean_steps_to_resolve=float(lengths[won].mean()) if won.any() else float("nan"),
+        mean_steps_to_resolve=_mean(lengths[won]),
         mean_return=float(returns.mean()),
         harmful_actions_per_episode=float(harmful.mean()),
         catastrophe_rate=float((outcome == core.OUTCOME_CATASTROPHE).mean()),
         true_health_at_end=float(health_at_end.mean()),
         unresolved_human_faults_at_end=float(human_at_end.mean()),
         undiagnosed_faults_at_end=float(undiagnosed_at_end.mean()),
+        diagnosis_precision=diagnosis.precision,
+        diagnosis_recall=diagnosis.recall,
+        diagnosis_f1=diagnosis.f1,
+        per_fault=_per_fault(occurred, won, lengths, active_at_end, named_at_end),
     )
+
+
+def _per_fault(occurred, won, lengths, active_at_end, named_at_end) -> dict[str, FaultResult]:
+    table = {}
+    for fault in Fault:
+        bit = np.int64(1) << int(fault)
+        had = (occurred & bit) != 0
+        left = (active_at_end & bit) != 0
+        table[fault.name.lower()] = FaultResult(
+            episodes=int(had.sum()),
+            resolution_rate=_mean(won[had]),
+            mean_steps_to_resolve=_mean(lengths[had & won]),
+            recall=_mean((named_at_end[left] & bit) != 0),
+            active_at_end=int(left.sum()),
+        )
+    return table
+
+
+def _mean(values) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")

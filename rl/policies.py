@@ -1,13 +1,16 @@
 """Baseline policies over batches of observations: random, and a scripted SRE runbook.
 
-A policy maps a `(N, 18)` observation batch to `N` actions. `reset(mask)` tells it which
-clusters started a new episode, so per-cluster memory (what the runbook already checked) is
-cleared there. Neither policy sees anything but observations.
+A policy maps a `(N, 18)` observation batch to `N` actions. After each `act` its `beliefs`
+(float32, `(N, NUM_FAULTS)`) hold the probability it gives each fault type for each cluster: what
+it names as wrong (see `rl.diagnosis`). `reset(mask)` tells it which clusters started a new
+episode, so per-cluster memory (what the runbook already checked) is cleared there. Neither policy
+sees anything but observations.
 """
 
 import numpy as np
 
 from rl.actions import NUM_ACTIONS, ClusterAction
+from rl.sim.faults import NUM_FAULTS, Fault
 from rl.state import ClusterState
 
 A = ClusterAction
@@ -16,17 +19,25 @@ FULL_NODE_CPU = 0.399  # `top nodes` CPU of a cluster with no pod slot left
 
 
 class RandomPolicy:
+    """Uniformly random actions; each step it names each fault type on a fair coin (belief 0 or 1),
+    so its diagnosis figures are a floor."""
+
     name = "random"
 
     def __init__(self, num_envs: int, seed: int = 0):
         self.num_envs = num_envs
         self.rng = np.random.default_rng(seed)
+        # A stream of its own, so that naming does not change the actions a seed gives.
+        self.naming_rng = np.random.default_rng([seed, 1])
+        self.beliefs = np.zeros((num_envs, NUM_FAULTS), dtype=np.float32)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         pass
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        return self.rng.integers(0, NUM_ACTIONS, size=len(observations), dtype=np.int32)
+        n = len(observations)
+        self.beliefs = self.naming_rng.integers(0, 2, size=(n, NUM_FAULTS)).astype(np.float32)
+        return self.rng.integers(0, NUM_ACTIONS, size=n, dtype=np.int32)
 
 
 class ExpertPolicy:
@@ -41,6 +52,14 @@ class ExpertPolicy:
     none of them. After each remedy it reads again what that remedy touched. With nothing left to
     fix and every read fresh it says it is done (WAIT); if the episode goes on, something new broke,
     and it surveys again.
+
+    It names what it believes is wrong from the same reads, as an SRE writing the incident note would
+    (belief 1 or 0, see `_Runbook.names`): a NotReady or cordoned node from `get nodes`, a pressured
+    node from `top nodes` memory, OOM kills from `top pods` memory, a runaway or under-scaled
+    deployment from `top pods` CPU with Pending pods or unavailable deployments, crashed pods from
+    failed pods a restart has not yet cleared, a bad rollout from failed pods a restart left behind
+    that memory does not explain, an unbound PVC and a DNS failure from the flags the reads set, an
+    exhausted quota from the resource-pressure flag when `top nodes` shows no pressured node.
 
     Its memory, per cluster: which reads are fresh since the last change, what each `top` showed,
     and how many pods were failed when it last restarted them.
@@ -69,16 +88,20 @@ class ExpertPolicy:
     def __init__(self, num_envs: int, seed: int = 0):
         self.num_envs = num_envs
         self.memory = [_Runbook() for _ in range(num_envs)]
+        self.beliefs = np.zeros((num_envs, NUM_FAULTS), dtype=np.float32)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
             self.memory[i] = _Runbook()
 
     def act(self, o: np.ndarray) -> np.ndarray:
-        return np.array([self._act_one(self.memory[i], o[i]) for i in range(len(o))], dtype=np.int32)
+        if self.beliefs.shape[0] != len(o):
+            self.beliefs = np.zeros((len(o), NUM_FAULTS), dtype=np.float32)
+        return np.array([self._act_one(i, self.memory[i], o[i]) for i in range(len(o))], dtype=np.int32)
 
-    def _act_one(self, m: "_Runbook", obs) -> int:
+    def _act_one(self, i: int, m: "_Runbook", obs) -> int:
         m.see(obs)
+        self.beliefs[i] = m.names()
         action = self._choose(m)
         m.did(action, self.STALE_AFTER.get(action, ()))
         return int(action)
@@ -132,9 +155,12 @@ class _Runbook:
         self.failed_after_restart = -1  # Failed pods a restart left (CrashLoopBackOff): not worth another
         self.last = None
         self.restarted = False
+        self.rollout = False  # failed pods outlived a restart, and memory explains none of them
 
     def see(self, obs) -> None:
         self.state = ClusterState.from_observation(obs)
+        if self.last in (A.GET_PODS, A.DESCRIBE_UNHEALTHY) and self.state.pods_failed == 0:
+            self.rollout = False
         if self.last == A.TOP_NODES:
             self.node_cpu, self.node_mem = float(obs[11]), float(obs[12])
         elif self.last == A.TOP_PODS:
@@ -145,6 +171,34 @@ class _Runbook:
         if self.last == A.DESCRIBE_UNHEALTHY and self.restarted:
             self.failed_after_restart = self.state.pods_failed
             self.restarted = False
+            if self.failed_after_restart > 0 and max(self.pod_mem, self.node_mem) < HIGH_USAGE:
+                self.rollout = True  # CrashLoopBackOff: the pods crash again, a rollback is needed
+
+    def names(self) -> np.ndarray:
+        """Its belief (1 or 0) in each fault type, from what its reads have shown."""
+        s = self.state
+        node_pressure = self.node_mem >= HIGH_USAGE
+        oom = self.pod_mem >= HIGH_USAGE
+        hot = self.pod_cpu >= HIGH_USAGE
+        runaway = hot and s.pods_pending > 0 and (self.node_cpu >= FULL_NODE_CPU or not s.has_pvc_issues)
+        named = {
+            Fault.NODE_NOT_READY: s.nodes_not_ready > 0,
+            Fault.NODE_CORDONED: s.num_nodes - s.nodes_ready - s.nodes_not_ready > 0,
+            Fault.NODE_PRESSURE: node_pressure,
+            Fault.OOM_KILLED: oom,
+            Fault.RUNAWAY_DEPLOYMENT: runaway,
+            Fault.UNDERSCALED: hot and s.deployments_unavailable > 0 and not runaway,
+            Fault.CRASHED_PODS: s.pods_failed > max(self.failed_after_restart, 0) and not (oom or node_pressure),
+            Fault.BAD_ROLLOUT: self.rollout,
+            # The resource-pressure flag is a pressured node or an exhausted quota: `top nodes` tells them apart.
+            Fault.QUOTA_EXHAUSTED: s.has_resource_pressure and not node_pressure,
+            Fault.UNBOUND_PVC: s.has_pvc_issues,
+            Fault.DNS_FAILURE: s.has_network_issues,
+        }
+        row = np.zeros(NUM_FAULTS, dtype=np.float32)
+        for fault, on in named.items():
+            row[fault] = 1.0 if on else 0.0
+        return row
 
     def did(self, action, stale) -> None:
         self.last = action

@@ -5,6 +5,8 @@ import json
 import pytest
 from conftest import run_cli
 
+from rl.sim.faults import Fault
+
 
 def test_diagnose_json_report_from_a_model(small_model, tmp_path):
     report_path = tmp_path / "reports" / "diagnose.json"
@@ -101,3 +103,77 @@ def test_evaluate_bad_plot_name_and_missing_model(home, tmp_path):
     assert run_cli("evaluate", "--plot", tmp_path / "x.jpg").returncode == 2
     missing = run_cli("evaluate", "--policy", "model", env={"CLUSTER_CODE_HOME": str(home)})
     assert missing.returncode == 3 and "cluster-rl train" in missing.stderr
+
+
+def test_evaluate_json_has_diagnosis_scores_and_per_fault_only_when_asked(small_model):
+    args = ("evaluate", "-p", "random", "-p", "expert", "-p", "model", "-m", small_model, "-n", "150", "-o", "json")
+    plain = json.loads(run_cli(*args).stdout)
+    result = run_cli(*args, "--per-fault")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    fault_names = {f.name.lower() for f in Fault}
+    for p, q in zip(plain["policies"], data["policies"], strict=True):
+        assert "per_fault" not in p and {k: v for k, v in q.items() if k != "per_fault"} == p
+        for key in ("diagnosis_precision", "diagnosis_recall", "diagnosis_f1"):
+            assert 0.0 <= q[key] <= 1.0
+        assert set(q["per_fault"]) == fault_names
+        assert all(
+            set(row) == {"episodes", "resolution_rate", "mean_steps_to_resolve", "recall", "active_at_end"}
+            for row in q["per_fault"].values()
+        )
+    by_name = {p["policy"]: p for p in data["policies"]}
+    assert by_name["expert"]["diagnosis_f1"] >= 0.95 > by_name["random"]["diagnosis_f1"] + 0.2
+    assert by_name["expert"]["per_fault"]["dns_failure"]["recall"] >= 0.95
+
+
+def test_evaluate_text_shows_diagnosis_and_per_fault_tables():
+    result = run_cli("evaluate", "--episodes", "100", "--per-fault", env={"COLUMNS": "120"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "precision" in out and "recall" in out and "F1" in out
+    assert "expert: per fault type" in out and "random: per fault type" in out
+    assert "dns_failure" in out and "unbound_pvc" in out
+
+
+def test_diagnose_opens_with_what_the_agent_names_and_the_reads_behind_it():
+    result = run_cli("diagnose", "--policy", "expert", "--seed", "3", "--steps", "100", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report)[:4] == ["mode", "policy", "model", "diagnosis"]
+    named = {d["fault"]: d for d in report["diagnosis"]}
+    assert set(named) == {"quota_exhausted", "unbound_pvc"}  # what seed 3 leaves for a human
+    steps = {s["step"]: s["action"] for s in report["steps"]}
+    for entry in report["diagnosis"]:
+        assert entry["probability"] == 1.0 and entry["evidence"]
+        for e in entry["evidence"]:
+            assert steps[e["step"]] == e["read"] and e["showed"]  # a read of this run, and what it showed
+    assert "exceeded quota" in named["quota_exhausted"]["evidence"][0]["showed"]
+    # The agent is done, but two faults need a human: never "resolved".
+    assert report["agent_done"] is True and report["resolved"] is False
+    assert report["steps"][-1]["action"] == "WAIT" and set(report["steps"][-1]["named"]) == set(named)
+
+    text = run_cli("diagnose", "--policy", "expert", "--seed", "3", "--steps", "100").stdout
+    assert text.index("The agent names:") < text.index("step   1") < text.index("Findings:") < text.index("Next steps:")
+    assert "quota_exhausted (100%)" in text and "GET_RESOURCE_QUOTAS: FailedCreate: exceeded quota" in text
+    assert "Not resolved in" in text and "names 2 fault(s) only a human can fix" in text
+
+
+def test_diagnose_is_resolved_only_with_nothing_named_and_nothing_open():
+    seen = set()
+    for seed in range(6):
+        report = json.loads(
+            run_cli("diagnose", "--policy", "expert", "--seed", str(seed), "-s", "100", "-o", "json").stdout
+        )
+        open_findings = [f for f in report["findings"] if f["status"] != "fixed"]
+        assert report["resolved"] == (report["agent_done"] and not report["diagnosis"] and not open_findings)
+        seen.add(report["resolved"])
+    assert False in seen
+
+
+def test_diagnose_json_from_a_model_carries_its_diagnosis(small_model):
+    report = json.loads(run_cli("diagnose", "-m", small_model, "--seed", "5", "-o", "json").stdout)
+    fault_names = {f.name.lower() for f in Fault}
+    for entry in report["diagnosis"]:
+        assert entry["fault"] in fault_names and 0.5 <= entry["probability"] <= 1.0
+        assert isinstance(entry["evidence"], list)
+    assert all(set(s["named"]) <= fault_names for s in report["steps"])

@@ -51,6 +51,20 @@ def test_diagnose_a_real_cluster_read_only(cluster, tmp_path):
     assert snapshot(server) == before
 
 
+def test_diagnose_on_a_real_cluster_backs_what_the_agent_names_with_findings(cluster):
+    _, kubeconfig = cluster
+    result = run_cli(
+        "diagnose", "--no-simulation", "--policy", "expert", "-o", "json", env={"KUBECONFIG": str(kubeconfig)}
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    named = {d["fault"]: d for d in report["diagnosis"]}
+    assert "node_cordoned" in named  # `get nodes` shows a SchedulingDisabled node
+    evidence = named["node_cordoned"]["evidence"]
+    assert evidence and all(e["reason"] == "Cordoned" and e["read"].startswith("Node ") for e in evidence)
+    assert report["resolved"] is False and report["findings"]
+
+
 def test_diagnose_text_on_a_real_cluster_names_evidence(cluster):
     _, kubeconfig = cluster
     result = run_cli(
@@ -68,6 +82,7 @@ def test_diagnose_text_on_a_real_cluster_names_evidence(cluster):
     )
     assert result.returncode == 0, result.stderr
     assert "Findings:" in result.stdout and "$ kubectl" in result.stdout
+    assert result.stdout.index("The agent names:") < result.stdout.index("Findings:")
 
 
 def test_unreachable_api_server_and_bad_kubeconfig_exit_5(tmp_path):

@@ -292,12 +292,17 @@ def _choose(agent, batch, unavailable: set[int]):
 
 
 def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
+    import numpy as np
+
     from rl.actions import ClusterAction
+    from rl.diagnosis import named_masks, policy_beliefs
+    from rl.sim.faults import NUM_FAULTS
 
     observation, info = env.reset(seed=opts.seed)
     agent.reset(None)
     steps = []
     stopped = None
+    beliefs = np.zeros(NUM_FAULTS, dtype=np.float32)  # what the agent names, as of its last step
     terminated = truncated = False
     while not (terminated or truncated):
         batch = observation[None, :]
@@ -306,7 +311,8 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         if action is None:
             stopped = "nothing left the agent can read or change"
             break
-        observation, reward, terminated, truncated, info = env.step(action)
+        beliefs = policy_beliefs(agent, 1)[0].copy()
+        observation, reward, terminated, truncated, info = env.step(action, named=int(named_masks(beliefs[None])[0]))
         result = info["action_result"]
         steps.append(
             {
@@ -317,24 +323,27 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
                 "reward": round(reward, 4),
                 "result": result["message"],
                 "success": result["success"],
+                "named": list(info["named_faults"]),
                 "issues": list(info["issues"]),
             }
         )
-    # Resolved: the agent said it was done (WAIT) and it was; on a real cluster, a fresh look found
-    # no open finding. An agent left with nothing to read or change on a clean cluster is done too.
-    resolved = info.get("outcome") == "resolved"
+    # The agent said it was done (WAIT) and, in simulation, nothing it could fix was left and every
+    # human-only fault was named; on a real cluster, a fresh look found no open finding. An agent left
+    # with nothing to read or change on a clean cluster is done too.
+    agent_done = info.get("outcome") == "resolved"
     if info.get("outcome") == "stopped":
         stopped = "the agent chose WAIT"
     elif stopped and not env.simulation_mode:
-        resolved = not info.get("findings") and not info.get("degraded")
+        agent_done = not info.get("findings") and not info.get("degraded")
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
         "model": model_ref,
+        "diagnosis": _diagnosis(env, info, beliefs),
         "steps": steps,
         "findings": _findings(env, info),
         "actions_taken": _remedies(steps),
-        "resolved": resolved,
+        "agent_done": agent_done,
         "total_reward": round(float(info["total_reward"]), 4),
     }
     if not env.simulation_mode:
@@ -342,7 +351,37 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
 
         report.update(cluster_sections(env, info, opts.allow_writes))
         report["stopped"] = stopped
+    # Resolved, and on a real cluster healthy, only when nothing is named and no finding is open.
+    still_open = [f for f in report["findings"] if f["status"] != "fixed"]
+    report["resolved"] = agent_done and not report["diagnosis"] and not still_open
     return report
+
+
+def _diagnosis(env, info, beliefs) -> list[dict]:
+    """The faults the agent names, most probable first, each with the reads that support it: in
+    simulation the reads of this run that showed its symptoms, on a real cluster the open findings
+    of that fault type."""
+    from rl.diagnosis import finding_fault, named_faults
+
+    entries = []
+    for fault in named_faults(beliefs):
+        if env.simulation_mode:
+            evidence = env.support(fault)
+        else:
+            evidence = [
+                {
+                    "read": f"{finding.kind} {finding.object_name}",
+                    "reason": finding.reason,
+                    "showed": finding.message,
+                    "details": list(finding.evidence),
+                }
+                for finding in info.get("findings", [])
+                if finding_fault(finding.kind, finding.reason) == fault
+            ]
+        entries.append(
+            {"fault": fault.name.lower(), "probability": round(float(beliefs[fault]), 4), "evidence": evidence}
+        )
+    return entries
 
 
 def _findings(env, info) -> list[dict]:
@@ -386,6 +425,8 @@ def _print_text(report: dict) -> None:
     """Plain lines, readable in a terminal and in `kubectl logs` alike."""
     model = f", model {report['model']}" if report["model"] else ""
     print(f"diagnose: {report['mode']}, policy {report['policy']}{model}")
+    _print_diagnosis(report)
+    print()
     for s in report["steps"]:
         confidence = "" if s["confidence"] is None else f"  confidence {s['confidence']:.0%}"
         value = "" if s["value"] is None else f"  value {s['value']:+.2f}"
@@ -393,21 +434,24 @@ def _print_text(report: dict) -> None:
             f"step {s['step']:>3}  {s['action']:<22}{confidence}{value}  reward {s['reward']:+.2f}  "
             f"-> {s['result']}  ({len(s['issues'])} issue(s) left)"
         )
+    named = len(report["diagnosis"])
     if report["mode"] == "cluster":
         open_count = len(report["findings"])
         if report["resolved"]:
             outcome = "No problem found"
         elif open_count:
             outcome = f"{open_count} problem(s) open"
+        elif named:
+            outcome = f"Not resolved: the agent names {named} fault(s)"
         else:
             outcome = "Not resolved (parts of the cluster could not be read)"
         stopped = f"; stopped: {report['stopped']}" if report.get("stopped") else ""
         print(f"\n{outcome} after {len(report['steps'])} steps{stopped}, total reward {report['total_reward']:+.2f}")
     else:
-        print(
-            f"\n{'Resolved' if report['resolved'] else 'Not resolved'} in {len(report['steps'])} steps, "
-            f"total reward {report['total_reward']:+.2f}"
-        )
+        outcome = f"{'Resolved' if report['resolved'] else 'Not resolved'} in {len(report['steps'])} steps"
+        if report["agent_done"] and not report["resolved"]:
+            outcome += f": the agent is done, and names {named} fault(s) only a human can fix"
+        print(f"\n{outcome}; total reward {report['total_reward']:+.2f}")
     if report.get("degraded"):
         print("Could not read: " + "; ".join(report["degraded"]))
     if report["mode"] == "cluster":
@@ -432,6 +476,19 @@ def _print_text(report: dict) -> None:
         print("\nNext steps:")
         for command in dict.fromkeys(commands):
             print(f"  $ {command}")
+
+
+def _print_diagnosis(report: dict) -> None:
+    print("\nThe agent names:")
+    if not report["diagnosis"]:
+        print("  no fault")
+    for entry in report["diagnosis"]:
+        print(f"  - {entry['fault']} ({entry['probability']:.0%})")
+        if not entry["evidence"]:
+            print("      no read in this run showed its symptoms")
+        for e in entry["evidence"]:
+            where = f"step {e['step']} {e['read']}" if "step" in e else f"{e['read']} {e['reason']}"
+            print(f"      {where}: {e['showed']}")
 
 
 def _write_report(target: str, report: dict) -> None:

@@ -39,6 +39,14 @@ def evaluate(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a bar chart comparing the policies to this PNG file.")
     ] = None,
+    per_fault: Annotated[
+        bool,
+        typer.Option(
+            "--per-fault",
+            help="Add a table per fault type: episodes it occurred in, share resolved, mean steps, recall "
+            "(JSON: each policy's per_fault).",
+        ),
+    ] = False,
     s3_timeout: Annotated[
         float | None,
         typer.Option(
@@ -53,7 +61,10 @@ def evaluate(
     """Run each policy on the same seeded simulated clusters and report how often it resolves them.
 
     Every policy faces exactly the same clusters and faults. The default seed is far from the
-    seeds `train` uses, so a trained model is judged on clusters it never trained on.
+    seeds `train` uses, so a trained model is judged on clusters it never trained on. An episode is
+    resolved only when the agent WAITs with nothing left it can fix and every human-only fault
+    named. Diagnosis precision, recall and F1 compare the faults the agent named at the episode's
+    last step with those truly active then, summed over episodes.
     """
     from entrypoint import storage
     from entrypoint.output_file import check_output_path
@@ -72,9 +83,12 @@ def evaluate(
     results = [evaluate_policy(policy, episodes, seed, scenario) for policy in chosen]
 
     if output == OutputFormat.json:
-        print(json.dumps({"episodes": episodes, "seed": seed, "policies": [r.to_dict() for r in results]}))
+        policies = [r.to_dict(per_fault=per_fault) for r in results]
+        print(json.dumps({"episodes": episodes, "seed": seed, "policies": policies}))
     else:
         _print_table(results, episodes, seed)
+        if per_fault:
+            _print_per_fault(results)
     if plot is not None:
         write_plot(plot, results)
 
@@ -108,7 +122,41 @@ def _print_table(results, episodes: int, seed: int) -> None:
             f"{r.unresolved_human_faults_at_end:.2f}",
             f"{r.catastrophe_rate:.1%}",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    diagnosis = Table(title="diagnosis: faults named vs truly active at each episode's end (micro-averaged)")
+    for column in ("policy", "precision", "recall", "F1"):
+        diagnosis.add_column(column, justify="left" if column == "policy" else "right")
+    for r in results:
+        diagnosis.add_row(
+            r.policy, f"{r.diagnosis_precision:.3f}", f"{r.diagnosis_recall:.3f}", f"{r.diagnosis_f1:.3f}"
+        )
+    console.print(diagnosis)
+
+
+def _print_per_fault(results) -> None:
+    """One table per policy: for each fault type, the episodes it occurred in and how they went."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for r in results:
+        table = Table(title=f"{r.policy}: per fault type")
+        for column in ("fault", "episodes", "resolved", "mean steps to resolve", "recall at end"):
+            table.add_column(column, justify="left" if column == "fault" else "right")
+        for name, f in r.per_fault.items():
+            table.add_row(
+                name,
+                str(f.episodes),
+                _share(f.resolution_rate),
+                "-" if f.mean_steps_to_resolve != f.mean_steps_to_resolve else f"{f.mean_steps_to_resolve:.1f}",
+                "-" if f.recall != f.recall else f"{f.recall:.3f} of {f.active_at_end}",
+            )
+        console.print(table)
+
+
+def _share(value: float) -> str:
+    return "-" if value != value else f"{value:.1%}"
 
 
 def write_plot(path: Path, results) -> None:

@@ -51,6 +51,7 @@ class SimBackend:
         self._seeded = False
         self.seen_faults: set[Fault] = set()  # every fault active at some point of this episode
         self._evidence: dict[Fault, str] = {}
+        self._shown: dict[Fault, dict[str, dict]] = {}  # fault -> read name -> what it showed last
 
     def reset(self, seed: int | None, fallback_seed) -> None:
         if seed is not None:
@@ -62,15 +63,22 @@ class SimBackend:
         self.batch.reset(self._obs)
         self.seen_faults = set()
         self._evidence = {}
+        self._shown = {}
         self._note_faults()
 
     def observe(self) -> Reading:
         return Reading(_state_from_row(self.batch.seen[0]), self._obs[0].copy())
 
-    def act(self, action: ClusterAction) -> dict:
+    def act(self, action: ClusterAction, named: int | None = None) -> dict:
+        """Step the cluster. `named` (a bit mask, one bit per `Fault`) is what the agent names as
+        wrong; None takes the faults its reads identified (`rl.sim.core.ClusterBatch.step`)."""
         self._action[0] = int(action)
-        self.batch.step(self._action, self._obs, self._reward, self._terminal, self._truncated, auto_reset=False)
+        masks = None if named is None else np.array([named], dtype=np.int64)
+        self.batch.step(
+            self._action, self._obs, self._reward, self._terminal, self._truncated, auto_reset=False, named=masks
+        )
         self._note_faults()
+        self._note_reads(action)
         result = self._result(action)
         result["data"]["outcome"] = OUTCOMES[int(self.batch.outcome[0])]
         return result
@@ -95,6 +103,11 @@ class SimBackend:
     def evidence(self, fault: Fault) -> str:
         return self._evidence.get(fault, "")
 
+    def support(self, fault: Fault) -> list[dict]:
+        """The reads of this episode that showed `fault`'s symptoms: `{"step", "read", "showed"}`,
+        the last of each kind of read, in step order (reads that identify it, `rl.sim.core`)."""
+        return sorted(self._shown.get(fault, {}).values(), key=lambda e: e["step"])
+
     def info(self) -> dict:
         """The truth of this step for `info`: faults by name, which are diagnosed, the health."""
         active = self.active_faults()
@@ -114,6 +127,19 @@ class SimBackend:
         for fault in self.active_faults():
             self.seen_faults.add(fault)
             self._evidence[fault] = EVIDENCE[fault].format(size=int(self.batch.size[0, fault]), state=state)
+
+    def _note_reads(self, action: ClusterAction) -> None:
+        if not core.IS_READ[action] or self.batch.outcome[0] == core.OUTCOME_RESOLVED:
+            return
+        state = self.true_state()
+        step = int(self.batch.shape[0, core.STEP])
+        for fault in core.fault_list(core.REVEAL_MASK[action] & self.batch.active[0]):
+            showed = EVIDENCE[fault].format(size=int(self.batch.size[0, fault]), state=state)
+            self._shown.setdefault(fault, {})[ACTION_NAMES[action]] = {
+                "step": step,
+                "read": ACTION_NAMES[action],
+                "showed": showed,
+            }
 
     def _result(self, action: ClusterAction) -> dict:
         batch = self.batch

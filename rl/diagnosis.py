@@ -1,0 +1,175 @@
+"""What an agent names as wrong with a cluster, and how well that matches the truth.
+
+Every policy exposes, after each `act` (and a model after `evaluate`), `beliefs`: a float32 array
+`(N, NUM_FAULTS)`, the probability the agent gives each fault type (column = `rl.sim.faults.Fault`
+value) for each cluster at that step. A fault is NAMED when its belief is at least `NAMED_AT`.
+`named_masks` turns beliefs into the int64 bit masks (bit f = Fault f) the simulator's WAIT rule
+takes (`rl.sim.core.ClusterBatch.step(..., named=...)`), and `DiagnosisCounts` scores named
+faults against the truly active ones.
+
+`FINDING_FAULTS` maps a real cluster's analyzer findings (`rl.kube.findings.Finding`, keyed on kind
+and reason) to the fault type whose symptoms they are, so a report can back a named fault with what
+the cluster showed.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rl.sim.faults import NUM_FAULTS, Fault
+
+NAMED_AT = 0.5  # a belief at least this names the fault
+
+_BITS = np.left_shift(np.int64(1), np.arange(NUM_FAULTS, dtype=np.int64))
+
+
+def check_beliefs(beliefs, num_envs: int) -> np.ndarray:
+    """`beliefs` as a float32 `(num_envs, NUM_FAULTS)` array; ValueError if it has another shape."""
+    array = np.asarray(beliefs, dtype=np.float32)
+    if array.shape != (num_envs, NUM_FAULTS):
+        raise ValueError(f"beliefs: expected shape ({num_envs}, {NUM_FAULTS}), got {array.shape}")
+    return array
+
+
+def policy_beliefs(policy, num_envs: int) -> np.ndarray:
+    """The beliefs a policy holds after its last `act`. A policy without a diagnosis names nothing."""
+    beliefs = getattr(policy, "beliefs", None)
+    if beliefs is None:
+        return np.zeros((num_envs, NUM_FAULTS), dtype=np.float32)
+    return check_beliefs(beliefs, num_envs)
+
+
+def named_masks(beliefs) -> np.ndarray:
+    """One int64 bit mask per row of `beliefs` (bit f set: Fault f is named)."""
+    named = np.asarray(beliefs) >= NAMED_AT
+    return (named.astype(np.int64) * _BITS).sum(axis=-1, dtype=np.int64)
+
+
+def named_faults(belief_row) -> list[Fault]:
+    """The faults one row of beliefs names, most probable first."""
+    row = np.asarray(belief_row, dtype=np.float64)
+    return sorted((Fault(f) for f in range(NUM_FAULTS) if row[f] >= NAMED_AT), key=lambda f: (-row[f], f))
+
+
+def mask_to_faults(mask: int) -> list[Fault]:
+    return [f for f in Fault if int(mask) >> f & 1]
+
+
+def faults_to_mask(faults) -> int:
+    return sum(1 << int(Fault(f)) for f in set(faults))
+
+
+def popcount(masks) -> np.ndarray:
+    masks = np.asarray(masks, dtype=np.int64)
+    return ((masks[..., None] & _BITS) != 0).sum(axis=-1)
+
+
+@dataclass
+class DiagnosisCounts:
+    """Named against truly active faults, summed over episodes (micro-averaging)."""
+
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+
+    @classmethod
+    def of(cls, named, active) -> "DiagnosisCounts":
+        named = np.asarray(named, dtype=np.int64)
+        active = np.asarray(active, dtype=np.int64)
+        return cls(
+            int(popcount(named & active).sum()),
+            int(popcount(named & ~active).sum()),
+            int(popcount(active & ~named).sum()),
+        )
+
+    @property
+    def precision(self) -> float:
+        """Share of named faults that were active; 1 when nothing was named (no false claim)."""
+        claimed = self.true_positives + self.false_positives
+        return self.true_positives / claimed if claimed else 1.0
+
+    @property
+    def recall(self) -> float:
+        """Share of active faults that were named; 1 when nothing was active."""
+        present = self.true_positives + self.false_negatives
+        return self.true_positives / present if present else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+# Real-cluster findings by (kind, reason) -> the fault type whose symptoms they show. Findings with
+# no simulator counterpart (a Service with no endpoints, an Ingress without a class) are absent:
+# they stay findings, and no fault is named for them.
+FINDING_FAULTS = {
+    ("Pod", "CrashLoopBackOff"): Fault.BAD_ROLLOUT,
+    ("Pod", "ImagePullBackOff"): Fault.BAD_ROLLOUT,
+    ("Pod", "ErrImagePull"): Fault.BAD_ROLLOUT,
+    ("Pod", "ErrImageNeverPull"): Fault.BAD_ROLLOUT,
+    ("Pod", "InvalidImageName"): Fault.BAD_ROLLOUT,
+    ("Pod", "CreateContainerConfigError"): Fault.BAD_ROLLOUT,
+    ("Pod", "CreateContainerError"): Fault.BAD_ROLLOUT,
+    ("Pod", "RunContainerError"): Fault.BAD_ROLLOUT,
+    ("Deployment", "ProgressDeadlineExceeded"): Fault.BAD_ROLLOUT,
+    ("Pod", "OOMKilled"): Fault.OOM_KILLED,
+    ("Pod", "ContainerExited"): Fault.CRASHED_PODS,
+    ("Pod", "Failed"): Fault.CRASHED_PODS,
+    ("Pod", "Evicted"): Fault.NODE_PRESSURE,
+    ("Node", "MemoryPressure"): Fault.NODE_PRESSURE,
+    ("Node", "DiskPressure"): Fault.NODE_PRESSURE,
+    ("Node", "PIDPressure"): Fault.NODE_PRESSURE,
+    ("Node", "NotReady"): Fault.NODE_NOT_READY,
+    ("Pod", "PhaseUnknown"): Fault.NODE_NOT_READY,
+    ("Pod", "TerminatingOnDeadNode"): Fault.NODE_NOT_READY,
+    ("Node", "Cordoned"): Fault.NODE_CORDONED,
+    ("Deployment", "ReplicasUnavailable"): Fault.UNDERSCALED,
+    ("ResourceQuota", "QuotaExceeded"): Fault.QUOTA_EXHAUSTED,
+    ("ReplicaSet", "FailedCreate"): Fault.QUOTA_EXHAUSTED,
+    ("Deployment", "ReplicaFailure"): Fault.QUOTA_EXHAUSTED,
+    ("PersistentVolumeClaim", "Pending"): Fault.UNBOUND_PVC,
+    ("PersistentVolumeClaim", "Lost"): Fault.UNBOUND_PVC,
+    ("Pod", "FailedMount"): Fault.UNBOUND_PVC,
+    ("Pod", "FailedAttachVolume"): Fault.UNBOUND_PVC,
+    ("StatefulSet", "StorageClassNotFound"): Fault.UNBOUND_PVC,
+    ("ClusterDNS", "DNSDown"): Fault.DNS_FAILURE,
+    ("ClusterDNS", "DNSDegraded"): Fault.DNS_FAILURE,
+    ("Node", "NetworkUnavailable"): Fault.DNS_FAILURE,
+}
+# Event findings keep the kind of the object the event is about; these reasons say what it was.
+EVENT_FAULTS = {"DNSResolutionFailed": Fault.DNS_FAILURE, "NetworkError": Fault.DNS_FAILURE}
+
+
+def finding_fault(kind: str, reason: str) -> Fault | None:
+    """The fault type a real-cluster finding is a symptom of, or None."""
+    return FINDING_FAULTS.get((kind, reason), EVENT_FAULTS.get(reason))
+
+
+def to_mask(named) -> int:
+    """What an agent names, as a bit mask: an int mask, or an iterable of `Fault`s or fault names.
+
+    Raises ValueError naming what was wrong with it.
+    """
+    if isinstance(named, bool):
+        raise ValueError(f"named: must be a fault bit mask or a list of faults, got {named!r}")
+    if isinstance(named, int | np.integer):
+        if not 0 <= int(named) < 1 << NUM_FAULTS:
+            raise ValueError(f"named: a fault bit mask must be from 0 to {(1 << NUM_FAULTS) - 1}, got {named}")
+        return int(named)
+    if isinstance(named, str):
+        named = [named]
+    mask = 0
+    try:
+        items = list(named)
+    except TypeError:
+        raise ValueError(f"named: must be a fault bit mask or a list of faults, got {named!r}") from None
+    for item in items:
+        if isinstance(item, Fault):
+            mask |= 1 << int(item)
+        elif isinstance(item, str) and item.upper() in Fault.__members__:
+            mask |= 1 << int(Fault[item.upper()])
+        else:
+            known = ", ".join(f.name.lower() for f in Fault)
+            raise ValueError(f"named: unknown fault {item!r} (known: {known})")
+    return mask
