@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rl.diagnosis import named_masks
 from rl.policies import ExpertPolicy
 from rl.sim import core
 from rl.sim.faults import NUM_FAULTS
@@ -55,7 +56,7 @@ def demonstrations(
         rows[:, t, OBS_SIZE:] = (batch.active[:, None] >> _FAULT_BITS) & 1
         chosen = expert.act(obs)
         actions[:, t] = chosen
-        named = _named(expert)
+        named = named_masks(expert.beliefs)  # a WAIT counts only when the expert named the faults
         batch.step(chosen, obs, rewards, terminals, truncations, True, named)
         step_rewards[:, t] = rewards
         ends[:, t] = terminals | truncations
@@ -71,14 +72,6 @@ def demonstrations(
         return torch.from_numpy(a.reshape(num_envs * segments_per_env, num_steps, *a.shape[2:]).copy())
 
     return Demonstrations(segments(rows), segments(actions), segments(returns))
-
-
-def _named(policy):
-    """The bitmask of faults a policy names, where it names any (None: the sim's own reads count)."""
-    beliefs = getattr(policy, "beliefs", None)
-    if beliefs is None:
-        return None
-    return ((np.asarray(beliefs) >= 0.5).astype(np.int64) << _FAULT_BITS).sum(-1)
 
 
 def imitate(
