@@ -95,7 +95,9 @@ class ClusterPolicy(nn.Module):
         """What the agent names at the last acting step: an int64 bitmask per row (bit = Fault)."""
         if self.diagnosis_logits is None:
             return None
-        named = (self.diagnosis_logits > 0).to(torch.int64) << _FAULT_BITS.to(self.diagnosis_logits.device)
+        named = (self.diagnosis_logits >= 0).to(
+            torch.int64
+        )  # sigmoid >= 0.5: rl.diagnosis.NAMED_AT << _FAULT_BITS.to(self.diagnosis_logits.device)
         return named.sum(-1).cpu().numpy()
 
     def shape(self) -> dict:
