@@ -95,9 +95,8 @@ class ClusterPolicy(nn.Module):
         """What the agent names at the last acting step: an int64 bitmask per row (bit = Fault)."""
         if self.diagnosis_logits is None:
             return None
-        named = (self.diagnosis_logits >= 0).to(
-            torch.int64
-        )  # sigmoid >= 0.5: rl.diagnosis.NAMED_AT << _FAULT_BITS.to(self.diagnosis_logits.device)
+        # A logit of 0 is a belief of 0.5: named, as `rl.diagnosis.NAMED_AT` says.
+        named = (self.diagnosis_logits >= 0).to(torch.int64) << _FAULT_BITS.to(self.diagnosis_logits.device)
         return named.sum(-1).cpu().numpy()
 
     def shape(self) -> dict:
