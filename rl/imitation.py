@@ -10,6 +10,7 @@ The rollouts are cut into segments of `num_steps` with a fresh recurrent state a
 start, exactly as PuffeRL collects them, so the network learns to act from the memory it will have.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,9 +34,16 @@ class Demonstrations:
 
 
 def demonstrations(
-    num_envs: int, num_steps: int, segments_per_env: int, scenario: ScenarioConfig, seed: int, gamma: float
-) -> Demonstrations:
-    """The expert acting on `num_envs` clusters for `segments_per_env * num_steps` steps each."""
+    num_envs: int,
+    num_steps: int,
+    segments_per_env: int,
+    scenario: ScenarioConfig,
+    seed: int,
+    gamma: float,
+    stop_requested: Callable[[], bool] | None = None,
+) -> Demonstrations | None:
+    """The expert acting on `num_envs` clusters for `segments_per_env * num_steps` steps each;
+    None when `stop_requested()` (asked before every step) says True."""
     horizon = num_steps * segments_per_env
     batch = core.ClusterBatch(num_envs, scenario)
     batch.seed(seed)
@@ -52,6 +60,8 @@ def demonstrations(
     step_rewards = np.zeros((num_envs, horizon), dtype=np.float32)
     ends = np.zeros((num_envs, horizon), dtype=bool)
     for t in range(horizon):
+        if stop_requested is not None and stop_requested():
+            return None
         rows[:, t, :OBS_SIZE] = obs
         rows[:, t, OBS_SIZE:] = (batch.active[:, None] >> _FAULT_BITS) & 1
         chosen = expert.act(obs)
@@ -84,11 +94,14 @@ def imitate(
     max_grad_norm: float,
     generator: torch.Generator,
     device: str = "cpu",
+    stop_requested: Callable[[], bool] | None = None,
 ) -> dict:
     """Fit `policy` to the demonstrations; the last epoch's mean losses.
 
-    `policy` may be wrapped in DDP: every rank must then call this with the same number of
-    segments, so that each takes the same number of steps.
+    `stop_requested()` is asked before every minibatch; when it says True the fit ends there (a
+    signal arrived: the caller checkpoints what it has). `policy` may be wrapped in DDP: every rank
+    must then call this with the same number of segments, and `stop_requested` must answer the
+    same on every rank at the same minibatch.
     """
     optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5)
     count = data.actions.shape[0]
@@ -98,6 +111,8 @@ def imitate(
         totals = np.zeros(3)
         batches = 0
         for start in range(0, count - minibatch_segments + 1, minibatch_segments):
+            if stop_requested is not None and stop_requested():
+                return losses
             idx = order[start : start + minibatch_segments]
             rows = data.rows[idx].to(device)
             state = {"lstm_h": None, "lstm_c": None}

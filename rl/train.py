@@ -208,11 +208,18 @@ _IMITATION_SEED_OFFSET = 1 << 40
 IMITATION_SHARE = 8  # imitation takes at most 1/8 of --total-steps
 
 
-def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World) -> dict:
+def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World, should_stop) -> dict:
     """Imitate the scripted expert before PPO: `config.imitation_steps` over all ranks, but at most
     an eighth of the run's budget, so that a short run is not mostly imitation."""
     steps = min(config.imitation_steps, config.total_steps // IMITATION_SHARE)
     segments_per_env = max(1, steps // (config.num_envs * config.num_steps))
+
+    def stop_requested() -> bool:
+        # A signal cuts the imitation short; the first PPO update then checkpoints and stops. All
+        # ranks decide together: a rank leaving early would leave the others in DDP's all-reduce.
+        local = np.array([should_stop is not None and should_stop()], dtype=np.float64)
+        return bool(distributed.all_sum(local, world, config.device)[0] > 0)
+
     data = imitation.demonstrations(
         local_envs,
         config.num_steps,
@@ -220,7 +227,10 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
         config.scenario,
         pconfig["seed"] + _IMITATION_SEED_OFFSET,
         config.gamma,
+        stop_requested,
     )
+    if data is None:
+        return {}
     generator = torch.Generator().manual_seed(world.torch_seed(config.seed))
     return imitation.imitate(
         model,
@@ -232,6 +242,7 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
         config.max_grad_norm,
         generator,
         config.device,
+        stop_requested,
     )
 
 
@@ -276,7 +287,7 @@ def _train_loop(
     model = distributed.wrap(policy, world, config.device)  # DDP gives every rank rank 0's weights
     logger = _StatsLogger(run_id, tensorboard_dir)
     if checkpoint_payload is None and config.imitation_steps > 0:
-        kickstart_losses = _kickstart(model, config, pconfig, local_envs, world)
+        kickstart_losses = _kickstart(model, config, pconfig, local_envs, world, should_stop)
         logger.log({f"imitation/{k}": v for k, v in kickstart_losses.items()}, 0)
     with warnings.catch_warnings():
         # PuffeRL sets up float32 autocast even on CPU, where torch warns that it does nothing.

@@ -146,6 +146,27 @@ def test_a_signal_checkpoints_and_exits_75_then_resume_continues(home, sig):
     assert log[-1]["event"] == "done" and log[-1]["global_step"] >= stopped_at + 4096
 
 
+def test_a_signal_during_the_kickstart_checkpoints_after_one_update_and_exits_75(home):
+    """A pod evicted while the agent still imitates the expert is not held up by the imitation."""
+    home.mkdir(parents=True)
+    imitation = {"imitationSteps": 4_194_304, "imitationEpochs": 50}  # far longer than the test waits
+    (home / "config.json").write_text(json.dumps({"pufferlib": {"trainingConfig": imitation}}))
+    proc = start_training(home, "--total-steps", "100000000", "--run-name", "early")
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "start", first
+        time.sleep(3.0)  # inside the expert's demonstrations or the imitation
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 75, err
+    log = events(out)
+    assert [e["event"] for e in log[-2:]] == ["checkpoint", "stopped"]
+    assert log[-1]["global_step"] > 0  # one PPO update, then the checkpoint
+    assert len(list((home / "checkpoints" / "early").glob("checkpoint_*.pt"))) == 1
+
+
 @pytest.mark.slow
 def test_resumed_training_is_as_good_as_an_uninterrupted_run(home, tmp_path):
     """Kill a real training run with SIGTERM half way, resume it, and compare its model's quality."""
