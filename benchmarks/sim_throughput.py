@@ -16,18 +16,12 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from rl.env import ClusterEnv  # noqa: E402
-from rl.sim.core import ClusterBatch  # noqa: E402
-from rl.state import OBS_SIZE  # noqa: E402
+from rl.sim.core import started_batch  # noqa: E402
+from rl.sim.scenario import ScenarioConfig  # noqa: E402
 
 
 def vectorized_sps(num_envs: int, seconds: float) -> float:
-    batch = ClusterBatch(num_envs)
-    batch.seed(0)
-    obs = np.zeros((num_envs, OBS_SIZE), dtype=np.float32)
-    rewards = np.zeros(num_envs, dtype=np.float32)
-    terminals = np.zeros(num_envs, dtype=bool)
-    truncations = np.zeros(num_envs, dtype=bool)
-    batch.reset(obs)
+    batch, (obs, rewards, terminals, truncations) = started_batch(num_envs, ScenarioConfig(), 0)
     actions = np.random.default_rng(0).integers(0, 15, size=(64, num_envs), dtype=np.int32)
     batch.step(actions[0], obs, rewards, terminals, truncations, auto_reset=True)  # compile
     steps = 0

@@ -45,6 +45,11 @@ def named_masks(beliefs) -> np.ndarray:
     return (named.astype(np.int64) * _BITS).sum(axis=-1, dtype=np.int64)
 
 
+def fault_columns(masks) -> np.ndarray:
+    """The inverse of `named_masks`: one 0/1 float32 column per fault type for each bit mask."""
+    return ((np.asarray(masks, dtype=np.int64)[..., None] & _BITS) != 0).astype(np.float32)
+
+
 def named_faults(belief_row) -> list[Fault]:
     """The faults one row of beliefs names, most probable first."""
     row = np.asarray(belief_row, dtype=np.float64)

@@ -8,7 +8,6 @@ from rl.diagnosis import DiagnosisCounts, named_masks, policy_beliefs
 from rl.sim import core
 from rl.sim.faults import Fault
 from rl.sim.scenario import ScenarioConfig
-from rl.state import OBS_SIZE
 
 
 @dataclass
@@ -67,13 +66,7 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
     if episodes < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
     scenario = scenario or ScenarioConfig()
-    batch = core.ClusterBatch(episodes, scenario)
-    batch.seed(seed)
-    obs = np.zeros((episodes, OBS_SIZE), dtype=np.float32)
-    rewards = np.zeros(episodes, dtype=np.float32)
-    terminals = np.zeros(episodes, dtype=bool)
-    truncations = np.zeros(episodes, dtype=bool)
-    batch.reset(obs)
+    batch, (obs, rewards, terminals, truncations) = core.started_batch(episodes, scenario, seed)
     policy.reset(None)
 
     running = np.ones(episodes, dtype=bool)

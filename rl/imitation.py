@@ -16,14 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rl.diagnosis import named_masks
+from rl.diagnosis import fault_columns, named_masks
 from rl.policies import ExpertPolicy
 from rl.sim import core
 from rl.sim.faults import NUM_FAULTS
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE
-
-_FAULT_BITS = np.arange(NUM_FAULTS, dtype=np.int64)
 
 
 @dataclass
@@ -45,13 +43,7 @@ def demonstrations(
     """The expert acting on `num_envs` clusters for `segments_per_env * num_steps` steps each;
     None when `stop_requested()` (asked before every step) says True."""
     horizon = num_steps * segments_per_env
-    batch = core.ClusterBatch(num_envs, scenario)
-    batch.seed(seed)
-    obs = np.zeros((num_envs, OBS_SIZE), dtype=np.float32)
-    rewards = np.zeros(num_envs, dtype=np.float32)
-    terminals = np.zeros(num_envs, dtype=bool)
-    truncations = np.zeros(num_envs, dtype=bool)
-    batch.reset(obs)
+    batch, (obs, rewards, terminals, truncations) = core.started_batch(num_envs, scenario, seed)
     expert = ExpertPolicy(num_envs, seed)
     expert.reset(None)
 
@@ -63,7 +55,7 @@ def demonstrations(
         if stop_requested is not None and stop_requested():
             return None
         rows[:, t, :OBS_SIZE] = obs
-        rows[:, t, OBS_SIZE:] = (batch.active[:, None] >> _FAULT_BITS) & 1
+        rows[:, t, OBS_SIZE:] = fault_columns(batch.active)
         chosen = expert.act(obs)
         actions[:, t] = chosen
         named = named_masks(expert.beliefs)  # a WAIT counts only when the expert named the faults
@@ -124,7 +116,7 @@ def imitate(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
             optimizer.step()
-            totals += (action_loss.item(), value_loss.item(), _unwrapped(policy).diagnosis_loss)
+            totals += (action_loss.item(), value_loss.item(), _unwrapped(policy).take_diagnosis_loss())
             batches += 1
         losses = dict(
             zip(("imitation_loss", "imitation_value_loss", "diagnosis_loss"), totals / max(batches, 1), strict=True)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS
+from rl.diagnosis import named_masks
 from rl.files import atomic_write
 from rl.sim.faults import FAULT_NAMES, NUM_FAULTS
 from rl.state import OBS_FIELDS, OBS_SIZE
@@ -30,7 +31,6 @@ FORMAT_VERSION = 2
 # fault type) so that the labels travel with their observation through PuffeRL's rollout buffers and
 # minibatch sampling. The network reads only the observation; the labels feed the diagnosis loss.
 TRAINING_ROW_SIZE = OBS_SIZE + NUM_FAULTS
-_FAULT_BITS = torch.arange(NUM_FAULTS, dtype=torch.int64)
 
 
 class ModelError(Exception):
@@ -63,7 +63,7 @@ class ClusterPolicy(nn.Module):
         self.diagnosis = _init(nn.Linear(hidden_size, NUM_FAULTS), std=0.01)
         self.diagnosis_weight = 0.0
         self.diagnosis_logits = None  # the head's output at the last acting step (no gradient)
-        self.diagnosis_loss = float("nan")  # the supervised loss of the last training forward
+        self._diagnosis_losses = []  # the supervised loss of each training forward since the last take
 
     def encode_observations(self, observations, state=None):
         return self.encoder(observations[..., :OBS_SIZE].reshape(-1, OBS_SIZE).float())
@@ -88,16 +88,19 @@ class ClusterPolicy(nn.Module):
         truth = rows[..., OBS_SIZE:].reshape(-1, NUM_FAULTS).float()
         predicted = self.diagnosis(hidden.reshape(-1, hidden.shape[-1]))
         loss = nn.functional.binary_cross_entropy_with_logits(predicted, truth)
-        self.diagnosis_loss = float(loss.detach())
+        self._diagnosis_losses.append(float(loss.detach()))
         return _CarryLoss.apply(logits, self.diagnosis_weight * loss)
+
+    def take_diagnosis_loss(self) -> float:
+        """The mean supervised loss of the training forwards since the last call (NaN if none)."""
+        losses, self._diagnosis_losses = self._diagnosis_losses, []
+        return sum(losses) / len(losses) if losses else float("nan")
 
     def named_faults(self):
         """What the agent names at the last acting step: an int64 bitmask per row (bit = Fault)."""
         if self.diagnosis_logits is None:
             return None
-        # A logit of 0 is a belief of 0.5: named, as `rl.diagnosis.NAMED_AT` says.
-        named = (self.diagnosis_logits >= 0).to(torch.int64) << _FAULT_BITS.to(self.diagnosis_logits.device)
-        return named.sum(-1).cpu().numpy()
+        return named_masks(torch.sigmoid(self.diagnosis_logits.detach()).cpu().numpy())
 
     def shape(self) -> dict:
         return {"hidden_size": self.hidden_size, "num_layers": self.num_layers, "lstm": False}
@@ -173,9 +176,8 @@ class RecurrentClusterPolicy(nn.Module):
     def diagnosis_weight(self, value):
         self.mlp.diagnosis_weight = value
 
-    @property
-    def diagnosis_loss(self):
-        return self.mlp.diagnosis_loss
+    def take_diagnosis_loss(self) -> float:
+        return self.mlp.take_diagnosis_loss()
 
     @property
     def diagnosis_logits(self):

@@ -5,12 +5,11 @@ import numpy as np
 import pufferlib
 
 from rl.actions import NUM_ACTIONS
+from rl.diagnosis import fault_columns
 from rl.sim import core
 from rl.sim.faults import NUM_FAULTS
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE
-
-_FAULT_BITS = np.arange(NUM_FAULTS, dtype=np.int64)
 
 
 class ClusterPufferEnv(pufferlib.PufferEnv):
@@ -102,7 +101,7 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
 
     def _write_rows(self):
         self.observations[:, :OBS_SIZE] = self.cluster_observations
-        self.observations[:, OBS_SIZE:] = (self.batch.active[:, None] >> _FAULT_BITS) & 1
+        self.observations[:, OBS_SIZE:] = fault_columns(self.batch.active)
 
     def close(self):
         pass

@@ -311,7 +311,7 @@ def _train_loop(
             # PuffeRL keeps an update's losses only when it logs, which it decides by the clock.
             trainer.last_log_time = float("-inf")
             trainer.train()
-            trainer.losses["diagnosis_loss"] = policy.diagnosis_loss
+            trainer.losses["diagnosis_loss"] = policy.take_diagnosis_loss()  # mean over the update
             stop_here = should_stop is not None and should_stop()
             due = world.is_main and time.monotonic() - last_checkpoint >= config.checkpoint_interval
             # One all-reduce per update on every rank: the metrics and the decisions to stop and

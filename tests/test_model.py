@@ -1,3 +1,4 @@
+import math
 import pickle
 
 import numpy as np
@@ -151,7 +152,8 @@ def test_the_diagnosis_head_names_faults_and_learns_from_the_true_faults(lstm):
         logits.logsumexp(-1).sum().backward()
         has = head.weight.grad is not None and bool(head.weight.grad.abs().sum() > 0)
         assert has == expect_grad
-    assert 0 < policy.diagnosis_loss < 1
+    assert 0 < policy.take_diagnosis_loss() < 1  # the one forward that had the loss
+    assert math.isnan(policy.take_diagnosis_loss())  # taken: nothing since
     # Fitting the head to the labels makes it name the fault.
     optimizer = torch.optim.Adam(policy.parameters(), lr=0.05)
     for _ in range(60):

@@ -348,6 +348,24 @@ class ClusterBatch:
         )
 
 
+StepBuffers = namedtuple("StepBuffers", ["observations", "rewards", "terminals", "truncations"])
+
+
+def started_batch(num_clusters: int, scenario: ScenarioConfig, seed: int) -> tuple[ClusterBatch, StepBuffers]:
+    """N clusters seeded `seed`, `seed + 1`, ..., reset, and the buffers `ClusterBatch.step` writes
+    into (holding the first observations)."""
+    batch = ClusterBatch(num_clusters, scenario)
+    batch.seed(seed)
+    buffers = StepBuffers(
+        np.zeros((num_clusters, OBS_SIZE), dtype=np.float32),
+        np.zeros(num_clusters, dtype=np.float32),
+        np.zeros(num_clusters, dtype=bool),
+        np.zeros(num_clusters, dtype=bool),
+    )
+    batch.reset(buffers.observations)
+    return batch, buffers
+
+
 # ---------------------------------------------------------------------------------------------
 # Random numbers: one splitmix64 stream per cluster.
 
