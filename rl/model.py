@@ -11,6 +11,7 @@ with a clear message. Format 2 added the diagnosis head; a format-1 file is refu
 import io
 import os
 import warnings
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -237,6 +238,21 @@ def atomic_torch_save(payload: dict, path: Path) -> Path:
     return atomic_write(path, buffer.getvalue())
 
 
+def check_unpacked_size(path: Path) -> None:
+    """torch.save stores its entries uncompressed: a model or checkpoint file whose entries would unpack to more
+    than its own size was made to exhaust memory (a zip bomb), and is refused before it is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip archive: torch.load tells what it is
+    if unpacked > path.stat().st_size:
+        raise ModelError(
+            f"{path}: refused: its entries unpack to {unpacked} bytes, more than the file's "
+            f"{path.stat().st_size} (compressed entries; torch.save writes none)"
+        )
+
+
 def read_model_file(path: str | os.PathLike) -> dict:
     """Load and check a model file's payload without building the network."""
     path = Path(path)
@@ -244,6 +260,7 @@ def read_model_file(path: str | os.PathLike) -> dict:
         raise ModelError(f"model file not found: {path}")
     if not path.is_file():
         raise ModelError(f"model path is not a file: {path}")
+    check_unpacked_size(path)
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
             warnings.simplefilter("ignore")

@@ -21,7 +21,7 @@ import torch
 
 from rl import distributed, imitation
 from rl.distributed import World
-from rl.model import ModelError, atomic_torch_save, build_policy
+from rl.model import ModelError, atomic_torch_save, build_policy, check_unpacked_size
 from rl.puffer_env import ClusterPufferEnv
 from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig, training_settings
 
@@ -478,6 +478,7 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
 
 
 def read_checkpoint(path: Path) -> dict:
+    check_unpacked_size(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,5 +1,6 @@
 import math
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from rl.model import (
     read_model_file,
     save_model,
 )
+from rl.train import read_checkpoint
 
 
 @pytest.mark.parametrize("lstm", [True, False])
@@ -57,6 +59,22 @@ def test_a_file_carrying_code_is_refused_without_running_it(tmp_path):
     plain.write_bytes(pickle.dumps(Exploit()))
     with pytest.raises(ModelError):
         load_model(plain)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    good = save_model(tmp_path / "good.pt", build_policy(8, 1), {"global_step": 1})
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(bomb, "w") as target:
+        for entry in source.infolist():
+            target.writestr(entry, source.read(entry))
+        # 64 MiB of zeros in a few kilobytes: torch.load would inflate it, though no weight uses it.
+        target.writestr("archive/data/padding", bytes(64 << 20), compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ModelError, match="unpack to 67"):
+        load_model(bomb)
+    with pytest.raises(ModelError, match="unpack to 67"):  # a checkpoint to resume from, the same
+        read_checkpoint(bomb)
+    assert load_model(good)[0] is not None  # torch.save's own files pass the check
 
 
 @pytest.mark.parametrize(
