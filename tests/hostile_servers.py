@@ -1,5 +1,6 @@
 """Loopback servers that misbehave on purpose: one that accepts and never answers, one that
-answers every request with a fixed body. For the hostile-input tests of the CLI."""
+answers every request with a fixed body, one that trickles its answer a byte at a time. For the
+hostile-input tests of the CLI."""
 
 import json
 import socket
@@ -71,3 +72,36 @@ class GarbageServer:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+class DripServer(GarbageServer):
+    """Answers every GET with status 200, promises a large JSON body, and sends it one byte every
+    `interval` seconds: each byte comes well within any read timeout, the answer never ends."""
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__(lambda path: b"")
+        stop = self._stopping = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(10**6))
+                self.end_headers()
+                self.wfile.flush()
+                while not stop.wait(interval):
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+            def log_message(self, *args):
+                pass
+
+        self.server.RequestHandlerClass = Handler
+        self.server.daemon_threads = True
+
+    def __exit__(self, *exc):
+        self._stopping.set()
+        super().__exit__(*exc)

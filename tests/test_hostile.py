@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 from conftest import ROOT, run_cli
-from hostile_servers import GarbageServer, SilentServer
+from hostile_servers import DripServer, GarbageServer, SilentServer
 from kube_server import write_kubeconfig
 from s3_server import s3_environment
 
@@ -94,6 +94,51 @@ def test_a_hung_api_server_ends_diagnose_and_train_with_exit_5(home, tmp_path):
             assert server.url in line and "not answering" in line and "--api-timeout" in line
         assert server.accepted  # it really was reached
     assert not (home / "models" / "cluster_agent.pt").exists()
+
+
+def test_an_api_server_that_trickles_its_answer_is_cut_off_at_the_deadline(home, tmp_path):
+    """A byte every 0.2 s never trips the 1 s read timeout; the answer deadline (3 x --api-timeout)
+    ends the command with exit 5 anyway."""
+    with DripServer(interval=0.2) as server:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        result = run_cli(
+            "diagnose",
+            "--no-simulation",
+            "--policy",
+            "expert",
+            "--api-timeout",
+            "1",
+            env={"KUBECONFIG": str(kubeconfig), "CLUSTER_CODE_HOME": str(home)},
+            timeout=OUTER_LIMIT,
+        )
+    assert result.returncode == 5, result.stderr
+    line = one_line(result)
+    assert server.url in line and "not answering in time" in line and "within 3 s" in line
+
+
+def test_answers_are_read_up_to_their_limit_and_cut_there(monkeypatch):
+    """A pod log longer than its limit is cut (and the connection not reused); a JSON answer past
+    the response limit is refused; answers within their limits are read whole."""
+    from kubernetes import client
+
+    import rl.kube.connection as connection
+
+    log = b"x" * 5000
+    with GarbageServer(lambda path: log if path.endswith("/log") else {"kind": "Pod"}) as server:
+        configuration = client.Configuration()
+        configuration.host = server.url
+        api = connection.KubeApi(configuration, request_timeout=5)
+        logs = connection.Request("get", "pods/log", "default")
+        cut = api.call(logs, "GET", "/api/v1/namespaces/default/pods/p/log", limit=1000)
+        assert cut.truncated and cut.body == log[:1000]
+        whole = api.call(logs, "GET", "/api/v1/namespaces/default/pods/p/log", limit=5000)
+        assert not whole.truncated and whole.body == log
+        pod = connection.Request("get", "pods", "default")
+        assert api.call_json(pod, "GET", "/api/v1/namespaces/default/pods/p") == {"kind": "Pod"}
+        monkeypatch.setattr(connection, "MAX_RESPONSE_BYTES", 10)
+        with pytest.raises(connection.KubeResponseError, match="with more than"):
+            api.call_json(pod, "GET", "/api/v1/namespaces/default/pods/p")
+        api.close()
 
 
 def test_the_api_timeout_is_a_job_spec_field(home, tmp_path):

@@ -6,6 +6,8 @@ times out is tried once more at most, then the server counts as unreachable (Kub
 fatal): a server that accepts connections and never answers ends a command in a bounded time
 instead of letting each of its dozens of reads time out in turn. Answers that are not JSON, or not
 the JSON object a request expects, raise KubeResponseError naming the server and the resource.
+Every answer is read whole within `ANSWER_DEADLINE_TIMEOUTS` request timeouts and up to a size
+limit, so a server that trickles bytes or sends without end cannot hold a command either.
 Kubeconfig files are parsed by `rl.safe_yaml` (bounded size, depth and aliases), not by PyYAML
 directly. Responses are read as
 raw JSON: turning 5,000 pods into client model objects would cost seconds and hundreds of
@@ -17,6 +19,7 @@ settings) without the generated typed APIs, whose model classes take half a seco
 import copy
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +47,10 @@ DEFAULT_TIMEOUT_S = 10.0  # connect and read timeout of each request (--api-time
 TIMEOUT_ATTEMPTS = 2  # attempts of a request that keeps timing out (fewer when `retries` is lower)
 HUNG_REQUESTS = 2  # requests in a row that timed out: the server is not answering at all
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # one page of a list (500 items) is a few MiB
+# An answer must be complete (headers and body) within this many request timeouts: the read timeout
+# bounds each wait for a byte, not a server that sends one byte every few seconds.
+ANSWER_DEADLINE_TIMEOUTS = 3
+MAX_ERROR_BYTES = 64 * 1024  # the body of a non-2xx answer (a Status object) kept for its message
 MAX_KUBECONFIG_BYTES = 1024 * 1024
 
 
@@ -168,6 +175,41 @@ def _kube_config_loader(path: str) -> "kube_config.KubeConfigLoader":
     return kube_config.KubeConfigLoader(config_dict=merger.config, config_base_path=None)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An API server's answer, read whole: its body, and whether it was longer than the limit the
+    request set (then `body` holds the first `limit` bytes)."""
+
+    body: bytes
+    truncated: bool = False
+
+
+class _CutShort(Exception):
+    """The connection broke while the body was being read."""
+
+
+def _read_answer(response, limit: int) -> Answer:
+    """The body of a urllib3 response, at most `limit` bytes; the connection is reused only when
+    the body was read to its end."""
+    chunks, size = [], 0
+    try:
+        while size <= limit:
+            chunk = response.read1(min(64 * 1024, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except urllib3.exceptions.HTTPError as err:
+        response.close()
+        raise _CutShort(type(err).__name__) from None
+    body = b"".join(chunks)
+    if size > limit:
+        response.close()  # the rest is never read: this connection cannot carry another request
+        return Answer(body[:limit], truncated=True)
+    response.release_conn()
+    return Answer(body)
+
+
 class KubeApi:
     """Requests to one API server: `send` makes one, `call` adds timeouts, retries and error mapping."""
 
@@ -211,8 +253,8 @@ class KubeApi:
         response = self.api_client.call_api(
             method, url, headers, body, _request_timeout=(self.request_timeout, self.request_timeout)
         )
-        if not 200 <= response.status <= 299:
-            response.read()
+        if not 200 <= response.status <= 299:  # the error's Status object: a few hundred bytes
+            response.data = _read_answer(response.response, MAX_ERROR_BYTES).body
             raise ApiException.from_response(http_resp=response, body=None, data=None)
         return response.response
 
@@ -225,17 +267,21 @@ class KubeApi:
         body=None,
         *,
         retry_statuses=RETRYABLE_STATUSES,
-    ):
-        """`send` with retries, timeouts and error mapping: the raw urllib3 response, or KubeError."""
+        limit: int | None = None,
+    ) -> Answer:
+        """`send` with retries, timeouts and error mapping, the body read whole (at most `limit`
+        bytes, MAX_RESPONSE_BYTES by default: the rest is dropped and `Answer.truncated` set);
+        KubeError on failure."""
+        limit = MAX_RESPONSE_BYTES if limit is None else limit
         last_problem = ""
         timeouts = 0
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0))
             try:
-                response = self.send(method, path, query, body)
+                answer = self._exchange(request, method, path, query, body, limit)
                 self._answered, self._hung_requests = True, 0
-                return response
+                return answer
             except ApiException as err:
                 self._answered, self._hung_requests = True, 0
                 status = err.status or 0
@@ -271,6 +317,38 @@ class KubeApi:
             _status_of(last_problem),
         )
 
+    def _exchange(self, request: Request, method: str, path: str, query, body, limit: int) -> Answer:
+        """One request and its whole answer, within the answer deadline. The exchange runs on a
+        daemon thread so that the deadline holds while a read waits: a server still trickling
+        bytes at the deadline is not answering (KubeUnreachableError), and its thread is left to
+        the socket's own timeout."""
+        outcome: list = []
+
+        def exchange():
+            try:
+                response = self.send(method, path, query, body)
+                outcome.append(_read_answer(response, limit))
+            except BaseException as err:  # handed to the caller's thread
+                outcome.append(err)
+
+        deadline = self.request_timeout * ANSWER_DEADLINE_TIMEOUTS
+        worker = threading.Thread(target=exchange, name="kube-request", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        if not outcome:
+            raise KubeUnreachableError(
+                f"API server {self.host} is not answering in time: {_describe(request)} was not answered "
+                f"whole within {deadline:g} s ({ANSWER_DEADLINE_TIMEOUTS} x the --api-timeout of "
+                f"{self.request_timeout:g} s)"
+            )
+        if isinstance(outcome[0], _CutShort):
+            raise KubeResponseError(
+                f"API server {self.host} cut its answer to {_describe(request)} short ({outcome[0]})"
+            ) from None
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
     def _gave_up_waiting(self, request: Request, attempts: int) -> None:
         """A request timed out on every attempt. One slow list is degraded (KubeRequestError from
         `call`); a server that never answered, or timed out twice in a row, is not answering at
@@ -294,19 +372,12 @@ class KubeApi:
         retry_statuses=RETRYABLE_STATUSES,
     ) -> dict:
         """The answer as a JSON object; anything else raises KubeResponseError."""
-        response = self.call(request, method, path, query, body, retry_statuses=retry_statuses)
-        try:
-            body = response.read(MAX_RESPONSE_BYTES + 1)
-        except urllib3.exceptions.HTTPError as err:
-            raise KubeResponseError(
-                f"API server {self.host} cut its answer to {_describe(request)} short ({type(err).__name__})"
-            ) from None
-        finally:
-            response.release_conn()
-        if len(body) > MAX_RESPONSE_BYTES:
+        answer = self.call(request, method, path, query, body, retry_statuses=retry_statuses)
+        body = answer.body
+        if answer.truncated:
             raise KubeResponseError(
                 f"API server {self.host} answered {_describe(request)} with more than "
-                f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB"
+                f"{MAX_RESPONSE_BYTES / 2**20:g} MiB"
             )
         try:
             data = json.loads(body)

@@ -19,6 +19,7 @@ from rl.kube.observe import Reading
 MAX_ITEMS = 25
 MAX_PODS_INSPECTED = 3
 LOG_TAIL_LINES = 50
+MAX_LOG_BYTES = 1024 * 1024  # of one log read: 50 lines of a few KiB; a log past it is cut there
 
 
 def run_diagnostic(
@@ -174,11 +175,12 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
         # A crashing container's own output is in the previous (terminated) instance.
         for previous in [True, False] if pod.restarts else [False]:
             try:
-                response = api.call(
+                answer = api.call(
                     request,
                     "GET",
                     resource_path("pods", pod.namespace, pod.name, "log"),
                     {"container": pod.container, "tailLines": LOG_TAIL_LINES, "previous": previous},
+                    limit=MAX_LOG_BYTES,
                 )
             except KubeRequestError as err:
                 if err.status == 400 and previous:
@@ -193,7 +195,7 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
                     }
                 )
                 break
-            text = response.data.decode("utf-8", errors="replace")
+            text = answer.body.decode("utf-8", errors="replace")
             logs.append(
                 {
                     "pod": f"{pod.namespace}/{pod.name}",
@@ -201,6 +203,7 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
                     "previous": previous,
                     "problem": pod.problem,
                     "tail": text[-4000:],
+                    **({"truncated_at_bytes": MAX_LOG_BYTES} if answer.truncated else {}),
                 }
             )
             break

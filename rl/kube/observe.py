@@ -173,10 +173,8 @@ def _read_referenced_secrets(api: KubeApi, inventory: Inventory, degraded: list[
         if (namespace, secret) in inventory.secrets:
             continue
         try:
-            response = api.call(
-                Request("get", "secrets", namespace), "GET", resource_path("secrets", namespace, secret)
-            )
-            response.drain_conn()  # the content is never looked at; the connection is reused
+            # Only whether it exists is kept: the content is never looked at, nor kept past this call.
+            api.call(Request("get", "secrets", namespace), "GET", resource_path("secrets", namespace, secret))
             inventory.secrets[(namespace, secret)] = True
         except KubeRequestError as err:
             if err.status == 404:
