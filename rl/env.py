@@ -57,7 +57,7 @@ class ClusterEnv(gym.Env):
     ## Rewards
     Each step: -0.03; +0.4 for each fault fixed; +0.2 for each fault that needs a human, when it is
     first diagnosed; -1.0 times the drop in cluster health (running pods, available deployments,
-    ready nodes), and -0.4 for each fault that breaks out on its own; -0.5 each time a remedy acts
+    ready nodes), and -0.4 for each fault that breaks out on its own; -2.0 each time a remedy acts
     on a wrong object (a remedy used before a read identified its target, or the wrong way round).
     WAIT: +0.5 when it wins the episode, -0.1 when something is still left to fix or find.
     -1.0 when no node is left Ready. Subclasses change this by overriding `_calculate_reward`.

@@ -18,6 +18,7 @@ import torch
 
 from rl.diagnosis import fault_columns, named_masks
 from rl.policies import ExpertPolicy
+from rl.puffer_env import REWARD_SCALE
 from rl.sim import core
 from rl.sim.faults import NUM_FAULTS
 from rl.sim.scenario import ScenarioConfig
@@ -60,7 +61,7 @@ def demonstrations(
         actions[:, t] = chosen
         named = named_masks(expert.beliefs)  # a WAIT counts only when the expert named the faults
         batch.step(chosen, obs, rewards, terminals, truncations, True, named)
-        step_rewards[:, t] = rewards
+        step_rewards[:, t] = rewards * REWARD_SCALE  # as PPO sees them
         ends[:, t] = terminals | truncations
         expert.reset(ends[:, t])
 

@@ -11,6 +11,12 @@ from rl.sim.faults import NUM_FAULTS
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE
 
+# PuffeRL clips every step's reward to [-1, 1]. Unscaled, a step that drains a healthy node (-2.0)
+# would look no worse to PPO than an early WAIT on a degrading cluster, and harm would be cheap. The
+# simulator's rewards are halved on their way to PPO instead; a rare worst step (a catastrophe caused
+# by a harmful remedy) is still clipped. Reported returns are the simulator's own.
+REWARD_SCALE = 0.5
+
 
 class ClusterPufferEnv(pufferlib.PufferEnv):
     """Simulates `num_envs` clusters in one process, writing into PufferLib's shared buffers.
@@ -66,6 +72,7 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
         batch = self.batch
         named = self.named_source() if self.named_source is not None else None
         batch.step(actions, self.cluster_observations, self.rewards, self.terminals, self.truncations, True, named)
+        self.rewards *= REWARD_SCALE
         self._write_rows()
         self._steps += 1
         ended = batch.outcome != core.OUTCOME_RUNNING

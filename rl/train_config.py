@@ -32,7 +32,7 @@ def setting(default, key: str | None = None, help: str = "", **bounds):
 class TrainConfig:
     """Everything that decides a training run. Defaults are tuned for a 2-core CPU."""
 
-    total_steps: int = setting(10_240_000, ge=1)
+    total_steps: int = setting(15_360_000, ge=1)  # 150 episodes x 100 steps x 1024 clusters
     num_envs: int = setting(1024, "numEnvs", "Simulated clusters stepped in parallel.", ge=1, le=65536)
     num_steps: int = setting(32, "numSteps", "Steps per cluster in each batch (the rollout horizon).", ge=1, le=65536)
     seed: int = setting(0, ge=0, le=2**32 - 1)
@@ -43,7 +43,7 @@ class TrainConfig:
     gamma: float = setting(0.97, "gamma", "Discount factor.", gt=0, le=1)
     gae_lambda: float = setting(0.9, gt=0, le=1)
     clip_range: float = setting(0.2, "clipRange", gt=0, le=1)
-    value_coefficient: float = setting(0.5, "valueCoefficient", ge=0, le=100)
+    value_coefficient: float = setting(2.0, "valueCoefficient", ge=0, le=100)
     entropy_coefficient: float = setting(0.005, "entropyCoefficient", ge=0, le=100)
     diagnosis_coefficient: float = setting(
         1.0,

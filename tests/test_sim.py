@@ -7,7 +7,7 @@ import pytest
 
 from rl import ClusterAction as A
 from rl import ClusterEnv
-from rl.puffer_env import ClusterPufferEnv
+from rl.puffer_env import REWARD_SCALE, ClusterPufferEnv
 from rl.sim import core
 from rl.sim.faults import HUMAN_ONLY, INJECTABLE, NUM_FAULTS, Fault
 from rl.sim.scenario import ScenarioConfig
@@ -54,7 +54,8 @@ def test_batch_is_deterministic_for_a_seed():
 
 
 def test_vectorized_env_and_cluster_env_give_identical_trajectories():
-    """Cluster i of a batch seeded s is ClusterEnv seeded s + i, across episode boundaries too."""
+    """Cluster i of a batch seeded s is ClusterEnv seeded s + i, across episode boundaries too
+    (rewards scaled for PPO by REWARD_SCALE)."""
     n, seed, steps = 6, 100, 250
     vec = pufferlib.vector.make(
         ClusterPufferEnv, backend=pufferlib.vector.Serial, num_envs=1, seed=seed, env_kwargs={"num_envs": n}
@@ -75,7 +76,7 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
         vec.recv()
         for i, env in enumerate(singles):
             o, r, term, trunc, _ = env.step(int(actions[t, i]))
-            assert rewards[i] == pytest.approx(r, abs=1e-6), (t, i)
+            assert rewards[i] == pytest.approx(r * REWARD_SCALE, abs=1e-6), (t, i)  # as PPO sees them
             assert terminals[i] == term and truncations[i] == trunc, (t, i)
             if term or trunc:
                 episodes_ended += 1

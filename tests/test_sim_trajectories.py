@@ -44,10 +44,10 @@ CASES = {
 }
 
 RECORDED = {
-    "default": "73f4de6be3b538d32f9be392d7cfaa8fc41ecf66162d79760aef600b41db7314",
-    "busy": "064e507eeeaf54c65e626abe53f38adc95025b2b87cb5bfb8450b4df831ef075",
-    "large": "84224bafa575abe60b576d70ac4196f3527f7389a50310d09dd696cf60c37b4f",
-    "short": "fd1b61965eaaee10ffb8eef4377cb3ae7da03baca98224df7c5959c764ed6855",
+    "default": "1dbcb68fc4392a387bf791dfdd9ac758cc85f6c9668db9a88b77d98d3904883e",
+    "busy": "2104d0ac097f42dd9119822d9c13e2cacca2d1c9f9a3838a553db47e4a39426b",
+    "large": "44baf4d2acf56bc03839c284be1157b49387947aa3b1bd66e189a10ba3128f9b",
+    "short": "fa719993f0cbdb77cbf890c212b1befa319c0f0101e96915e5f5dd79a12ece7e",
 }
 
 # Every array of the state that a step writes, besides the caller's buffers.

@@ -19,7 +19,7 @@ from entrypoint.choices import Device
 from entrypoint.errors import CliError, ExitCode
 from entrypoint.prog import prog
 
-DEFAULT_EPISODES = 100
+DEFAULT_EPISODES = 150
 DEFAULT_STEPS = 100
 MODEL_FILE = "cluster_agent.pt"
 MAX_SEED = 2**32 - 1
@@ -59,7 +59,7 @@ def train(
             "-e",
             min=1,
             max=10**9,
-            help="Training budget in episodes per simulated cluster: total steps = episodes x steps x num-envs.  [default: 100]",
+            help="Training budget in episodes per simulated cluster: total steps = episodes x steps x num-envs.  [default: 150]",
             show_default=False,
         ),
     ] = None,
@@ -197,8 +197,8 @@ def train(
 ) -> int:
     """Train an agent on thousands of simulated clusters with PufferLib's PuffeRL trainer.
 
-    The budget is episodes x steps x num-envs agent steps (100 x 100 x 1024 by default, about
-    10 million, under three minutes on two CPU cores); --total-steps sets it directly. The model goes to
+    The budget is episodes x steps x num-envs agent steps (150 x 100 x 1024 by default, about
+    15 million, under three minutes on two CPU cores); --total-steps sets it directly. The model goes to
     $CLUSTER_CODE_HOME/models/cluster_agent.pt unless --output says otherwise. On a terminal a
     live view shows progress; otherwise each line on stdout is a JSON event (start, progress,
     checkpoint, done). SIGTERM or Ctrl-C writes a checkpoint and exits with 75; --resume continues.
