@@ -246,10 +246,11 @@ def check_unpacked_size(path: Path) -> None:
             unpacked = sum(entry.file_size for entry in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # not a zip archive: torch.load tells what it is
-    if unpacked > path.stat().st_size:
+    size = path.stat().st_size
+    if unpacked > size:
         raise ModelError(
-            f"{path}: refused: its entries unpack to {unpacked} bytes, more than the file's "
-            f"{path.stat().st_size} (compressed entries; torch.save writes none)"
+            f"{path}: refused: its entries unpack to {unpacked} bytes, more than the file's {size} "
+            "(compressed entries; torch.save writes none)"
         )
 
 

@@ -41,27 +41,17 @@ class SilentServer:
         self.sock.close()
 
 
-class GarbageServer:
-    """Answers every GET with status 200 and `body_for(path)` (bytes or a JSON-able value)."""
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
-    def __init__(self, body_for):
-        body_for_path = body_for
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = body_for_path(self.path.split("?")[0])
-                if not isinstance(body, bytes):
-                    body = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+class _HandlerServer:
+    """A threading HTTP server on 127.0.0.1 running `handler`, for as long as the `with` lasts."""
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def __init__(self, handler):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -74,15 +64,32 @@ class GarbageServer:
         self.server.server_close()
 
 
-class DripServer(GarbageServer):
+class GarbageServer(_HandlerServer):
+    """Answers every GET with status 200 and `body_for(path)` (bytes or a JSON-able value)."""
+
+    def __init__(self, body_for):
+        class Handler(_QuietHandler):
+            def do_GET(self):
+                body = body_for(self.path.split("?")[0])
+                if not isinstance(body, bytes):
+                    body = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(Handler)
+
+
+class DripServer(_HandlerServer):
     """Answers every GET with status 200, promises a large JSON body, and sends it one byte every
     `interval` seconds: each byte comes well within any read timeout, the answer never ends."""
 
     def __init__(self, interval: float = 0.2):
-        super().__init__(lambda path: b"")
         stop = self._stopping = threading.Event()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -96,11 +103,7 @@ class DripServer(GarbageServer):
                     except OSError:
                         return
 
-            def log_message(self, *args):
-                pass
-
-        self.server.RequestHandlerClass = Handler
-        self.server.daemon_threads = True
+        super().__init__(Handler)
 
     def __exit__(self, *exc):
         self._stopping.set()
