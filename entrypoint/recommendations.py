@@ -1,60 +1,7 @@
 """What a human should run next: kubectl commands for each kind of problem found."""
 
-from rl.sim.faults import Fault
-
-FOR_FAULT = {
-    Fault.CRASHED_PODS: [
-        "kubectl get pods -A --field-selector=status.phase=Failed",
-        "kubectl delete pods -A --field-selector=status.phase=Failed",
-    ],
-    Fault.BAD_ROLLOUT: [
-        "kubectl rollout history deployment/<name> -n <namespace>",
-        "kubectl logs deployment/<name> -n <namespace> --previous",
-        "kubectl rollout undo deployment/<name> -n <namespace>",
-    ],
-    Fault.OOM_KILLED: [
-        "kubectl describe pod <pod> -n <namespace> | grep -A3 'Last State'",
-        "kubectl top pods -n <namespace> --sort-by=memory",
-        "kubectl set resources deployment/<name> -n <namespace> --limits=memory=<more>",
-    ],
-    Fault.NODE_NOT_READY: [
-        "kubectl describe node <node>",
-        "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
-    ],
-    Fault.NODE_CORDONED: ["kubectl get nodes | grep SchedulingDisabled", "kubectl uncordon <node>"],
-    Fault.NODE_PRESSURE: [
-        "kubectl describe node <node> | grep -i pressure",
-        "kubectl top pods -A --sort-by=memory",
-        "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
-    ],
-    Fault.RUNAWAY_DEPLOYMENT: [
-        "kubectl get hpa -A",
-        "kubectl top pods -A --sort-by=cpu",
-        "kubectl scale deployment/<name> -n <namespace> --replicas=<n>",
-    ],
-    Fault.UNDERSCALED: [
-        "kubectl top pods -n <namespace> --sort-by=cpu",
-        "kubectl scale deployment/<name> -n <namespace> --replicas=<n>",
-    ],
-    Fault.QUOTA_EXHAUSTED: [
-        "kubectl describe resourcequota -n <namespace>",
-        "kubectl get events -n <namespace> --field-selector=reason=FailedCreate",
-    ],
-    Fault.UNBOUND_PVC: [
-        "kubectl get pvc -A | grep -v Bound",
-        "kubectl describe pvc <claim> -n <namespace>",
-        "kubectl get storageclass",
-    ],
-    Fault.DNS_FAILURE: [
-        "kubectl -n kube-system get pods -l k8s-app=kube-dns",
-        "kubectl -n kube-system logs -l k8s-app=kube-dns --tail=50",
-        "kubectl run dnscheck -it --rm --restart=Never --image=busybox:1.36 -- nslookup kubernetes.default",
-    ],
-    Fault.OVERPROVISIONED: [
-        "kubectl get deployments -A",
-        "kubectl scale deployment/<name> -n <namespace> --replicas=<n>",
-    ],
-}
+from rl.faults import NEXT_STEPS as FOR_FAULT  # each fault type's, from the catalogue
+from rl.faults import Fault
 
 # Real-cluster findings: kubectl commands keyed on (kind, reason), the analyzers' structured keys.
 # Placeholders: {namespace}, {name}, {ref} (kind/name for kubectl), {parent} (the top controller, e.g.
@@ -91,6 +38,7 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
     ],
     ("Pod", "ContainerExited"): ["kubectl logs {name} -n {namespace} --all-containers", _POD_DESCRIBE],
     ("Pod", "Unschedulable"): [_POD_EVENTS, "kubectl describe nodes | grep -A5 Allocated"],
+    ("Pod", "UnboundVolume"): [_POD_EVENTS, "kubectl get pvc -n {namespace}", "kubectl get storageclass"],
     ("Pod", "SchedulingGated"): ["kubectl get pod {name} -n {namespace} -o jsonpath='{{.spec.schedulingGates}}'"],
     ("Pod", "Evicted"): [_POD_DESCRIBE, "kubectl delete pod {name} -n {namespace}"],
     ("Pod", "Failed"): [_POD_DESCRIBE, "kubectl logs {name} -n {namespace} --all-containers"],
@@ -230,7 +178,7 @@ def steps_for(kind: str, reason: str) -> list[str] | None:
 
 
 def for_finding(finding) -> list[str]:
-    """kubectl commands for one real-cluster finding (`rl.kube.findings.Finding`)."""
+    """kubectl commands for one real-cluster finding (`rl.findings.Finding`)."""
     templates = steps_for(finding.kind, finding.reason) or []
     parent = finding.parent.lower() if finding.parent else f"{finding.kind.lower()}/{finding.name}"
     fields = {"namespace": finding.namespace or "default", "name": finding.name, "parent": parent}

@@ -1,22 +1,23 @@
 """What an agent names as wrong with a cluster, and how well that matches the truth.
 
 Every policy exposes, after each `act` (and a model after `evaluate`), `beliefs`: a float32 array
-`(N, NUM_FAULTS)`, the probability the agent gives each fault type (column = `rl.sim.faults.Fault`
+`(N, NUM_FAULTS)`, the probability the agent gives each fault type (column = `rl.faults.Fault`
 value) for each cluster at that step. A fault is NAMED when its belief is at least `NAMED_AT`.
 `named_masks` turns beliefs into the int64 bit masks (bit f = Fault f) the simulator's WAIT rule
-takes (`rl.sim.core.ClusterBatch.step(..., named=...)`), and `DiagnosisCounts` scores named
+takes (`rl.sim.batch.ClusterBatch.step(..., named=...)`), and `DiagnosisCounts` scores named
 faults against the truly active ones.
 
-`FINDING_FAULTS` maps a real cluster's analyzer findings (`rl.kube.findings.Finding`, keyed on kind
-and reason) to the fault type whose symptoms they are, so a report can back a named fault with what
-the cluster showed.
+`FINDING_FAULTS` maps a real cluster's analyzer findings (`rl.findings.Finding`, keyed on kind
+and reason) to the fault type they point at (the catalogue's signatures), so a report can back a
+named fault with what the cluster showed; applied alone, it is the lookup baseline.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from rl.sim.faults import NUM_FAULTS, Fault
+from rl.faults import NUM_FAULTS, SIGNATURES, Fault
+from rl.findings import EVENT_REASONS
 
 NAMED_AT = 0.5  # a belief at least this names the fault
 
@@ -105,50 +106,18 @@ class DiagnosisCounts:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-# Real-cluster findings by (kind, reason) -> the fault type whose symptoms they show. Findings with
-# no simulator counterpart (a Service with no endpoints, an Ingress without a class) are absent:
-# they stay findings, and no fault is named for them.
-FINDING_FAULTS = {
-    ("Pod", "CrashLoopBackOff"): Fault.BAD_ROLLOUT,
-    ("Pod", "ImagePullBackOff"): Fault.BAD_ROLLOUT,
-    ("Pod", "ErrImagePull"): Fault.BAD_ROLLOUT,
-    ("Pod", "ErrImageNeverPull"): Fault.BAD_ROLLOUT,
-    ("Pod", "InvalidImageName"): Fault.BAD_ROLLOUT,
-    ("Pod", "CreateContainerConfigError"): Fault.BAD_ROLLOUT,
-    ("Pod", "CreateContainerError"): Fault.BAD_ROLLOUT,
-    ("Pod", "RunContainerError"): Fault.BAD_ROLLOUT,
-    ("Deployment", "ProgressDeadlineExceeded"): Fault.BAD_ROLLOUT,
-    ("Pod", "OOMKilled"): Fault.OOM_KILLED,
-    ("Pod", "ContainerExited"): Fault.CRASHED_PODS,
-    ("Pod", "Failed"): Fault.CRASHED_PODS,
-    ("Pod", "Evicted"): Fault.NODE_PRESSURE,
-    ("Node", "MemoryPressure"): Fault.NODE_PRESSURE,
-    ("Node", "DiskPressure"): Fault.NODE_PRESSURE,
-    ("Node", "PIDPressure"): Fault.NODE_PRESSURE,
-    ("Node", "NotReady"): Fault.NODE_NOT_READY,
-    ("Pod", "PhaseUnknown"): Fault.NODE_NOT_READY,
-    ("Pod", "TerminatingOnDeadNode"): Fault.NODE_NOT_READY,
-    ("Node", "Cordoned"): Fault.NODE_CORDONED,
-    ("Deployment", "ReplicasUnavailable"): Fault.UNDERSCALED,
-    ("ResourceQuota", "QuotaExceeded"): Fault.QUOTA_EXHAUSTED,
-    ("ReplicaSet", "FailedCreate"): Fault.QUOTA_EXHAUSTED,
-    ("Deployment", "ReplicaFailure"): Fault.QUOTA_EXHAUSTED,
-    ("PersistentVolumeClaim", "Pending"): Fault.UNBOUND_PVC,
-    ("PersistentVolumeClaim", "Lost"): Fault.UNBOUND_PVC,
-    ("Pod", "FailedMount"): Fault.UNBOUND_PVC,
-    ("Pod", "FailedAttachVolume"): Fault.UNBOUND_PVC,
-    ("StatefulSet", "StorageClassNotFound"): Fault.UNBOUND_PVC,
-    ("ClusterDNS", "DNSDown"): Fault.DNS_FAILURE,
-    ("ClusterDNS", "DNSDegraded"): Fault.DNS_FAILURE,
-    ("Node", "NetworkUnavailable"): Fault.DNS_FAILURE,
-}
-# Event findings keep the kind of the object the event is about; these reasons say what it was.
-EVENT_FAULTS = {"DNSResolutionFailed": Fault.DNS_FAILURE, "NetworkError": Fault.DNS_FAILURE}
+# Real-cluster findings by (kind, reason) -> the fault type they point at: the signatures the
+# catalogue declares (`rl.faults`). Findings that many faults share (a Deployment with replicas
+# unavailable) or no fault explains (an Ingress without a class) are absent: they stay findings, and
+# a lookup names nothing for them.
+FINDING_FAULTS = dict(SIGNATURES)
 
 
 def finding_fault(kind: str, reason: str) -> Fault | None:
-    """The fault type a real-cluster finding is a symptom of, or None."""
-    return FINDING_FAULTS.get((kind, reason), EVENT_FAULTS.get(reason))
+    """The fault type a real-cluster finding points at, or None (warning events by their reason)."""
+    if reason in EVENT_REASONS and kind != "Log":
+        kind = "Event"
+    return FINDING_FAULTS.get((kind, reason))
 
 
 def to_mask(named) -> int:

@@ -7,10 +7,11 @@ import numpy as np
 from gymnasium import spaces
 
 from rl.actions import NUM_ACTIONS, ClusterAction, validate_action
+from rl.agent_input import INPUT_SIZE, full_input_of_state
 from rl.diagnosis import mask_to_faults, to_mask
-from rl.sim import core
+from rl.faults import Fault
+from rl.sim import layout
 from rl.sim.backend import Reading, SimBackend
-from rl.sim.faults import Fault
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_SIZE, ClusterState
 
@@ -27,7 +28,7 @@ class ClusterEnv(gym.Env):
 
     ## Observation space
     `Box(0, 1, (18,), float32)`: what the agent has read, not the truth. Each entry is refreshed
-    only by the read that shows it (see `rl.sim.faults`), so it can go stale; remedies and WAIT
+    only by the read that shows it (see `rl.faults`), so it can go stale; remedies and WAIT
     refresh nothing. Totals are log-scaled so that 3 and 1,000 nodes both fit; a bad count is 0 for
     none and at least 0.1 for one, whatever the cluster's size (`rl.state.encode_observation`).
 
@@ -82,7 +83,7 @@ class ClusterEnv(gym.Env):
 
     ## Naming faults
     `step(action, named=None)`: `named` is what the agent names as wrong with the cluster at this
-    step, as a bit mask (bit f = `rl.sim.faults.Fault` f) or a list of `Fault`s or fault names
+    step, as a bit mask (bit f = `rl.faults.Fault` f) or a list of `Fault`s or fault names
     (`rl.diagnosis.to_mask`). In simulation a WAIT wins only if `named` covers every active
     human-only fault; None takes the faults the agent's reads have identified (what a runbook that
     says what it found would name). On a real cluster a WAIT is "resolved" only when nothing is
@@ -109,6 +110,7 @@ class ClusterEnv(gym.Env):
         scenario=None,
         *,
         backend=None,
+        observation="counts",
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: must be one of {self.metadata['render_modes']}, got {render_mode!r}")
@@ -127,7 +129,11 @@ class ClusterEnv(gym.Env):
         self.max_steps = max_steps
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(NUM_ACTIONS)
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32)
+        if observation not in ("counts", "full"):
+            raise ValueError(f"observation: must be 'counts' or 'full', got {observation!r}")
+        self.observation = observation
+        width = INPUT_SIZE if observation == "full" else OBS_SIZE
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
 
         if simulation_mode:
             self._backend = SimBackend(self.scenario)
@@ -159,7 +165,7 @@ class ClusterEnv(gym.Env):
         self._reading = self._backend.observe()
         if self.render_mode == "human":
             self.render()
-        return self._reading.observation, self._info()
+        return self._observation(), self._info()
 
     def step(self, action, named=None):
         action = validate_action(action)
@@ -183,7 +189,7 @@ class ClusterEnv(gym.Env):
         self._total_reward += reward
         if self.render_mode == "human":
             self.render()
-        return self._reading.observation, reward, terminated, truncated, self._info()
+        return self._observation(), reward, terminated, truncated, self._info()
 
     def render(self):
         if self.render_mode is None:
@@ -211,7 +217,7 @@ class ClusterEnv(gym.Env):
         parts = result["data"].get("reward_parts")
         if parts is not None:
             return float(sum(parts.values()))
-        return 2.0 * (state_health(curr_state) - state_health(prev_state)) + core.REWARD_STEP
+        return 2.0 * (state_health(curr_state) - state_health(prev_state)) + layout.REWARD_STEP
 
     # -- what the backend knows ---------------------------------------------------------------
 
@@ -251,6 +257,9 @@ class ClusterEnv(gym.Env):
         return self._backend.support(fault)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _observation(self) -> np.ndarray:
+        return self._reading.inputs if self.observation == "full" else self._reading.observation
 
     def _info(self) -> dict:
         return {
@@ -309,7 +318,13 @@ class RealCluster:
         if self._observation is None:
             self._observation = self.kube.observe()
         o = self._observation
-        return Reading(o.state, o.state.to_observation(), list(o.findings), list(o.degraded))
+        return Reading(
+            o.state,
+            o.state.to_observation(),
+            full_input_of_state(o.state, o.findings),
+            list(o.findings),
+            list(o.degraded),
+        )
 
     def act(self, action: ClusterAction, named: int | None = None) -> dict:
         result = self.kube.act(action)
@@ -346,7 +361,7 @@ class RealCluster:
         unavailable = getattr(self.kube, "unavailable_actions", None)
         return {
             "issues": [str(f) for f in reading.findings],
-            "findings": list(reading.findings),  # rl.kube.findings.Finding, from the analyzers
+            "findings": list(reading.findings),  # rl.findings.Finding, from the analyzers
             "degraded": list(reading.degraded),
             "unavailable_actions": unavailable() if unavailable else {},
         }

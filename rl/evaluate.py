@@ -5,8 +5,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rl.diagnosis import DiagnosisCounts, named_masks, policy_beliefs
-from rl.sim import core
-from rl.sim.faults import Fault
+from rl.faults import Fault
+from rl.sim import layout
+from rl.sim.batch import started_batch
+from rl.sim.kernels import popcount
 from rl.sim.scenario import ScenarioConfig
 
 
@@ -37,6 +39,10 @@ class PolicyResult:
     diagnosis_precision: float = float("nan")
     diagnosis_recall: float = float("nan")
     diagnosis_f1: float = float("nan")
+    # Episodes the agent ended with a report (WAIT) that was not exact, and the faults such reports
+    # named that were not there (false alarms), per episode.
+    wrong_report_rate: float = float("nan")
+    false_alarms_per_episode: float = float("nan")
     per_fault: dict[str, FaultResult] = field(default_factory=dict)  # by fault name
 
     def to_dict(self, per_fault: bool = False) -> dict:
@@ -61,12 +67,12 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
     Every policy evaluated with the same seed and scenario faces exactly the same clusters and
     the same faults arriving at the same steps (as long as its actions agree). At every step the
     faults the policy names (its `beliefs`, see `rl.diagnosis`) go to the simulator: a WAIT wins
-    only if they cover every active human-only fault.
+    only if nothing the agent may fix is left and they are exactly the active faults it must name.
     """
     if episodes < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
     scenario = scenario or ScenarioConfig()
-    batch, (obs, rewards, terminals, truncations) = core.started_batch(episodes, scenario, seed)
+    batch, (obs, rewards, terminals, truncations) = started_batch(episodes, scenario, seed)
     policy.reset(None)
 
     running = np.ones(episodes, dtype=bool)
@@ -77,7 +83,8 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
     health_at_end = np.zeros(episodes, dtype=np.float64)
     human_at_end = np.zeros(episodes, dtype=np.int64)
     undiagnosed_at_end = np.zeros(episodes, dtype=np.int64)
-    occurred = batch.active.copy()  # every fault active at some point of the episode
+    st = batch.state
+    occurred = st.active.copy()  # every fault active at some point of the episode
     active_at_end = np.zeros(episodes, dtype=np.int64)
     named_at_end = np.zeros(episodes, dtype=np.int64)
     for _ in range(scenario.max_steps):
@@ -86,26 +93,25 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
         named_at_end[running] = named[running]
         batch.step(actions, obs, rewards, terminals, truncations, auto_reset=False, named=named)
         returns[running] += rewards[running]
-        harmful[running] += batch.step_harmful[running]
+        harmful[running] += st.step_harmful[running]
         lengths[running] += 1
-        occurred[running] |= batch.active[running]
-        ended = running & (batch.outcome != core.OUTCOME_RUNNING)
-        outcome[ended] = batch.outcome[ended]
-        health_at_end[ended] = batch.final_health[ended]
-        active_at_end[ended] = batch.final_active[ended]
-        human_at_end[ended] = core.POPCOUNT[batch.final_active[ended] & core.HUMAN_ONLY_MASK]
-        undiagnosed_at_end[ended] = core.POPCOUNT[batch.final_active[ended] & ~batch.revealed[ended]]
+        occurred[running] |= st.active[running]
+        ended = running & (st.outcome != layout.OUTCOME_RUNNING)
+        outcome[ended] = st.outcome[ended]
+        health_at_end[ended] = st.final_health[ended]
+        active_at_end[ended] = st.final_active[ended]
         running &= ~ended
         if not running.any():
             break
     # Episodes still running here ran out of steps without the batch seeing them end (max_steps
     # beyond the scenario's): take their state as it is.
-    health_at_end[running] = batch.health[running]
-    active_at_end[running] = batch.active[running]
-    human_at_end[running] = core.POPCOUNT[batch.active[running] & core.HUMAN_ONLY_MASK]
-    undiagnosed_at_end[running] = core.POPCOUNT[batch.active[running] & ~batch.revealed[running]]
+    health_at_end[running] = st.health[running]
+    active_at_end[running] = st.active[running]
+    human_at_end[:] = _popcounts(active_at_end & layout.HUMAN_ONLY_MASK)
+    undiagnosed_at_end[:] = _popcounts(active_at_end & ~st.revealed)
 
-    won = outcome == core.OUTCOME_RESOLVED
+    won = outcome == layout.OUTCOME_RESOLVED
+    reported = won | (outcome == layout.OUTCOME_WRONG)
     diagnosis = DiagnosisCounts.of(named_at_end, active_at_end)
     return PolicyResult(
         policy=policy.name,
@@ -113,13 +119,15 @@ def evaluate_policy(policy, episodes: int, seed: int, scenario: ScenarioConfig |
         mean_steps_to_resolve=_mean(lengths[won]),
         mean_return=float(returns.mean()),
         harmful_actions_per_episode=float(harmful.mean()),
-        catastrophe_rate=float((outcome == core.OUTCOME_CATASTROPHE).mean()),
+        catastrophe_rate=float((outcome == layout.OUTCOME_CATASTROPHE).mean()),
         true_health_at_end=float(health_at_end.mean()),
         unresolved_human_faults_at_end=float(human_at_end.mean()),
         undiagnosed_faults_at_end=float(undiagnosed_at_end.mean()),
         diagnosis_precision=diagnosis.precision,
         diagnosis_recall=diagnosis.recall,
         diagnosis_f1=diagnosis.f1,
+        wrong_report_rate=float((outcome == layout.OUTCOME_WRONG).mean()),
+        false_alarms_per_episode=float(_popcounts(named_at_end[reported] & ~active_at_end[reported]).sum() / episodes),
         per_fault=_per_fault(occurred, won, lengths, active_at_end, named_at_end),
     )
 
@@ -138,6 +146,10 @@ def _per_fault(occurred, won, lengths, active_at_end, named_at_end) -> dict[str,
             active_at_end=int(left.sum()),
         )
     return table
+
+
+def _popcounts(masks) -> np.ndarray:
+    return np.array([popcount(int(m)) for m in masks], dtype=np.int64)
 
 
 def _mean(values) -> float:

@@ -16,18 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rl.agent_input import INPUT_SIZE
 from rl.diagnosis import fault_columns, named_masks
+from rl.faults import NUM_FAULTS
 from rl.policies import ExpertPolicy
 from rl.puffer_env import REWARD_SCALE
-from rl.sim import core
-from rl.sim.faults import NUM_FAULTS
+from rl.sim.batch import started_batch
 from rl.sim.scenario import ScenarioConfig
-from rl.state import OBS_SIZE
 
 
 @dataclass
 class Demonstrations:
-    rows: torch.Tensor  # float32 (segments, num_steps, OBS_SIZE + NUM_FAULTS): observation, true faults
+    rows: torch.Tensor  # float32 (segments, num_steps, INPUT_SIZE + NUM_FAULTS): input, true faults
     actions: torch.Tensor  # int64 (segments, num_steps): what the expert did
     returns: torch.Tensor  # float32 (segments, num_steps): discounted return from that step on
 
@@ -44,19 +44,19 @@ def demonstrations(
     """The expert acting on `num_envs` clusters for `segments_per_env * num_steps` steps each;
     None when `stop_requested()` (asked before every step) says True."""
     horizon = num_steps * segments_per_env
-    batch, (obs, rewards, terminals, truncations) = core.started_batch(num_envs, scenario, seed)
+    batch, (obs, rewards, terminals, truncations) = started_batch(num_envs, scenario, seed)
     expert = ExpertPolicy(num_envs, seed)
     expert.reset(None)
 
-    rows = np.zeros((num_envs, horizon, OBS_SIZE + NUM_FAULTS), dtype=np.float32)
+    rows = np.zeros((num_envs, horizon, INPUT_SIZE + NUM_FAULTS), dtype=np.float32)
     actions = np.zeros((num_envs, horizon), dtype=np.int64)
     step_rewards = np.zeros((num_envs, horizon), dtype=np.float32)
     ends = np.zeros((num_envs, horizon), dtype=bool)
     for t in range(horizon):
         if stop_requested is not None and stop_requested():
             return None
-        rows[:, t, :OBS_SIZE] = obs
-        rows[:, t, OBS_SIZE:] = fault_columns(batch.active)
+        rows[:, t, :INPUT_SIZE] = obs
+        rows[:, t, INPUT_SIZE:] = fault_columns(batch.state.active)
         chosen = expert.act(obs)
         actions[:, t] = chosen
         named = named_masks(expert.beliefs)  # a WAIT counts only when the expert named the faults

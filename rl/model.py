@@ -5,7 +5,9 @@ A model file is a `torch.save` of plain data only (tensors, numbers, strings, li
 `{"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "state_dict": {...}, "metadata": {...}}`.
 The metadata names the observation fields, the action names, the fault types the diagnosis head
 names and the network shape, so a file from another project or an incompatible version is refused
-with a clear message. Format 2 added the diagnosis head; a format-1 file is refused (retrain).
+with a clear message. Format 2 added the diagnosis head; format 3 reads the full input of
+`rl.agent_input` (the counts, the findings the reads showed, the agent's own history). Older files
+are refused (retrain).
 """
 
 import io
@@ -19,19 +21,20 @@ import torch
 from torch import nn
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS
+from rl.agent_input import INPUT_FIELDS, INPUT_SIZE
 from rl.diagnosis import named_masks
+from rl.faults import FAULT_NAMES, NUM_FAULTS
 from rl.files import atomic_write
-from rl.sim.faults import FAULT_NAMES, NUM_FAULTS
-from rl.state import OBS_FIELDS, OBS_SIZE
+from rl.state import OBS_FIELDS
 from rl.train_config import MAX_HIDDEN_SIZE, MAX_NUM_LAYERS
 
 FORMAT_NAME = "cluster-code-rl/policy"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
-# Training rows carry, after the observation, the simulator's true active faults (one 0/1 column per
-# fault type) so that the labels travel with their observation through PuffeRL's rollout buffers and
-# minibatch sampling. The network reads only the observation; the labels feed the diagnosis loss.
-TRAINING_ROW_SIZE = OBS_SIZE + NUM_FAULTS
+# Training rows carry, after the input, the simulator's true active faults (one 0/1 column per fault
+# type) so that the labels travel with their input through PuffeRL's rollout buffers and minibatch
+# sampling. The network reads only the input; the labels feed the diagnosis loss.
+TRAINING_ROW_SIZE = INPUT_SIZE + NUM_FAULTS
 
 
 class ModelError(Exception):
@@ -39,8 +42,8 @@ class ModelError(Exception):
 
 
 class ClusterPolicy(nn.Module):
-    """An MLP actor-critic over the 18-dim observation, in PufferLib's encode/decode shape, with a
-    diagnosis head: one logit per fault type in `rl.sim.faults`, the agent's belief that the fault
+    """An MLP actor-critic over the agent's input (`rl.agent_input`), in PufferLib's encode/decode shape, with a
+    diagnosis head: one logit per fault type in `rl.faults`, the agent's belief that the fault
     is active now (what it would report at this step).
 
     `diagnosis_weight` > 0 (set by training) adds a supervised loss on that head, binary
@@ -54,7 +57,7 @@ class ClusterPolicy(nn.Module):
         self.num_layers = num_layers
         self.is_continuous = False
         layers: list[nn.Module] = []
-        width = OBS_SIZE
+        width = INPUT_SIZE
         for _ in range(num_layers):
             layers += [_init(nn.Linear(width, hidden_size)), nn.ReLU()]
             width = hidden_size
@@ -67,7 +70,7 @@ class ClusterPolicy(nn.Module):
         self._diagnosis_losses = []  # the supervised loss of each training forward since the last take
 
     def encode_observations(self, observations, state=None):
-        return self.encoder(observations[..., :OBS_SIZE].reshape(-1, OBS_SIZE).float())
+        return self.encoder(observations[..., :INPUT_SIZE].reshape(-1, INPUT_SIZE).float())
 
     def decode_actions(self, hidden):
         return self.actor(hidden), self.critic(hidden)
@@ -86,7 +89,7 @@ class ClusterPolicy(nn.Module):
         """`logits`, carrying the diagnosis loss for rows that hold their true faults (training)."""
         if self.diagnosis_weight <= 0 or rows.shape[-1] != TRAINING_ROW_SIZE:
             return logits
-        truth = rows[..., OBS_SIZE:].reshape(-1, NUM_FAULTS).float()
+        truth = rows[..., INPUT_SIZE:].reshape(-1, NUM_FAULTS).float()
         predicted = self.diagnosis(hidden.reshape(-1, hidden.shape[-1]))
         loss = nn.functional.binary_cross_entropy_with_logits(predicted, truth)
         self._diagnosis_losses.append(float(loss.detach()))
@@ -163,7 +166,7 @@ class RecurrentClusterPolicy(nn.Module):
         import numpy as np
         from pufferlib.models import LSTMWrapper
 
-        space = SimpleNamespace(single_observation_space=gymnasium.spaces.Box(0, 1, (OBS_SIZE,), np.float32))
+        space = SimpleNamespace(single_observation_space=gymnasium.spaces.Box(0, 1, (INPUT_SIZE,), np.float32))
         self.wrapped = LSTMWrapper(space, mlp, input_size=mlp.hidden_size, hidden_size=mlp.hidden_size)
         self.hidden_size = mlp.hidden_size
         self.is_continuous = False
@@ -185,12 +188,12 @@ class RecurrentClusterPolicy(nn.Module):
         return self.mlp.diagnosis_logits
 
     def forward_eval(self, observations, state):
-        logits, values = self.wrapped.forward_eval(observations[..., :OBS_SIZE], state)
+        logits, values = self.wrapped.forward_eval(observations[..., :INPUT_SIZE], state)
         self.mlp.diagnosis_logits = self.mlp.diagnosis(state["hidden"]).detach()
         return logits, values
 
     def forward(self, observations, state):
-        logits, values = self.wrapped.forward(observations[..., :OBS_SIZE], state)
+        logits, values = self.wrapped.forward(observations[..., :INPUT_SIZE], state)
         return self.mlp.with_diagnosis_loss(logits, state["hidden"], observations), values
 
     def named_faults(self):
@@ -214,6 +217,7 @@ def save_model(path: str | os.PathLike, policy: nn.Module, metadata: dict) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "observation_fields": list(OBS_FIELDS),
+        "input_fields": list(INPUT_FIELDS),
         "action_names": list(ACTION_NAMES),
         "fault_names": list(FAULT_NAMES),
         "network": policy.shape(),
@@ -279,15 +283,16 @@ def read_model_file(path: str | os.PathLike) -> dict:
         )
     if version < FORMAT_VERSION:
         raise ModelError(
-            f"{path}: model format version {version} has no diagnosis head; this tool reads version "
+            f"{path}: model format version {version} predates the findings input; this tool reads version "
             f"{FORMAT_VERSION}: retrain with `cluster-rl train`"
         )
     meta = payload.get("metadata")
     if not isinstance(meta, dict) or not isinstance(payload.get("state_dict"), dict):
         raise ModelError(f"{path}: model file is missing its metadata or weights")
-    if meta.get("observation_fields") != list(OBS_FIELDS):
+    if meta.get("input_fields") != list(INPUT_FIELDS):
         raise ModelError(
-            f"{path}: model was trained on a different observation ({len(meta.get('observation_fields') or [])} fields)"
+            f"{path}: model was trained on a different input ({len(meta.get('input_fields') or [])} fields, this "
+            f"tool gives {INPUT_SIZE}): retrain with `cluster-rl train`"
         )
     if meta.get("action_names") != list(ACTION_NAMES):
         raise ModelError(f"{path}: model was trained with different actions")

@@ -1,21 +1,26 @@
-"""Baseline policies over batches of observations: random, and a scripted SRE runbook.
+"""Baseline policies over batches of input rows: random, and a scripted SRE runbook.
 
-A policy maps a `(N, 18)` observation batch to `N` actions. After each `act` its `beliefs`
-(float32, `(N, NUM_FAULTS)`) hold the probability it gives each fault type for each cluster: what
-it names as wrong (see `rl.diagnosis`). `reset(mask)` tells it which clusters started a new
-episode, so per-cluster memory (what the runbook already checked) is cleared there. Neither policy
-sees anything but observations.
+A policy maps a batch of input rows (`rl.agent_input`: the counts, the findings the reads have
+shown, which reads are fresh, the last action and its result, whether writes are allowed) to one
+action per cluster. After each `act` its `beliefs` (float32, `(N, NUM_FAULTS)`) hold the probability
+it gives each fault type for each cluster: what it names as wrong (see `rl.diagnosis`).
+`reset(mask)` tells it which clusters started a new episode, so per-cluster memory is cleared
+there. Neither policy sees anything but its input rows.
 """
+
+import math
 
 import numpy as np
 
 from rl.actions import NUM_ACTIONS, ClusterAction
-from rl.sim.faults import NUM_FAULTS, Fault
-from rl.state import ClusterState
+from rl.agent_input import FINDINGS_AT, FRESH_INDEX, INPUT_KEYS, NUM_READS, READS, WRITES_AT
+from rl.faults import HUMAN_ONLY, NUM_FAULTS, SPECS, Fault
+from rl.findings import FINDING_SCALE, FIRST_FINDING, SHOWN_BY
+from rl.state import OBS_SIZE, ClusterState
 
 A = ClusterAction
+F = Fault
 HIGH_USAGE = 0.46  # CPU or memory share above what a healthy cluster shows at full load (40%)
-FULL_NODE_CPU = 0.399  # `top nodes` CPU of a cluster with no pod slot left
 
 
 class RandomPolicy:
@@ -40,50 +45,100 @@ class RandomPolicy:
         return self.rng.integers(0, NUM_ACTIONS, size=n, dtype=np.int32)
 
 
+def finding_counts(row) -> dict[tuple[str, str], int]:
+    """The findings an input row holds, by (kind, reason): how many objects showed each."""
+    values = np.asarray(row[FINDINGS_AT : FINDINGS_AT + len(INPUT_KEYS)], dtype=np.float64)
+    counts = {}
+    for k in np.flatnonzero(values > 0):
+        scaled = (values[k] - FIRST_FINDING) / (1.0 - FIRST_FINDING) * math.log1p(FINDING_SCALE)
+        counts[INPUT_KEYS[k]] = max(1, round(math.expm1(scaled)))
+    return counts
+
+
+def fresh_reads(row) -> set[ClusterAction]:
+    return {a for a in READS if row[FRESH_INDEX[a]] > 0.5}
+
+
+# What identifies each fault in the findings a read showed: (kind, reason) keys, any of which will do.
+EVIDENCE_KEYS = {
+    F.NODE_NOT_READY: (("Node", "NotReady"), ("Pod", "PhaseUnknown"), ("Pod", "TerminatingOnDeadNode")),
+    F.NODE_CORDONED: (("Node", "Cordoned"),),
+    F.NODE_PRESSURE: (("Node", "MemoryPressure"), ("Pod", "Evicted")),
+    F.OOM_KILLED: (("Pod", "OOMKilled"),),
+    F.IMAGE_PULL_FAILURE: (("Pod", "ImagePullBackOff"),),
+    F.CONFIG_ERROR: (("Pod", "CreateContainerConfigError"),),
+    F.DNS_FAILURE: (("ClusterDNS", "DNSDown"), ("Log", "DNSResolutionFailed"), ("Event", "DNSResolutionFailed")),
+    F.CRASHED_PODS: (("Log", "Panic"),),
+    F.BAD_ROLLOUT: (("Log", "ConfigurationError"),),
+    F.RUNAWAY_DEPLOYMENT: (("HorizontalPodAutoscaler", "ScalingLimited"),),
+    F.UNDERSCALED: (("Log", "Overloaded"),),
+    F.QUOTA_EXHAUSTED: (
+        ("ResourceQuota", "QuotaExceeded"),
+        ("Deployment", "ReplicaFailure"),
+        ("ReplicaSet", "FailedCreate"),
+    ),
+    F.UNBOUND_PVC: (("PersistentVolumeClaim", "Pending"), ("Pod", "UnboundVolume")),
+    F.DEPENDENCY_DOWN: (("Service", "NoReadyEndpoints"),),
+    F.SERVICE_NO_ENDPOINTS: (("Service", "NoMatchingPods"),),
+    F.JOB_FAILED: (("Job", "JobFailed"),),
+    F.INSUFFICIENT_CAPACITY: (("Pod", "Unschedulable"),),
+}
+# The order it fixes faults in: nodes first (they hold pods), then what starves others, then pods.
+FIX_ORDER = (
+    F.NODE_NOT_READY,
+    F.NODE_PRESSURE,
+    F.NODE_CORDONED,
+    F.RUNAWAY_DEPLOYMENT,
+    F.UNDERSCALED,
+    F.OOM_KILLED,
+    F.CRASHED_PODS,
+)
+# Faults mended a unit (a node, a deployment) at a time: fixed only with their last unit.
+UNIT_FAULTS = frozenset({F.NODE_CORDONED, F.UNDERSCALED})
+# The read it takes to single out a fault's target again after a change.
+TARGET_READ = {
+    F.NODE_NOT_READY: A.GET_NODES,
+    F.NODE_PRESSURE: A.GET_NODES,
+    F.NODE_CORDONED: A.GET_NODES,
+    F.RUNAWAY_DEPLOYMENT: A.GET_DEPLOYMENTS,
+    F.OOM_KILLED: A.DESCRIBE_UNHEALTHY,
+    F.UNDERSCALED: A.CHECK_LOGS,
+    F.CRASHED_PODS: A.CHECK_LOGS,
+}
+# Faults that take room pods need: while one lasts, pods waiting for room are its doing.
+ROOM_TAKERS = frozenset({F.NODE_NOT_READY, F.NODE_CORDONED, F.NODE_PRESSURE, F.RUNAWAY_DEPLOYMENT})
+# Faults that set off others while they last (`rl.sim.kernels._advance_faults`), and the read that
+# shows what they set off: before its report, the runbook looks there once more.
+CASCADES = {
+    F.NODE_NOT_READY: A.GET_NODES,
+    F.NODE_CORDONED: A.GET_NODES,
+    F.RUNAWAY_DEPLOYMENT: A.DESCRIBE_UNHEALTHY,
+    F.UNDERSCALED: A.DESCRIBE_UNHEALTHY,
+    F.NODE_PRESSURE: A.DESCRIBE_UNHEALTHY,
+    F.DNS_FAILURE: A.DESCRIBE_UNHEALTHY,
+}
+
+
 class ExpertPolicy:
-    """A runbook an on-call SRE would follow, reading only what `kubectl` has shown it.
+    """A runbook an on-call SRE would follow, reading only what the next decision needs.
 
-    It surveys the cluster with every read (nodes, `top nodes`, `top pods`, deployments, logs,
-    describe, events, quotas), then fixes what the survey identified, one remedy at a time, each
-    only on a target a read singled out: drain a NotReady node, then a node under memory pressure
-    (`top nodes`), uncordon cordoned nodes, scale up a deployment whose pods sit at their memory
-    limit (`top pods`), scale down a hot deployment that leaves pods Pending, scale up a hot one
-    that is unavailable, restart failed pods once the logs have been read and memory explains
-    none of them. After each remedy it reads again what that remedy touched. With nothing left to
-    fix and every read fresh it says it is done (WAIT); if the episode goes on, something new broke,
-    and it surveys again.
+    It starts from the summary of `kubectl get nodes,pods` and asks only the questions that summary
+    raises, each with the one read that answers it: `get nodes` when a node is not ready or cordoned,
+    `describe` of the unhealthy pods when pods fail, wait or are unknown, the workloads (`get
+    deployments` and the rest) always once, since quotas, services, jobs and autoscalers show nowhere
+    else, and the logs when pods crash-loop or deployments are unavailable for a reason nothing else
+    explains. It names each fault from the findings that identify it (`EVIDENCE_KEYS`), and fixes each
+    fault it may fix as soon as a read has singled out its target (nodes first), taking that read
+    again after any change. With writes allowed it names only what a human must fix; on a read-only
+    cluster it names everything it found and never tries a remedy. With nothing left to fix and every
+    question answered it WAITs, its report made.
 
-    It names what it believes is wrong from the same reads, as an SRE writing the incident note would
-    (belief 1 or 0, see `_Runbook.names`): a NotReady or cordoned node from `get nodes`, a pressured
-    node from `top nodes` memory, OOM kills from `top pods` memory, a runaway or under-scaled
-    deployment from `top pods` CPU with Pending pods or unavailable deployments, crashed pods from
-    failed pods a restart has not yet cleared, a bad rollout from failed pods a restart left behind
-    that memory does not explain, an unbound PVC and a DNS failure from the flags the reads set, an
-    exhausted quota from the resource-pressure flag when `top nodes` shows no pressured node.
-
-    Its memory, per cluster: which reads are fresh since the last change, what each `top` showed,
-    and how many pods were failed when it last restarted them.
+    Its memory, per cluster: which reads it took and when, what each `top` showed, which faults it
+    fixed (their findings stay in view until read again), and whether a drained node awaits its
+    uncordon.
     """
 
     name = "expert"
-    SURVEY = (
-        A.GET_NODES,
-        A.TOP_NODES,
-        A.TOP_PODS,
-        A.GET_DEPLOYMENTS,
-        A.CHECK_LOGS,
-        A.DESCRIBE_UNHEALTHY,
-        A.GET_EVENTS,
-        A.GET_RESOURCE_QUOTAS,
-    )
-    # The reads a remedy makes stale.
-    STALE_AFTER = {
-        A.DRAIN_NODE: (A.GET_NODES, A.TOP_NODES, A.TOP_PODS, A.DESCRIBE_UNHEALTHY, A.GET_DEPLOYMENTS),
-        A.UNCORDON_NODE: (A.GET_NODES, A.TOP_NODES, A.DESCRIBE_UNHEALTHY, A.GET_DEPLOYMENTS),
-        A.SCALE_UP_DEPLOYMENT: (A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES),
-        A.SCALE_DOWN_DEPLOYMENT: (A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES),
-        A.RESTART_FAILED_PODS: (A.DESCRIBE_UNHEALTHY, A.CHECK_LOGS, A.TOP_PODS),
-    }
 
     def __init__(self, num_envs: int, seed: int = 0):
         self.num_envs = num_envs
@@ -94,119 +149,193 @@ class ExpertPolicy:
         for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
             self.memory[i] = _Runbook()
 
-    def act(self, o: np.ndarray) -> np.ndarray:
-        if self.beliefs.shape[0] != len(o):
-            self.beliefs = np.zeros((len(o), NUM_FAULTS), dtype=np.float32)
-        return np.array([self._act_one(i, self.memory[i], o[i]) for i in range(len(o))], dtype=np.int32)
-
-    def _act_one(self, i: int, m: "_Runbook", obs) -> int:
-        m.see(obs)
-        self.beliefs[i] = m.names()
-        action = self._choose(m)
-        m.did(action, self.STALE_AFTER.get(action, ()))
-        return int(action)
-
-    def _choose(self, m: "_Runbook") -> ClusterAction:
-        # Each rule: (symptom, remedy, the reads that must single out its target first).
-        for symptom, remedy, reads in self._rules(m):
-            if symptom and reads <= m.valid:
-                missing = [r for r in self.SURVEY if r in reads and r not in m.fresh]
-                return missing[0] if missing else remedy
-        for read in self.SURVEY:
-            if read not in m.valid:
-                return read
-        return A.WAIT
-
-    @staticmethod
-    def _rules(m: "_Runbook"):
-        s = m.state
-        # A runaway fills the cluster: Pending pods and every node at full use. (Pending pods with
-        # an unbound PVC and nodes to spare point to a deployment short of replicas.)
-        cluster_full = m.node_cpu >= FULL_NODE_CPU
-        hot = m.pod_cpu >= HIGH_USAGE
-        deployments = {A.TOP_PODS, A.GET_DEPLOYMENTS, A.DESCRIBE_UNHEALTHY, A.TOP_NODES}
-        return (
-            (s.nodes_not_ready > 0, A.DRAIN_NODE, {A.GET_NODES}),
-            (m.node_mem >= HIGH_USAGE, A.DRAIN_NODE, {A.TOP_NODES}),  # a node under memory pressure
-            (s.num_nodes - s.nodes_ready - s.nodes_not_ready > 0, A.UNCORDON_NODE, {A.GET_NODES}),
-            (m.pod_mem >= HIGH_USAGE, A.SCALE_UP_DEPLOYMENT, {A.TOP_PODS}),  # pods at their memory limit
-            (
-                hot and s.pods_pending > 0 and (cluster_full or not s.has_pvc_issues),
-                A.SCALE_DOWN_DEPLOYMENT,
-                deployments,
-            ),
-            (hot and s.deployments_unavailable > 0, A.SCALE_UP_DEPLOYMENT, deployments),
-            (
-                s.pods_failed > 0 and s.pods_failed != m.failed_after_restart,
-                A.RESTART_FAILED_PODS,  # describe and the logs name why they fail
-                {A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY, A.TOP_PODS, A.TOP_NODES},
-            ),
-        )
+    def act(self, rows: np.ndarray) -> np.ndarray:
+        if self.beliefs.shape[0] != len(rows):
+            self.beliefs = np.zeros((len(rows), NUM_FAULTS), dtype=np.float32)
+        actions = np.zeros(len(rows), dtype=np.int32)
+        for i in range(len(rows)):
+            memory = self.memory[i]
+            memory.see(rows[i])
+            action = memory.choose()
+            self.beliefs[i] = 0.0
+            for fault in memory.names():
+                self.beliefs[i, fault] = 1.0
+            memory.did(action)
+            actions[i] = action
+        return actions
 
 
 class _Runbook:
-    """One cluster's memory for ExpertPolicy."""
+    """One cluster's runbook and memory."""
 
     def __init__(self):
+        self.step = 0
+        self.last_taken: dict[ClusterAction, int] = {}  # read -> step it was last taken
+        self.top = {}  # TOP_NODES / TOP_PODS -> (cpu, memory) it showed
+        self.fixed: dict[Fault, int] = {}  # fault -> step it was fixed
+        self.refreshed: dict[tuple[str, str], int] = {}  # finding key -> step a read last showed it
+        self.last_change = -1  # step of its last remedy
+        self.uncordon_due = False  # a pressured node was drained: it comes back cordoned
+        self.cascade_risk: set[ClusterAction] = set()  # reads that would show what a fault set off
+        self.final_checks: set[ClusterAction] = set()  # of those, the ones taken again before the report
+        self.last_action = None
         self.state = ClusterState()
-        self.fresh: set = {A.GET_PODS}  # reads taken since the last change: they single out targets
-        self.valid: set = {A.GET_PODS}  # reads whose figures still hold (no change touched them since)
-        self.node_mem = self.node_cpu = self.pod_mem = self.pod_cpu = 0.0
-        self.failed_after_restart = -1  # Failed pods a restart left (CrashLoopBackOff): not worth another
-        self.last = None
-        self.restarted = False
-        self.rollout = False  # failed pods outlived a restart, and memory explains none of them
+        self.findings: dict[tuple[str, str], int] = {}
+        self.fresh: set = set()
+        self.writes = True
+        self.believed: set[Fault] = set()
 
-    def see(self, obs) -> None:
-        self.state = ClusterState.from_observation(obs)
-        if self.last in (A.GET_PODS, A.DESCRIBE_UNHEALTHY) and self.state.pods_failed == 0:
-            self.rollout = False
-        if self.last == A.TOP_NODES:
-            self.node_cpu, self.node_mem = float(obs[11]), float(obs[12])
-        elif self.last == A.TOP_PODS:
-            self.pod_cpu, self.pod_mem = float(obs[11]), float(obs[12])
-        elif self.last == A.WAIT:
-            self.fresh, self.valid = set(), set()  # not done after all: something new broke, look again
-            self.failed_after_restart = -1
-        if self.last == A.DESCRIBE_UNHEALTHY and self.restarted:
-            self.failed_after_restart = self.state.pods_failed
-            self.restarted = False
-            if self.failed_after_restart > 0 and max(self.pod_mem, self.node_mem) < HIGH_USAGE:
-                self.rollout = True  # CrashLoopBackOff: the pods crash again, a rollback is needed
+    # -- what it knows -------------------------------------------------------------------------
 
-    def names(self) -> np.ndarray:
-        """Its belief (1 or 0) in each fault type, from what its reads have shown."""
+    def see(self, row) -> None:
+        self.state = ClusterState.from_observation(row[:OBS_SIZE])
+        self.findings = finding_counts(row)
+        self.fresh = fresh_reads(row)
+        self.writes = row[WRITES_AT] > 0.5
+        if self.last_action in (A.TOP_NODES, A.TOP_PODS):
+            self.top[self.last_action] = (float(row[11]), float(row[12]))
+        self.believed = self._believe()
+
+    def _count(self, kind: str, reason: str) -> int:
+        return self.findings.get((kind, reason), 0)
+
+    def _taken_since(self, read: ClusterAction, step: int) -> bool:
+        return self.last_taken.get(read, -1) > step
+
+    def _believe(self) -> set[Fault]:
+        believed = set()
+        for fault, keys in EVIDENCE_KEYS.items():
+            # What it fixed stays fixed until a read shows that fault's findings again.
+            since = self.fixed.get(fault, -1)
+            if any(self._count(*key) for key in keys if self.refreshed.get(key, 0) > since):
+                believed.add(fault)
+                self.fixed.pop(fault, None)
+        # A rollout stuck past its deadline with no image or config error is a bad rollout.
+        if self._count("Deployment", "ProgressDeadlineExceeded") and not believed & {
+            F.IMAGE_PULL_FAILURE,
+            F.CONFIG_ERROR,
+        }:
+            believed.add(F.BAD_ROLLOUT)
+        # Pods no node can fit are a full cluster only when no runaway and no lost node explains them
+        # (one it fixed explains them until the pods are looked at again).
+        freed_unseen = {f for f, when in self.fixed.items() if not self._taken_since(A.DESCRIBE_UNHEALTHY, when)}
+        if (believed | freed_unseen) & self._room_takers():
+            believed.discard(F.INSUFFICIENT_CAPACITY)
+        return believed
+
+    def _room_takers(self) -> frozenset[Fault]:
+        """The faults that would leave pods waiting for room here: a runaway always; lost nodes only
+        when they are more than a fifth of the cluster (the rest of a larger one holds their pods)."""
         s = self.state
-        node_pressure = self.node_mem >= HIGH_USAGE
-        oom = self.pod_mem >= HIGH_USAGE
-        hot = self.pod_cpu >= HIGH_USAGE
-        runaway = hot and s.pods_pending > 0 and (self.node_cpu >= FULL_NODE_CPU or not s.has_pvc_issues)
-        named = {
-            Fault.NODE_NOT_READY: s.nodes_not_ready > 0,
-            Fault.NODE_CORDONED: s.num_nodes - s.nodes_ready - s.nodes_not_ready > 0,
-            Fault.NODE_PRESSURE: node_pressure,
-            Fault.OOM_KILLED: oom,
-            Fault.RUNAWAY_DEPLOYMENT: runaway,
-            Fault.UNDERSCALED: hot and s.deployments_unavailable > 0 and not runaway,
-            Fault.CRASHED_PODS: s.pods_failed > max(self.failed_after_restart, 0) and not (oom or node_pressure),
-            Fault.BAD_ROLLOUT: self.rollout,
-            # The resource-pressure flag is a pressured node or an exhausted quota: `top nodes` tells them apart.
-            Fault.QUOTA_EXHAUSTED: s.has_resource_pressure and not node_pressure,
-            Fault.UNBOUND_PVC: s.has_pvc_issues,
-            Fault.DNS_FAILURE: s.has_network_issues,
-        }
-        row = np.zeros(NUM_FAULTS, dtype=np.float32)
-        for fault, on in named.items():
-            row[fault] = 1.0 if on else 0.0
-        return row
+        lost = s.num_nodes - s.nodes_ready
+        return ROOM_TAKERS if s.num_nodes and lost > 0.2 * s.num_nodes else frozenset({F.RUNAWAY_DEPLOYMENT})
 
-    def did(self, action, stale) -> None:
-        self.last = action
-        if action == A.RESTART_FAILED_PODS:
-            self.restarted = True
-        if action in ExpertPolicy.STALE_AFTER:
-            self.fresh = set()  # after a change, a target must be singled out again
-            self.valid -= set(stale)
-        elif action != A.WAIT:
-            self.fresh.add(action)
-            self.valid.add(action)
+    def names(self) -> set[Fault]:
+        """What it names now: what it believes and must name (all of it on a read-only cluster)."""
+        return self.believed if not self.writes else self.believed & HUMAN_ONLY
+
+    # -- what it does --------------------------------------------------------------------------
+
+    def choose(self) -> ClusterAction:
+        if self.writes:
+            for fault in FIX_ORDER:
+                if fault in self.believed:
+                    if self.fresh & set(SPECS[fault].revealed_by):
+                        return SPECS[fault].fixed_by[0]
+                    return TARGET_READ[fault]
+        question = self._next_question()
+        return question if question is not None else A.WAIT
+
+    def _next_question(self) -> ClusterAction | None:
+        s = self.state
+        taken = self.last_taken
+        cordoned = s.num_nodes - s.nodes_ready - s.nodes_not_ready
+        if (s.nodes_not_ready or cordoned > 0) and A.GET_NODES not in taken:
+            return A.GET_NODES
+        if self.uncordon_due and not self._taken_since(A.GET_NODES, self.fixed.get(F.NODE_PRESSURE, -1)):
+            return A.GET_NODES
+        if s.pods_failed + s.pods_pending + s.pods_unknown > 0 and A.DESCRIBE_UNHEALTHY not in taken:
+            return A.DESCRIBE_UNHEALTHY
+        if A.GET_DEPLOYMENTS not in taken:
+            return A.GET_DEPLOYMENTS
+        if self._needs_logs():
+            return A.CHECK_LOGS
+        # Room freed while pods waited for it: see whether they still wait.
+        if self._count("Pod", "Unschedulable"):
+            freed = [self.fixed[f] for f in self._room_takers() if f in self.fixed]
+            if freed and not self._taken_since(A.DESCRIBE_UNHEALTHY, max(freed)):
+                return A.DESCRIBE_UNHEALTHY
+        # What a fault sets off while it lasts: before the report, look once more where it would show.
+        for read in self.cascade_risk:
+            if read not in self.final_checks:
+                self.final_checks.add(read)
+                if self.last_action != read:
+                    return read
+        return None
+
+    def _needs_logs(self) -> bool:
+        """Pods crash-loop that the logs read so far do not explain, or deployments are unavailable
+        for a reason nothing read so far gives."""
+        dns = self._count("ClusterDNS", "DNSDown")
+        crash_looping = self._count("Pod", "CrashLoopBackOff") - (2 if dns else 0)
+        if A.CHECK_LOGS in self.last_taken:
+            if self._taken_since(A.CHECK_LOGS, self.last_change):  # (logs from before a change explain nothing now)
+                crash_looping -= self._count("Log", "Panic") + self._count("Log", "ConfigurationError")
+            return crash_looping > 0 and not self._taken_since(
+                A.CHECK_LOGS, max(self.last_taken.get(A.DESCRIBE_UNHEALTHY, -1), self.last_change)
+            )
+        if crash_looping > 0:
+            return True
+        unavailable = self._count("Deployment", "ReplicasUnavailable")
+        return unavailable > self._explained_unavailable() or bool(unavailable and F.DNS_FAILURE in self.believed)
+
+    def _explained_unavailable(self) -> int:
+        """Deployments the faults it knows of make unavailable."""
+        # (what it fixed before the workloads were read last no longer counts there)
+        known = self.believed | {f for f, when in self.fixed.items() if not self._taken_since(A.GET_DEPLOYMENTS, when)}
+        count = sum(
+            1
+            for f in (
+                F.OOM_KILLED,
+                F.IMAGE_PULL_FAILURE,
+                F.CONFIG_ERROR,
+                F.QUOTA_EXHAUSTED,
+                F.UNBOUND_PVC,
+                F.RUNAWAY_DEPLOYMENT,
+                F.DEPENDENCY_DOWN,
+                F.BAD_ROLLOUT,
+            )
+            if f in known
+        )
+        if F.NODE_NOT_READY in known:
+            count += self._count("Pod", "PhaseUnknown")
+        if self._count("Pod", "Unschedulable") and F.RUNAWAY_DEPLOYMENT not in known:
+            count += min(3, self._count("Pod", "Unschedulable"))
+        return count
+
+    def did(self, action) -> None:
+        self.last_action = action
+        for fault, read in CASCADES.items():
+            if fault in self.believed:
+                self.cascade_risk.add(read)
+        self.step += 1
+        if action in READS_SET:
+            self.last_taken[action] = self.step
+            for key in KEYS_SHOWN_BY[action]:
+                self.refreshed[key] = self.step
+        elif action != A.WAIT and self.writes:
+            self.last_change = self.step
+            for fault in FIX_ORDER:
+                if fault in self.believed and SPECS[fault].fixed_by[0] == action:
+                    units = max(self._count(*key) for key in EVIDENCE_KEYS[fault])
+                    if fault not in UNIT_FAULTS or units <= 1:
+                        self.fixed[fault] = self.step
+                    self.uncordon_due = self.uncordon_due or fault == F.NODE_PRESSURE
+                    break
+            if action == A.UNCORDON_NODE:
+                self.uncordon_due = False
+
+
+READS_SET = frozenset(READS)
+assert NUM_READS == len(READS_SET)
+KEYS_SHOWN_BY = {read: tuple(key for key in INPUT_KEYS if read in SHOWN_BY[key]) for read in READS}

@@ -5,11 +5,12 @@ import numpy as np
 import pufferlib
 
 from rl.actions import NUM_ACTIONS
+from rl.agent_input import INPUT_SIZE
 from rl.diagnosis import fault_columns
-from rl.sim import core
-from rl.sim.faults import NUM_FAULTS
+from rl.faults import NUM_FAULTS
+from rl.sim import layout
+from rl.sim.batch import ClusterBatch
 from rl.sim.scenario import ScenarioConfig
-from rl.state import OBS_SIZE
 
 # PuffeRL clips every step's reward to [-1, 1]. Unscaled, a step that drains a healthy node (-2.0)
 # would look no worse to PPO than an early WAIT on a degrading cluster, and harm would be cheap. The
@@ -25,8 +26,8 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
     themselves when their episode ends. Cluster i behaves exactly like `ClusterEnv` seeded with
     `seed + i`.
 
-    Each row is the 18-field observation followed by the cluster's true active faults, one 0/1
-    column per fault type: the labels of the policy's diagnosis head, which travel with their
+    Each row is the agent's input (`rl.agent_input`) followed by the cluster's true active faults, one
+    0/1 column per fault type: the labels of the policy's diagnosis head, which travel with their
     observation through the trainer's buffers (the network reads only the observation). What the
     agent names, which decides whether its WAIT ends the episode, comes from `named_source` (a
     callable returning the int64 bitmasks the policy named with the actions it just chose); without
@@ -42,14 +43,16 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
         report_interval: int = 32,
         buf=None,
     ):
-        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, shape=(OBS_SIZE + NUM_FAULTS,), dtype=np.float32)
+        self.single_observation_space = gymnasium.spaces.Box(
+            0.0, 1.0, shape=(INPUT_SIZE + NUM_FAULTS,), dtype=np.float32
+        )
         self.single_action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
         self.num_agents = num_envs
         self.render_mode = None
         self.report_interval = report_interval
         super().__init__(buf)
-        self.batch = core.ClusterBatch(num_envs, scenario)
-        self.cluster_observations = np.zeros((num_envs, OBS_SIZE), dtype=np.float32)
+        self.batch = ClusterBatch(num_envs, scenario)
+        self.cluster_observations = np.zeros((num_envs, INPUT_SIZE), dtype=np.float32)
         self.named_source = None
         self.seed_value = seed
         self._steps = 0
@@ -75,13 +78,14 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
         self.rewards *= REWARD_SCALE
         self._write_rows()
         self._steps += 1
-        ended = batch.outcome != core.OUTCOME_RUNNING
+        st = batch.state
+        ended = st.outcome != layout.OUTCOME_RUNNING
         if ended.any():
             self._finished[0] += ended.sum()
-            self._finished[1] += batch.final_return[ended].sum()
-            self._finished[2] += batch.final_length[ended].sum()
-            self._finished[3] += batch.final_harmful[ended].sum()
-            resolved = int((batch.outcome == core.OUTCOME_RESOLVED).sum())
+            self._finished[1] += st.final_return[ended].sum()
+            self._finished[2] += st.final_length[ended].sum()
+            self._finished[3] += st.final_harmful[ended].sum()
+            resolved = int((st.outcome == layout.OUTCOME_RESOLVED).sum())
             self._resolved += resolved
             self.episodes_total += int(ended.sum())
             self.resolved_total += resolved
@@ -107,8 +111,8 @@ class ClusterPufferEnv(pufferlib.PufferEnv):
         self._write_rows()
 
     def _write_rows(self):
-        self.observations[:, :OBS_SIZE] = self.cluster_observations
-        self.observations[:, OBS_SIZE:] = fault_columns(self.batch.active)
+        self.observations[:, :INPUT_SIZE] = self.cluster_observations
+        self.observations[:, INPUT_SIZE:] = fault_columns(self.batch.state.active)
 
     def close(self):
         pass

@@ -33,11 +33,13 @@ OBS_FIELDS = (
 )
 OBS_SIZE = len(OBS_FIELDS)
 
-# Largest sizes the totals are scaled to (log scale): the limits of `rl.sim.scenario.ScenarioConfig`.
+# Largest sizes the totals are scaled to (log scale): the limits of `rl.sim.scenario.ScenarioConfig`
+# (1,000 nodes of up to 250 pods, 20,000 deployments), and the events a large cluster records in the
+# recent window.
 NODE_SCALE = 1000.0
-POD_SCALE = 20000.0
-DEPLOYMENT_SCALE = 500.0
-EVENT_SCALE = 1000.0
+POD_SCALE = 250_000.0
+DEPLOYMENT_SCALE = 20_000.0
+EVENT_SCALE = 10_000.0
 # The smallest non-zero value a count of bad objects is encoded as: one NotReady node among 1,000
 # moves its entry by at least this much from a healthy cluster's.
 FIRST_BAD = 0.1

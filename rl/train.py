@@ -423,7 +423,7 @@ def _rank_state(trainer, env) -> dict:
     """What differs between ranks and must survive a resume: their RNG streams and episode counts."""
     return {
         "torch_rng": torch.get_rng_state(),
-        "sim_rng": torch.from_numpy(env.batch.rng.view(np.int64).copy()),
+        "sim_rng": torch.from_numpy(env.batch.state.rng.view(np.int64).copy()),
         "episodes_total": int(env.episodes_total),
     }
 
@@ -522,8 +522,8 @@ def _restore(trainer, env, payload: dict, config: TrainConfig, world: World) -> 
         else:
             torch.manual_seed(world.torch_seed(config.seed) + global_step)
         streams = payload["sim_rng"].numpy().view(np.uint64)
-        n = env.batch.rng.shape[0]
-        env.batch.rng[:] = streams[world.rank * n : (world.rank + 1) * n]
+        n = env.batch.state.rng.shape[0]
+        env.batch.state.rng[:] = streams[world.rank * n : (world.rank + 1) * n]
         env.restart_episodes()  # clusters start fresh episodes from the saved streams
         env.episodes_total = int(payload["episodes_total"]) if world.is_main else 0
         if global_step % world.size:

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from rl.sim.faults import Fault
+from rl.faults import Fault
 
 
 def test_diagnose_json_report_from_a_model(small_model, tmp_path):

@@ -16,7 +16,7 @@ from rl.diagnosis import (
     policy_beliefs,
     to_mask,
 )
-from rl.sim.faults import NUM_FAULTS, Fault
+from rl.faults import NUM_FAULTS, Fault
 from rl.sim.scenario import ScenarioConfig
 
 
@@ -79,41 +79,79 @@ def test_scores_are_micro_averaged_over_episodes():
 
 def test_every_mapped_finding_is_one_an_analyzer_can_emit():
     from rl.kube.analyzers import EVENT_REASONS, REASONS
+    from rl.kube.analyzers import log as log_analyzer
+
+    REASONS = {**REASONS, "Log": log_analyzer.REASONS, "Event": EVENT_REASONS}
 
     assert all(reason in REASONS.get(kind, ()) for kind, reason in FINDING_FAULTS), [
         key for key in FINDING_FAULTS if key[1] not in REASONS.get(key[0], ())
     ]
     assert finding_fault("Pod", "DNSResolutionFailed") == Fault.DNS_FAILURE  # events keep their object's kind
     assert "DNSResolutionFailed" in EVENT_REASONS
-    assert finding_fault("Service", "NoMatchingPods") is None
+    assert finding_fault("Service", "NoMatchingPods") == Fault.SERVICE_NO_ENDPOINTS
+    assert finding_fault("Ingress", "NoIngressClass") is None  # no fault type: it stays a finding
+    assert finding_fault("Deployment", "ReplicasUnavailable") is None  # a symptom many faults share
 
 
-def _lone_dns_failure():
+def _lone_dns_failure(read_only: bool = False):
     """A cluster whose only fault is a DNS failure, and nothing else ever breaks."""
     weights = {name: 0.0 for name in ScenarioConfig().fault_weights}
     weights["dns_failure"] = 1.0
-    scenario = ScenarioConfig(min_faults=1, max_faults=1, new_fault_rate=0.0, cascade_chance=0.0, fault_weights=weights)
+    scenario = ScenarioConfig(
+        min_faults=1,
+        max_faults=1,
+        new_fault_rate=0.0,
+        cascade_chance=0.0,
+        fault_weights=weights,
+        read_only_share=1.0 if read_only else 0.0,
+    )
     env = ClusterEnv(max_steps=20, scenario=scenario)
     env.reset(seed=4)
     assert env.active_faults() == [Fault.DNS_FAILURE]
     return env
 
 
-def test_a_wait_wins_only_when_the_agent_names_every_human_only_fault():
+@pytest.mark.parametrize(
+    "named, outcome",
+    [
+        ([Fault.UNBOUND_PVC], "stopped"),  # the wrong fault
+        ([Fault.DNS_FAILURE, Fault.UNBOUND_PVC], "stopped"),  # one too many: a false alarm
+        ([], "stopped"),  # nothing named: the fault is missed
+        (1 << Fault.DNS_FAILURE, "resolved"),  # exactly what is wrong
+    ],
+)
+def test_a_wait_is_the_report_and_wins_only_when_it_names_exactly_what_is_wrong(named, outcome):
     env = _lone_dns_failure()
-    _, _, terminated, _, info = env.step(ClusterAction.WAIT, named=[Fault.UNBOUND_PVC])
-    assert not terminated and info["named_faults"] == ["unbound_pvc"] and info["active_faults"] == ["dns_failure"]
-    _, _, terminated, _, info = env.step(ClusterAction.WAIT, named=1 << Fault.DNS_FAILURE)
-    assert terminated and info["outcome"] == "resolved" and info["named_faults"] == ["dns_failure"]
+    _, reward, terminated, _, info = env.step(ClusterAction.WAIT, named=named)
+    assert terminated and info["outcome"] == outcome
+    assert (reward > 0) == (outcome == "resolved")
 
 
 def test_without_named_a_wait_takes_what_the_reads_identified():
     env = _lone_dns_failure()
-    _, _, terminated, _, info = env.step(ClusterAction.WAIT)
-    assert not terminated and info["named_faults"] == []
     env.step(ClusterAction.CHECK_LOGS)  # the logs identify the failed lookups
     _, _, terminated, _, info = env.step(ClusterAction.WAIT)
     assert terminated and info["outcome"] == "resolved"
+    env = _lone_dns_failure()
+    _, _, terminated, _, info = env.step(ClusterAction.WAIT)  # nothing read: nothing named
+    assert terminated and info["outcome"] == "stopped"
+
+
+def test_a_healthy_cluster_is_resolved_by_a_wait_that_names_nothing():
+    scenario = ScenarioConfig(min_faults=0, max_faults=0, new_fault_rate=0.0)
+    for named, outcome in ((None, "resolved"), (0, "resolved"), ([Fault.NODE_CORDONED], "stopped")):
+        env = ClusterEnv(scenario=scenario)
+        env.reset(seed=8)
+        env.step(ClusterAction.GET_DEPLOYMENTS)
+        assert env.step(ClusterAction.WAIT, named=named)[4]["outcome"] == outcome
+
+
+def test_on_a_read_only_cluster_remedies_are_dry_runs_and_the_report_must_name_everything():
+    env = _lone_dns_failure(read_only=True)
+    _, _, _, _, info = env.step(ClusterAction.RESTART_FAILED_PODS)
+    assert info["action_result"]["data"]["result"] == "dry_run" and info["read_only"]
+    assert env.active_faults() == [Fault.DNS_FAILURE]
+    assert env.step(ClusterAction.WAIT, named=[Fault.DNS_FAILURE])[4]["outcome"] == "resolved"
 
 
 def test_a_bad_named_value_is_refused_before_the_step():

@@ -8,8 +8,7 @@ from kube_server import FakeKubeServer, load_into, write_kubeconfig
 from rl import ClusterAction as A
 from rl import ClusterEnv
 from rl.kube import KubeBackend
-from rl.sim import core
-from rl.state import OBS_FIELDS, OBS_SIZE, ClusterState
+from rl.state import OBS_FIELDS, OBS_SIZE, ClusterState, encode_observation
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def real_env(tmp_path):
 def _compiled(state: ClusterState) -> np.ndarray:
     raw = np.array([float(getattr(state, name)) for name in OBS_FIELDS], dtype=np.float32)
     out = np.zeros(OBS_SIZE, dtype=np.float32)
-    core.encode_observation(raw, out)  # the function the simulator's kernels call
+    encode_observation(raw, out)  # the function the simulator's kernels call
     return out
 
 

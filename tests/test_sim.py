@@ -7,19 +7,27 @@ import pytest
 
 from rl import ClusterAction as A
 from rl import ClusterEnv
+from rl.agent_input import INPUT_SIZE, LAST_ACTION_AT, RESULT_AT, RESULT_DRY_RUN, WRITES_AT
+from rl.faults import HUMAN_ONLY, INJECTABLE, NUM_FAULTS, Fault
 from rl.puffer_env import REWARD_SCALE, ClusterPufferEnv
-from rl.sim import core
-from rl.sim.faults import HUMAN_ONLY, INJECTABLE, NUM_FAULTS, Fault
+from rl.sim import layout
+from rl.sim.batch import ClusterBatch, step_buffers
 from rl.sim.scenario import ScenarioConfig
-from rl.state import OBS_SIZE
+
+# Reads that change nothing and show nothing a test looks at: they let time pass.
+PASS_TIME = A.GET_EVENTS
 
 
 def single_fault(fault: Fault, **overrides) -> ClusterEnv:
+    """A writable cluster with metrics-server, no benign findings, and `fault` alone, for good."""
     settings = {
         "min_faults": 1,
         "max_faults": 1,
         "new_fault_rate": 0.0,
         "cascade_chance": 0.0,
+        "read_only_share": 0.0,
+        "metrics_share": 1.0,
+        "background": 0.0,
         "fault_weights": {fault.name.lower(): 1.0},
         **overrides,
     }
@@ -36,10 +44,9 @@ def parts(info) -> dict:
 
 def test_batch_is_deterministic_for_a_seed():
     def rollout(seed):
-        batch = core.ClusterBatch(64)
+        batch = ClusterBatch(64)
         batch.seed(seed)
-        obs = np.zeros((64, OBS_SIZE), np.float32)
-        r, t, tr = np.zeros(64, np.float32), np.zeros(64, bool), np.zeros(64, bool)
+        obs, r, t, tr = step_buffers(64)
         batch.reset(obs)
         rng = np.random.default_rng(1)
         history = []
@@ -55,7 +62,7 @@ def test_batch_is_deterministic_for_a_seed():
 
 def test_vectorized_env_and_cluster_env_give_identical_trajectories():
     """Cluster i of a batch seeded s is ClusterEnv seeded s + i, across episode boundaries too
-    (rewards scaled for PPO by REWARD_SCALE)."""
+    (rewards scaled for PPO by REWARD_SCALE): the same full input rows."""
     n, seed, steps = 6, 100, 250
     vec = pufferlib.vector.make(
         ClusterPufferEnv, backend=pufferlib.vector.Serial, num_envs=1, seed=seed, env_kwargs={"num_envs": n}
@@ -63,10 +70,10 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
     vec.async_reset(seed)
     vec.recv()
     obs, rewards, terminals, truncations = vec.observations, vec.rewards, vec.terminals, vec.truncations
-    singles = [ClusterEnv() for _ in range(n)]
+    singles = [ClusterEnv(observation="full") for _ in range(n)]
     single_obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
     for i in range(n):
-        np.testing.assert_array_equal(obs[i, :OBS_SIZE], single_obs[i])
+        np.testing.assert_array_equal(obs[i, :INPUT_SIZE], single_obs[i])
     actions = np.random.default_rng(3).integers(0, 15, size=(steps, n))
     batch = vec.envs[0].batch
     faults_seen = 0
@@ -81,11 +88,11 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
             if term or trunc:
                 episodes_ended += 1
                 o, _ = env.reset()  # the batch reset this cluster itself, from the same stream
-            np.testing.assert_array_equal(obs[i, :OBS_SIZE], o)
-            # After the observation, each row carries the cluster's true active faults (the labels
-            # of the diagnosis head).
-            truth = [(int(batch.active[i]) >> f) & 1 for f in range(NUM_FAULTS)]
-            np.testing.assert_array_equal(obs[i, OBS_SIZE:], truth)
+            np.testing.assert_array_equal(obs[i, :INPUT_SIZE], o)
+            # After the input, each row carries the cluster's true active faults (the labels of the
+            # diagnosis head).
+            truth = [(int(batch.state.active[i]) >> f) & 1 for f in range(NUM_FAULTS)]
+            np.testing.assert_array_equal(obs[i, INPUT_SIZE:], truth)
             faults_seen += sum(truth)
     assert episodes_ended >= n  # the comparison crossed episode boundaries
     assert faults_seen > 0
@@ -94,7 +101,7 @@ def test_vectorized_env_and_cluster_env_give_identical_trajectories():
 def test_puffer_env_writes_into_the_buffers_it_was_given():
     n = 32
     buf = {
-        "observations": np.zeros((n, OBS_SIZE + NUM_FAULTS), np.float32),
+        "observations": np.zeros((n, INPUT_SIZE + NUM_FAULTS), np.float32),
         "rewards": np.zeros(n, np.float32),
         "terminals": np.zeros(n, bool),
         "truncations": np.zeros(n, bool),
@@ -126,13 +133,20 @@ FIXES = {
     # Drained, the pressured node recovers but stays cordoned until a read finds it and it is uncordoned.
     Fault.NODE_PRESSURE: [A.TOP_NODES, A.DRAIN_NODE, A.GET_NODES, A.UNCORDON_NODE],
     Fault.RUNAWAY_DEPLOYMENT: [A.TOP_PODS, A.SCALE_DOWN_DEPLOYMENT],
-    Fault.UNDERSCALED: [A.GET_DEPLOYMENTS, A.SCALE_UP_DEPLOYMENT],
+    Fault.UNDERSCALED: [A.CHECK_LOGS, A.SCALE_UP_DEPLOYMENT],
 }
+# For each fault only a human can fix: a read that identifies it.
 DIAGNOSES = {
     Fault.BAD_ROLLOUT: A.CHECK_LOGS,
     Fault.QUOTA_EXHAUSTED: A.GET_RESOURCE_QUOTAS,
     Fault.UNBOUND_PVC: A.DESCRIBE_UNHEALTHY,
     Fault.DNS_FAILURE: A.CHECK_LOGS,
+    Fault.IMAGE_PULL_FAILURE: A.GET_PODS,
+    Fault.CONFIG_ERROR: A.GET_PODS,
+    Fault.DEPENDENCY_DOWN: A.CHECK_LOGS,
+    Fault.SERVICE_NO_ENDPOINTS: A.GET_DEPLOYMENTS,
+    Fault.INSUFFICIENT_CAPACITY: A.GET_DEPLOYMENTS,
+    Fault.JOB_FAILED: A.GET_DEPLOYMENTS,
 }
 
 
@@ -153,14 +167,14 @@ def test_fixable_fault_is_fixed_by_its_remedy_after_diagnosis(fault, seed):
         assert not terminated and not info["action_result"]["data"].get("harmful"), action
         resolved_reward += parts(info)["resolved"]
     assert env.active_faults() == [] and info["active_faults"] == []
-    assert resolved_reward == pytest.approx(core.REWARD_RESOLVED)
-    _, _, terminated, _, info = env.step(A.WAIT)  # the agent says it is done, and it is
+    assert resolved_reward == pytest.approx(layout.REWARD_RESOLVED)
+    _, _, terminated, _, info = env.step(A.WAIT, named=[])  # the report: nothing left wrong, and so it is
     assert terminated and info["outcome"] == "resolved"
-    assert parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
+    assert parts(info)["terminal"] == pytest.approx(layout.REWARD_DONE)
 
 
 @pytest.mark.parametrize("fault", list(FIXES), ids=lambda f: f.name)
-def test_the_episode_goes_on_until_the_agent_says_it_is_done(fault):
+def test_the_episode_goes_on_until_the_agent_reports(fault):
     env = single_fault(fault)
     env.reset(seed=0)
     for action in FIXES[fault]:
@@ -171,25 +185,26 @@ def test_the_episode_goes_on_until_the_agent_says_it_is_done(fault):
 
 
 @pytest.mark.parametrize("fault", list(DIAGNOSES), ids=lambda f: f.name)
-def test_human_only_fault_is_resolved_once_diagnosed_and_the_agent_waits(fault):
+def test_human_only_fault_is_resolved_when_the_report_names_it(fault):
     env = single_fault(fault)
     env.reset(seed=4)
-    _, _, terminated, _, info = env.step(A.WAIT)  # not diagnosed yet: waiting is not being done
-    assert not terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_EARLY_WAIT)
     _, reward, terminated, _, info = env.step(DIAGNOSES[fault])
-    assert not terminated and parts(info)["revealed"] == pytest.approx(core.REWARD_REVEALED)
-    assert info["needs_human"] and info["diagnosed_faults"] == [fault.name.lower()]
-    _, _, terminated, _, info = env.step(A.WAIT)
+    assert not terminated and info["diagnosed_faults"] == [fault.name.lower()] and info["needs_human"]
+    _, _, terminated, _, info = env.step(A.WAIT, named=[fault])
     assert terminated and info["outcome"] == "resolved"
     assert env.active_faults() == [fault]  # still there: a human must fix it
+    env.reset(seed=4)
+    _, _, terminated, _, info = env.step(A.WAIT, named=[])  # a report that misses it
+    assert terminated and info["outcome"] == "stopped"
+    assert parts(info)["terminal"] == pytest.approx(layout.REWARD_WRONG_VERDICT - layout.REWARD_PER_ERROR)
 
 
-def test_flags_are_set_only_by_the_diagnostic_that_finds_them():
+def test_flags_follow_the_findings_the_reads_showed():
     for fault, flag, wrong, right in [
         (Fault.UNBOUND_PVC, 15, A.CHECK_LOGS, A.DESCRIBE_UNHEALTHY),
         (Fault.DNS_FAILURE, 16, A.GET_RESOURCE_QUOTAS, A.CHECK_LOGS),
         (Fault.QUOTA_EXHAUSTED, 17, A.TOP_NODES, A.GET_RESOURCE_QUOTAS),
-        (Fault.NODE_PRESSURE, 17, A.CHECK_LOGS, A.TOP_NODES),
+        (Fault.NODE_PRESSURE, 17, A.CHECK_LOGS, A.GET_NODES),
     ]:
         env = single_fault(fault)
         obs, _ = env.reset(seed=9)
@@ -198,6 +213,18 @@ def test_flags_are_set_only_by_the_diagnostic_that_finds_them():
         assert obs[flag] == 0, fault
         obs, *_ = env.step(right)
         assert obs[flag] == 1, fault
+
+
+def test_a_stuck_rollout_reports_its_progress_deadline_only_after_it():
+    env = single_fault(Fault.IMAGE_PULL_FAILURE, max_steps=40)
+    env.reset(seed=0)
+    key = ("Deployment", "ProgressDeadlineExceeded")
+    env.step(A.GET_DEPLOYMENTS)
+    assert key not in env.unwrapped._backend.shown_findings()
+    for _ in range(layout.PROGRESS_DEADLINE):
+        env.step(PASS_TIME)
+    env.step(A.GET_DEPLOYMENTS)
+    assert env.unwrapped._backend.shown_findings()[key] == 1
 
 
 # -- wrong moves have realistic costs ---------------------------------------------------------
@@ -222,8 +249,8 @@ def test_restarting_oomkilled_pods_only_buys_a_few_steps():
     env.step(A.DESCRIBE_UNHEALTHY)
     env.step(A.RESTART_FAILED_PODS)
     assert env.true_state().pods_failed == 0 and env.active_faults() == [Fault.OOM_KILLED]
-    for _ in range(core.OOM_RECUR):
-        env.step(A.WAIT)
+    for _ in range(layout.OOM_RECUR):
+        env.step(PASS_TIME)
     assert env.true_state().pods_failed > 0
 
 
@@ -232,8 +259,8 @@ def test_restarting_evicted_pods_on_a_pressured_node_does_not_stop_evictions():
     env.reset(seed=0)
     env.step(A.TOP_NODES)
     env.step(A.RESTART_FAILED_PODS)
-    for _ in range(2 * core.PRESSURE_RECUR):
-        env.step(A.WAIT)
+    for _ in range(2 * layout.PRESSURE_RECUR):
+        env.step(PASS_TIME)
     assert env.active_faults() == [Fault.NODE_PRESSURE] and env.true_state().pods_failed > 0
 
 
@@ -251,7 +278,7 @@ def test_remedies_on_a_healthy_cluster_do_damage(action, induced):
     health = env.true_state()
     _, reward, _, _, info = env.step(action)
     assert induced in env.active_faults()
-    assert parts(info)["induced"] == pytest.approx(core.REWARD_INDUCED) and reward < 0
+    assert parts(info)["induced"] == pytest.approx(layout.REWARD_INDUCED) and reward < 0
     assert info["action_result"]["data"]["harmful"]
     after = env.true_state()
     assert (
@@ -299,20 +326,20 @@ def test_draining_every_node_is_a_catastrophe():
     for _ in range(3):
         _, reward, terminated, _, info = env.step(A.DRAIN_NODE)
     assert terminated and env.true_state().nodes_ready == 0
-    assert parts(info)["terminal"] == pytest.approx(core.REWARD_CATASTROPHE)
+    assert parts(info)["terminal"] == pytest.approx(layout.REWARD_CATASTROPHE)
 
 
 def test_a_lost_node_cascades_its_pods_onto_the_others():
-    env = single_fault(Fault.NODE_NOT_READY, max_load=0.9, min_load=0.9, cascade_chance=0.5)
+    env = single_fault(Fault.NODE_NOT_READY, max_load=0.9, min_load=0.9, cascade_chance=0.5, max_steps=60)
     env.reset(seed=3)
     start = env.true_state()
     assert start.nodes_not_ready == 1 and start.pods_unknown > 0
-    for _ in range(core.EVICTION_DELAY):
-        env.step(A.WAIT)
+    for _ in range(layout.EVICTION_DELAY):
+        env.step(PASS_TIME)
     later = env.true_state()
-    assert later.pods_unknown == 0 and later.cpu_usage_percent > start.cpu_usage_percent
+    assert later.pods_unknown > 0 and later.pods_running + later.pods_pending > start.pods_running
     for _ in range(20):  # the crowded nodes come under pressure
-        env.step(A.WAIT)
+        env.step(PASS_TIME)
     assert Fault.NODE_PRESSURE in env.seen_faults
 
 
@@ -320,7 +347,7 @@ def test_without_cascades_a_lone_fault_stays_alone():
     env = single_fault(Fault.RUNAWAY_DEPLOYMENT)
     env.reset(seed=0)
     for _ in range(60):
-        env.step(A.WAIT)
+        env.step(PASS_TIME)
     assert env.seen_faults == {Fault.RUNAWAY_DEPLOYMENT}
 
 
@@ -331,7 +358,7 @@ def test_stale_observations_until_refreshed():
     obs, *_ = env.step(A.GET_DEPLOYMENTS)
     assert obs[8] > 0 and obs[10] > 0 and obs[11] == 0
     obs, *_ = env.step(A.TOP_PODS)
-    assert obs[11] * 100 > core.CPU_SCALE
+    assert obs[11] * 100 > layout.CPU_SCALE
 
 
 # -- scenario knobs ---------------------------------------------------------------------------
@@ -342,12 +369,16 @@ def test_stale_observations_until_refreshed():
     [
         ({"min_nodes": 1}, "min_nodes"),
         ({"max_nodes": 1001}, "max_nodes"),
-        ({"max_deployments": 501}, "max_deployments"),
-        ({"max_deployments": 500, "max_replicas": 41}, "max_replicas"),
+        ({"max_deployments": 20_001}, "max_deployments"),
+        ({"max_replicas": 51}, "max_replicas"),
+        ({"max_pods_per_node": 251}, "max_pods_per_node"),
         ({"min_nodes": 9, "max_nodes": 4}, "min_nodes"),
         ({"min_load": -0.1}, "min_load"),
         ({"max_faults": 9}, "max_faults"),
         ({"new_fault_rate": 2}, "new_fault_rate"),
+        ({"read_only_share": 1.5}, "read_only_share"),
+        ({"metrics_share": -1}, "metrics_share"),
+        ({"background": float("nan")}, "background"),
         ({"max_steps": 0}, "max_steps"),
         ({"fault_weights": {"meteor": 1}}, "fault_weights.meteor"),
         ({"fault_weights": {"unbound_pvc": -1}}, "fault_weights.unbound_pvc"),
@@ -365,6 +396,8 @@ def test_scenario_sizes_are_respected():
     scenario = ScenarioConfig(
         min_nodes=5,
         max_nodes=6,
+        min_pods_per_node=20,
+        max_pods_per_node=30,
         min_deployments=4,
         max_deployments=4,
         min_replicas=3,
@@ -373,12 +406,32 @@ def test_scenario_sizes_are_respected():
         max_faults=0,
         new_fault_rate=0.0,
     )
-    batch = core.ClusterBatch(200, scenario)
+    batch = ClusterBatch(200, scenario)
     batch.seed(0)
-    batch.reset(np.zeros((200, OBS_SIZE), np.float32))
-    assert set(batch.shape[:, core.NODES]) == {5, 6}
-    assert set(batch.shape[:, core.PODS]) == {12}
-    assert not batch.active.any()
+    batch.reset(step_buffers(200).observations)
+    shape = batch.state.shape
+    assert set(shape[:, layout.NODES]) == {5, 6}
+    assert set(shape[:, layout.DEPLOYMENTS]) == {4}
+    # The deployments' 12 pods and a few DaemonSet pods on every node.
+    assert np.all((shape[:, layout.PODS] - 12) % shape[:, layout.NODES] == 0)
+    assert np.all(shape[:, layout.PODS] >= 12 + 2 * shape[:, layout.NODES])
+    assert not batch.state.active.any()
+
+
+def test_the_default_scenario_is_mostly_healthy_or_single_fault_clusters_of_real_density():
+    batch = ClusterBatch(20_000, ScenarioConfig())
+    batch.seed(0)
+    batch.reset(step_buffers(20_000).observations)
+    st = batch.state
+    faults = np.array([bin(int(m)).count("1") for m in st.active])
+    assert np.mean(faults == 0) >= 0.2 and np.mean(faults == 1) >= 0.3 and faults.max() <= 4
+    density = st.shape[:, layout.PODS] / st.shape[:, layout.NODES]
+    assert density.min() >= 5 and density.max() <= 130 and np.median(density) > 40
+    assert st.shape[:, layout.NODES].min() == 3 and st.shape[:, layout.NODES].max() >= 900
+    read_only = (st.conditions & layout.READ_ONLY) != 0
+    no_metrics = (st.conditions & layout.NO_METRICS) != 0
+    assert 0.2 <= read_only.mean() <= 0.3 and 0.1 <= no_metrics.mean() <= 0.2
+    assert (st.background.sum(axis=1) > 0).mean() > 0.5  # most real clusters show something benign
 
 
 def test_a_fault_breaking_out_on_its_own_counts_as_degradation():
@@ -391,38 +444,61 @@ def test_a_fault_breaking_out_on_its_own_counts_as_degradation():
     seed = next(s for s in range(100) if len(env.reset(seed=s) and env.active_faults()) == 1)
     env.reset(seed=seed)
     for _ in range(20):
-        _, reward, terminated, _, info = env.step(A.WAIT)
+        _, reward, terminated, _, info = env.step(PASS_TIME)
         if len(env.active_faults()) == 2:
             break
     assert len(env.active_faults()) == 2, "no fault arrived"
-    assert parts(info)["degradation"] <= -core.REWARD_RESOLVED
-    assert parts(info)["step"] == pytest.approx(core.REWARD_STEP)
+    assert parts(info)["degradation"] <= -layout.REWARD_RESOLVED
+    assert parts(info)["step"] == pytest.approx(layout.REWARD_STEP)
 
 
-def test_a_healthy_episode_ends_when_the_agent_says_so():
+def test_a_healthy_episode_ends_when_the_agent_reports_nothing_wrong():
     env = ClusterEnv(scenario=ScenarioConfig(min_faults=0, max_faults=0, new_fault_rate=0.0))
     env.reset(seed=0)
     _, reward, terminated, _, info = env.step(A.GET_PODS)
     assert not terminated
-    _, reward, terminated, _, info = env.step(A.WAIT)
-    assert terminated and parts(info)["terminal"] == pytest.approx(core.REWARD_HEALTHY)
+    _, reward, terminated, _, info = env.step(A.WAIT, named=[])
+    assert terminated and info["outcome"] == "resolved"
+    assert parts(info)["terminal"] == pytest.approx(layout.REWARD_DONE)
+
+
+def test_a_report_naming_what_is_not_there_is_a_false_alarm():
+    env = ClusterEnv(scenario=ScenarioConfig(min_faults=0, max_faults=0, new_fault_rate=0.0))
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(A.WAIT, named=[Fault.NODE_CORDONED, Fault.DNS_FAILURE])
+    assert terminated and info["outcome"] == "stopped"
+    assert parts(info)["terminal"] == pytest.approx(layout.REWARD_WRONG_VERDICT - 2 * layout.REWARD_PER_ERROR)
 
 
 def test_running_out_of_steps_is_not_resolved():
     env = ClusterEnv(scenario=single_fault(Fault.NODE_CORDONED).scenario, max_steps=4)
     env.reset(seed=0)
     for _ in range(4):
-        _, _, terminated, truncated, info = env.step(A.WAIT)
+        _, _, terminated, truncated, info = env.step(PASS_TIME)
     assert truncated and not terminated and info["outcome"] == "truncated"
 
 
-def test_waiting_too_early_lets_faults_progress():
-    env = single_fault(Fault.NODE_NOT_READY)
+def test_on_a_read_only_cluster_remedies_are_dry_runs_and_the_input_says_so():
+    env = ClusterEnv(scenario=single_fault(Fault.NODE_CORDONED, read_only_share=1.0).scenario, observation="full")
+    obs, info = env.reset(seed=0)
+    assert info["read_only"] and obs[WRITES_AT] == 0.0
+    env.step(A.GET_NODES)
+    obs, reward, _, _, info = env.step(A.UNCORDON_NODE)
+    assert info["action_result"]["data"]["result"] == "dry_run" and env.active_faults() == [Fault.NODE_CORDONED]
+    assert obs[RESULT_AT + RESULT_DRY_RUN] == 1.0 and obs[LAST_ACTION_AT + A.UNCORDON_NODE] == 1.0
+    assert parts(info)["resolved"] == 0 and parts(info)["induced"] == 0
+    # The report must name the fault the agent could have fixed: it could not.
+    assert env.step(A.WAIT, named=[Fault.NODE_CORDONED])[4]["outcome"] == "resolved"
+
+
+def test_without_metrics_server_top_answers_unavailable_not_zero():
+    env = single_fault(Fault.RUNAWAY_DEPLOYMENT, metrics_share=0.0)
     env.reset(seed=0)
-    start = env.true_state()
-    assert start.pods_unknown > 0
-    env.step(A.WAIT)  # a WAIT that does not end the episode lets a while pass: the pods are evicted
-    assert env.true_state().pods_unknown == 0 and core.WAIT_TICKS >= core.EVICTION_DELAY
+    _, _, _, _, info = env.step(A.TOP_PODS)
+    assert info["action_result"]["data"]["result"] == "unavailable" and info["diagnosed_faults"] == []
+    assert env.unwrapped._backend.shown_findings() == {("Metrics", "Unavailable"): 1}
+    env.step(A.GET_DEPLOYMENTS)  # the HPA at its ceiling tells the runaway apart without metrics
+    assert info["active_faults"] == ["runaway_deployment"] and env.diagnosed_faults() == [Fault.RUNAWAY_DEPLOYMENT]
 
 
 # -- blind remedies -------------------------------------------------------------------------
@@ -480,9 +556,9 @@ def test_a_blind_remedy_can_break_what_only_a_human_mends_and_then_the_episode_c
         env.step(A.CHECK_LOGS)
         env.step(A.DESCRIBE_UNHEALTHY)
         assert lasting in env.diagnosed_faults()
-        _, _, terminated, _, info = env.step(A.WAIT)
-        assert not terminated, info["active_faults"]
-    assert 5 <= hits <= 35  # about half the blind uses: core.LASTING_HARM_CHANCE
+        _, _, terminated, _, info = env.step(A.WAIT, named=[f for f in env.active_faults() if f in HUMAN_ONLY])
+        assert terminated and info["outcome"] == "stopped", info["active_faults"]
+    assert 5 <= hits <= 35  # about half the blind uses: layout.LASTING_HARM_CHANCE
 
 
 def test_identification_goes_stale_after_any_change():
@@ -490,8 +566,8 @@ def test_identification_goes_stale_after_any_change():
     env.reset(seed=0)
     env.step(A.GET_DEPLOYMENTS)
     assert env.diagnosed_faults() == [Fault.UNDERSCALED]
-    env.step(A.UNCORDON_NODE)  # a change elsewhere (here a harmless no-op)
-    assert env.diagnosed_faults() == []
+    env.step(A.DRAIN_NODE)  # a change elsewhere (a healthy node drained)
+    assert Fault.UNDERSCALED not in env.diagnosed_faults()
 
 
 def test_info_tells_the_truth_at_every_step():

@@ -15,9 +15,9 @@ import platform
 import numpy as np
 import pytest
 
-from rl.sim import core
+from rl.sim.batch import ClusterBatch, step_buffers
+from rl.sim.layout import ALL_FAULTS_MASK
 from rl.sim.scenario import ScenarioConfig
-from rl.state import OBS_SIZE
 
 NUM_CLUSTERS = 256
 STEPS = 300
@@ -25,7 +25,7 @@ WAIT = 14
 
 # name: (scenario settings, seed, how the agent names faults, auto_reset, share of WAITs)
 CASES = {
-    "default": ({}, 11, "revealed", True, 0.0),
+    "default": ({}, 11, "revealed", True, 0.02),
     "busy": (
         {"max_nodes": 40, "new_fault_rate": 0.2, "cascade_chance": 0.6, "min_faults": 3, "max_faults": 4},
         12,
@@ -34,7 +34,7 @@ CASES = {
         0.3,
     ),
     "large": (
-        {"min_nodes": 300, "max_nodes": 1000, "max_deployments": 500, "max_replicas": 40},
+        {"min_nodes": 300, "max_nodes": 1000, "read_only_share": 0.5, "metrics_share": 0.5, "background": 2.0},
         13,
         "revealed",
         True,
@@ -44,24 +44,33 @@ CASES = {
 }
 
 RECORDED = {
-    "default": "1dbcb68fc4392a387bf791dfdd9ac758cc85f6c9668db9a88b77d98d3904883e",
-    "busy": "2104d0ac097f42dd9119822d9c13e2cacca2d1c9f9a3838a553db47e4a39426b",
-    "large": "44baf4d2acf56bc03839c284be1157b49387947aa3b1bd66e189a10ba3128f9b",
-    "short": "fa719993f0cbdb77cbf890c212b1befa319c0f0101e96915e5f5dd79a12ece7e",
+    "default": "5e4ee5ab65582e3e7b60748a59cf9b3945a8852dd3349e8e0e8037a93f600e95",
+    "busy": "baf257f158092c56ac77acb01c1fd1f3d38d5af637507768bb68264f43817028",
+    "large": "e44462e4ae082c6f9c214b631e8c208f239fe79dfa5cc019f57b5bfce04327b7",
+    "short": "091c2974a30733b28d0d430454518285ccf1880ab117c035647c53a9cc951c10",
 }
 
 # Every array of the state that a step writes, besides the caller's buffers.
 HASHED_STATE = (
     "shape",
+    "conditions",
     "active",
     "revealed",
     "caused",
     "size",
     "timer",
     "events",
+    "background",
+    "retrying",
     "truth",
     "usage",
+    "found",
+    "shown",
     "seen",
+    "seen_found",
+    "fresh",
+    "last_action",
+    "last_result",
     "health",
     "episode_return",
     "harmful",
@@ -74,25 +83,25 @@ HASHED_STATE = (
     "final_harmful",
     "final_health",
     "final_active",
+    "final_conditions",
 )
 
 
 def trajectory_digest(name: str) -> str:
     settings, seed, naming, auto_reset, wait_share = CASES[name]
     n = NUM_CLUSTERS
-    batch = core.ClusterBatch(n, ScenarioConfig(**settings))
+    batch = ClusterBatch(n, ScenarioConfig(**settings))
     batch.seed(seed)
-    obs = np.zeros((n, OBS_SIZE), np.float32)
-    rewards, terminals, truncations = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)
+    obs, rewards, terminals, truncations = step_buffers(n)
     batch.reset(obs)
     digest = hashlib.sha256(obs.tobytes())
     rng = np.random.default_rng(seed)
     for _ in range(STEPS):
         actions = np.where(rng.random(n) < wait_share, WAIT, rng.integers(0, 15, n))
         if naming == "random":
-            named = rng.integers(0, core.FAULT_MASK_SIZE, n)
+            named = rng.integers(0, ALL_FAULTS_MASK + 1, n)
         elif naming == "active_or_revealed":
-            named = np.where(rng.random(n) < 0.5, batch.active, batch.revealed)
+            named = np.where(rng.random(n) < 0.5, batch.state.active, batch.state.revealed)
         else:
             named = None
         batch.step(actions, obs, rewards, terminals, truncations, auto_reset=auto_reset, named=named)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rl.env import ClusterEnv
-from rl.state import OBS_FIELDS, OBS_SIZE, ClusterState, encode_observation
+from rl.state import DEPLOYMENT_SCALE, EVENT_SCALE, OBS_FIELDS, OBS_SIZE, POD_SCALE, ClusterState, encode_observation
 
 GUIDE_ORDER = (
     "num_nodes nodes_ready nodes_not_ready num_pods pods_running pods_pending pods_failed pods_unknown "
@@ -51,18 +51,18 @@ def test_observation_encodes_totals_on_a_log_scale_and_bad_counts_by_count():
         math.log1p(10) / math.log1p(1000),
         1 - bad(2, 10),
         bad(1, 10),
-        math.log1p(200) / math.log1p(20000),
+        math.log1p(200) / math.log1p(POD_SCALE),
         1 - bad(50, 200),
         bad(30, 200),
         bad(15, 200),
         bad(5, 200),
-        math.log1p(20) / math.log1p(500),
+        math.log1p(20) / math.log1p(DEPLOYMENT_SCALE),
         1 - bad(2, 20),
         bad(2, 20),
         0.55,
         0.7,
-        math.log1p(10) / math.log1p(1000),
-        math.log1p(500) / math.log1p(1000),
+        math.log1p(10) / math.log1p(EVENT_SCALE),
+        math.log1p(500) / math.log1p(EVENT_SCALE),
         1.0,
         0.0,
         1.0,

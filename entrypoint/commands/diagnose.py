@@ -296,7 +296,7 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
 
     from rl.actions import ClusterAction
     from rl.diagnosis import named_masks, policy_beliefs
-    from rl.sim.faults import NUM_FAULTS
+    from rl.faults import NUM_FAULTS
 
     observation, info = env.reset(seed=opts.seed)
     agent.reset(None)
@@ -386,7 +386,7 @@ def _diagnosis(env, info, beliefs) -> list[dict]:
 
 def _findings(env, info) -> list[dict]:
     from entrypoint.recommendations import FOR_FAULT
-    from rl.sim.faults import DESCRIPTIONS, HUMAN_ONLY
+    from rl.faults import DESCRIPTIONS, HUMAN_ONLY
 
     if not env.simulation_mode:
         return []  # filled by entrypoint.cluster_report from the analyzers' findings

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rl.actions import REMEDIATION_ACTIONS, ClusterAction, validate_action
+from rl.findings import Finding
 from rl.kube import targets
 from rl.kube.connection import KubeApi, load_configuration
 from rl.kube.diagnostics import run_diagnostic
 from rl.kube.errors import KubePermissionError, KubeRequestError
-from rl.kube.findings import Finding
 from rl.kube.health import Snapshot, summarize
 from rl.kube.observe import Reading, read_cluster
 from rl.kube.policy import WritePolicy

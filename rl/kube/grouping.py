@@ -15,7 +15,7 @@ finding no cause explains is a root cause of its own.
 
 from dataclasses import dataclass, field
 
-from rl.kube.findings import SEVERITIES, Finding
+from rl.findings import SEVERITIES, Finding
 from rl.kube.inventory import Inventory, labels_of, name_of, namespace_of
 
 CONTROLLER_KINDS = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")

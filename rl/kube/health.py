@@ -7,9 +7,9 @@ analyzers' findings (`rl.kube.observe.state_from_findings`).
 
 from dataclasses import dataclass, field
 
+from rl.findings import Finding
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.node import PRESSURE
-from rl.kube.findings import Finding
 from rl.kube.inventory import (
     Inventory,
     conditions_of,

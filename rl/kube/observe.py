@@ -13,13 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from rl.findings import Finding
 from rl.kube.analyzers import analyze
 from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.ingress import referenced_secrets
 from rl.kube.connection import KubeApi, Request, resource_path
 from rl.kube.errors import KubePermissionError, KubeRequestError
-from rl.kube.findings import Finding
 from rl.kube.inventory import Inventory, event_time, name_of, namespace_of, quantity, trim_pod
 from rl.state import ClusterState
 
@@ -82,6 +82,7 @@ PENDING_REASONS = frozenset(
         "FailedAttachVolume",
         "FailedCreatePodSandBox",
         "Unschedulable",
+        "UnboundVolume",
         "SchedulingGated",
     }
 )
@@ -91,6 +92,7 @@ PVC_PROBLEMS = frozenset(
         ("PersistentVolumeClaim", "Lost"),
         ("Pod", "FailedMount"),
         ("Pod", "FailedAttachVolume"),
+        ("Pod", "UnboundVolume"),
         ("StatefulSet", "StorageClassNotFound"),
     }
 )

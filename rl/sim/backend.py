@@ -5,48 +5,50 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rl.actions import ACTION_NAMES, REMEDIATION_ACTIONS, ClusterAction
-from rl.sim import core
-from rl.sim.faults import DESCRIPTIONS, EVIDENCE, HUMAN_ONLY, Fault
+from rl.agent_input import INPUT_KEYS, RESULTS
+from rl.faults import DESCRIPTIONS, EVIDENCE, HUMAN_ONLY, Fault, fault_finding_keys
+from rl.sim import layout
+from rl.sim.batch import ClusterBatch, fault_list, step_buffers
 from rl.sim.scenario import ScenarioConfig
 from rl.state import OBS_FIELDS, OBS_SIZE, ClusterState
 
 OUTCOMES = {
-    core.OUTCOME_RUNNING: None,
-    core.OUTCOME_RESOLVED: "resolved",
-    core.OUTCOME_CATASTROPHE: "catastrophe",
-    core.OUTCOME_TRUNCATED: "truncated",
+    layout.OUTCOME_RUNNING: None,
+    layout.OUTCOME_RESOLVED: "resolved",
+    layout.OUTCOME_CATASTROPHE: "catastrophe",
+    layout.OUTCOME_TRUNCATED: "truncated",
+    layout.OUTCOME_WRONG: "stopped",
 }
 
 
 @dataclass
 class Reading:
-    """What one look at a cluster gives the agent (the fields of `rl.kube.ClusterObservation`, plus
-    the encoded observation)."""
+    """What one look at a cluster gives the agent: the counts in plain units, the 18-number
+    observation, the full input row (`rl.agent_input`), and on a real cluster the findings and what
+    could not be read."""
 
     state: ClusterState
     observation: np.ndarray
-    findings: list[str] = field(default_factory=list)
+    inputs: np.ndarray
+    findings: list = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
 
 
 class SimBackend:
-    """A simulated cluster (one row of `rl.sim.core.ClusterBatch`).
+    """A simulated cluster (one row of `rl.sim.batch.ClusterBatch`).
 
     `act` steps the simulator and says in `result["data"]["outcome"]` whether the episode ended
-    ("resolved", "catastrophe", "truncated") or not (None). `observe` returns what the agent has read
-    so far. Unlike a real cluster, it also knows the truth: `true_state`, `active_faults`,
-    `diagnosed_faults`.
+    ("resolved", "stopped": a WAIT whose report was not exact, "catastrophe", "truncated") or not
+    (None). `observe` returns what the agent has read so far. Unlike a real cluster, it also knows
+    the truth: `true_state`, `active_faults`, `diagnosed_faults`.
     """
 
     simulated = True
 
     def __init__(self, scenario: ScenarioConfig):
         self.scenario = scenario
-        self.batch = core.ClusterBatch(1, scenario)
-        self._obs = np.zeros((1, OBS_SIZE), dtype=np.float32)
-        self._reward = np.zeros(1, dtype=np.float32)
-        self._terminal = np.zeros(1, dtype=bool)
-        self._truncated = np.zeros(1, dtype=bool)
+        self.batch = ClusterBatch(1, scenario)
+        self._buffers = step_buffers(1)
         self._action = np.zeros(1, dtype=np.int32)
         self._seeded = False
         self.seen_faults: set[Fault] = set()  # every fault active at some point of this episode
@@ -60,27 +62,33 @@ class SimBackend:
         elif not self._seeded:
             self.batch.seed(fallback_seed())
             self._seeded = True
-        self.batch.reset(self._obs)
+        self.batch.reset(self._buffers.observations)
         self.seen_faults = set()
         self._evidence = {}
         self._shown = {}
         self._note_faults()
 
     def observe(self) -> Reading:
-        return Reading(_state_from_row(self.batch.seen[0]), self._obs[0].copy())
+        inputs = self._buffers.observations[0].copy()
+        return Reading(_state_from_row(self.batch.state.seen[0]), inputs[:OBS_SIZE].copy(), inputs)
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.batch.state.conditions[0] & layout.READ_ONLY)
 
     def act(self, action: ClusterAction, named: int | None = None) -> dict:
         """Step the cluster. `named` (a bit mask, one bit per `Fault`) is what the agent names as
-        wrong; None takes the faults its reads identified (`rl.sim.core.ClusterBatch.step`)."""
+        wrong; None takes the faults its reads identified (`rl.sim.batch.ClusterBatch.step`)."""
         self._action[0] = int(action)
         masks = None if named is None else np.array([named], dtype=np.int64)
+        b = self._buffers
         self.batch.step(
-            self._action, self._obs, self._reward, self._terminal, self._truncated, auto_reset=False, named=masks
+            self._action, b.observations, b.rewards, b.terminals, b.truncations, auto_reset=False, named=masks
         )
         self._note_faults()
         self._note_reads(action)
         result = self._result(action)
-        result["data"]["outcome"] = OUTCOMES[int(self.batch.outcome[0])]
+        result["data"]["outcome"] = OUTCOMES[int(self.batch.state.outcome[0])]
         return result
 
     def close(self) -> None:
@@ -89,23 +97,33 @@ class SimBackend:
     # -- the truth, which only a simulator knows ---------------------------------------------
 
     def true_state(self) -> ClusterState:
-        return _state_from_row(self.batch.truth[0])
+        return _state_from_row(self.batch.state.truth[0])
 
     def true_health(self) -> float:
-        return float(self.batch.health[0])
+        return float(self.batch.state.health[0])
 
     def active_faults(self) -> list[Fault]:
-        return core.fault_list(self.batch.active[0])
+        return fault_list(self.batch.state.active[0])
 
     def diagnosed_faults(self) -> list[Fault]:
-        return core.fault_list(self.batch.active[0] & self.batch.revealed[0])
+        st = self.batch.state
+        return fault_list(st.active[0] & st.revealed[0])
+
+    def must_name(self) -> list[Fault]:
+        """The active faults a WAIT must name now (all of them when read-only)."""
+        return fault_list(self.batch.state.active[0] & self.batch.must_name_masks()[0])
+
+    def shown_findings(self) -> dict[tuple[str, str], int]:
+        """The findings the reads of this episode have shown, by (kind, reason): how many objects."""
+        counts = self.batch.state.seen_found[0]
+        return {INPUT_KEYS[k]: int(counts[k]) for k in np.flatnonzero(counts > 0)}
 
     def evidence(self, fault: Fault) -> str:
         return self._evidence.get(fault, "")
 
     def support(self, fault: Fault) -> list[dict]:
-        """The reads of this episode that showed `fault`'s symptoms: `{"step", "read", "showed"}`,
-        the last of each kind of read, in step order (reads that identify it, `rl.sim.core`)."""
+        """The reads of this episode that identified `fault`: `{"step", "read", "showed"}`, the last
+        of each kind of read, in step order."""
         return sorted(self._shown.get(fault, {}).values(), key=lambda e: e["step"])
 
     def info(self) -> dict:
@@ -117,6 +135,8 @@ class SimBackend:
             "needs_human": [DESCRIPTIONS[f] for f in active if f in diagnosed and f in HUMAN_ONLY],
             "active_faults": [f.name.lower() for f in active],
             "diagnosed_faults": [f.name.lower() for f in active if f in diagnosed],
+            "must_name": [f.name.lower() for f in self.must_name()],
+            "read_only": self.read_only,
             "true_health": self.true_health(),
         }
 
@@ -126,29 +146,46 @@ class SimBackend:
         state = self.true_state()
         for fault in self.active_faults():
             self.seen_faults.add(fault)
-            self._evidence[fault] = EVIDENCE[fault].format(size=int(self.batch.size[0, fault]), state=state)
+            self._evidence[fault] = EVIDENCE[fault].format(size=int(self.batch.state.size[0, fault]), state=state)
 
     def _note_reads(self, action: ClusterAction) -> None:
-        if not core.IS_READ[action] or self.batch.outcome[0] == core.OUTCOME_RESOLVED:
+        st = self.batch.state
+        if not layout.IS_READ[action] or st.outcome[0] == layout.OUTCOME_RESOLVED:
             return
         state = self.true_state()
-        step = int(self.batch.shape[0, core.STEP])
-        for fault in core.fault_list(core.REVEAL_MASK[action] & self.batch.active[0]):
-            showed = EVIDENCE[fault].format(size=int(self.batch.size[0, fault]), state=state)
+        step = int(st.shape[0, layout.STEP])
+        shown = {
+            INPUT_KEYS[k]: int(st.found[0, k])
+            for k in layout.SHOWN_KEYS[layout.SHOWN_START[action] : layout.SHOWN_START[action + 1]]
+            if st.found[0, k] > 0
+        }
+        for fault in fault_list(layout.REVEAL_MASK[action] & st.active[0] & st.revealed[0]):
+            showed = EVIDENCE[fault].format(size=int(st.size[0, fault]), state=state)
+            keys = [
+                f"{kind} {reason} x{shown[(kind, reason)]}"
+                for kind, reason in sorted(fault_finding_keys(fault))
+                if (kind, reason) in shown
+            ]
             self._shown.setdefault(fault, {})[ACTION_NAMES[action]] = {
                 "step": step,
                 "read": ACTION_NAMES[action],
                 "showed": showed,
+                "findings": keys,
             }
 
     def _result(self, action: ClusterAction) -> dict:
-        batch = self.batch
-        parts = {name: float(v) for name, v in zip(core.REWARD_PART_NAMES, batch.reward_parts[0], strict=True)}
-        fixed = [f.name.lower() for f in core.fault_list(batch.resolved_now[0])]
-        data = {"reward_parts": parts, "resolved": fixed}
+        st = self.batch.state
+        parts = {name: float(v) for name, v in zip(layout.REWARD_PART_NAMES, st.reward_parts[0], strict=True)}
+        fixed = [f.name.lower() for f in fault_list(st.resolved_now[0])]
+        result = RESULTS[st.last_result[0]]
+        data = {"reward_parts": parts, "resolved": fixed, "result": result}
         if action in REMEDIATION_ACTIONS:
-            harmful = bool(batch.step_harmful[0])
-            if fixed:
+            harmful = bool(st.step_harmful[0])
+            if result == "dry_run":
+                message = f"{ACTION_NAMES[action]}: dry run (read-only cluster), nothing changed"
+            elif result == "refused":
+                message = f"{ACTION_NAMES[action]}: nothing to act on"
+            elif fixed:
                 message = f"{ACTION_NAMES[action]}: fixed " + ", ".join(fixed)
             elif harmful:
                 message = f"{ACTION_NAMES[action]}: acted on the wrong object"
@@ -157,13 +194,16 @@ class SimBackend:
             data["harmful"] = harmful
             return {"success": bool(fixed), "message": message, "data": data}
         if action == ClusterAction.WAIT:
-            done = batch.outcome[0] == core.OUTCOME_RESOLVED
-            message = "done: nothing left for the agent" if done else "waited"
-            return {"success": True, "message": message, "data": data}
+            done = st.outcome[0] == layout.OUTCOME_RESOLVED
+            message = "done: the report is exact" if done else "done: the report is not exact"
+            return {"success": bool(done), "message": message, "data": data}
+        if result == "unavailable":
+            data["found"] = []
+            return {"success": False, "message": f"{ACTION_NAMES[action]}: metrics unavailable", "data": data}
         diagnosed = set(self.diagnosed_faults())
-        found = [f for f in core.fault_list(core.REVEAL_MASK[action] & batch.active[0]) if f in diagnosed]
+        found = [f for f in fault_list(layout.REVEAL_MASK[action] & st.active[0]) if f in diagnosed]
         data["found"] = [DESCRIPTIONS[f] for f in found]
-        seen = batch.seen[0]
+        seen = st.seen[0]
         data["observed"] = {name: float(seen[k]) for k, name in enumerate(OBS_FIELDS)}
         message = f"{ACTION_NAMES[action]}: " + ("; ".join(data["found"]) if data["found"] else "nothing new")
         return {"success": True, "message": message, "data": data}

@@ -7,6 +7,7 @@ analyzer whose lists could not be read is skipped and named in the result, never
 
 from dataclasses import dataclass, field
 
+from rl.findings import SEVERITIES, Finding
 from rl.kube.analyzers import (
     cronjob,
     daemonset,
@@ -26,7 +27,6 @@ from rl.kube.analyzers import (
     service,
     statefulset,
 )
-from rl.kube.findings import SEVERITIES, Finding
 from rl.kube.inventory import Inventory
 
 ANALYZERS = (

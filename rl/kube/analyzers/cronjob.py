@@ -2,12 +2,13 @@
 
 import re
 
-from rl.kube.findings import CRITICAL, INFO, Finding
+from rl.findings import CRITICAL, INFO, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, name_of, namespace_of
 
 KIND = "CronJob"
 NEEDS = ("cronjobs",)
-REASONS = ("Suspended", "InvalidSchedule", "NegativeStartingDeadline")
+REASONS = VOCABULARY[KIND]
 
 MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))

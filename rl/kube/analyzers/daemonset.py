@@ -1,11 +1,12 @@
 """DaemonSet analyzer: pods not ready or not scheduled on the nodes that should run them."""
 
-from rl.kube.findings import WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
+from rl.findings import WARNING, Finding
 from rl.kube.inventory import Inventory, name_of, namespace_of
 
 KIND = "DaemonSet"
 NEEDS = ("daemonsets",)
-REASONS = ("PodsNotReady", "Misscheduled", "ImagePullSecretNotFound")
+REASONS = VOCABULARY[KIND]
 
 
 def image_pull_secrets(ds: dict) -> list[str]:

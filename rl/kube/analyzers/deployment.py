@@ -1,11 +1,12 @@
 """Deployment analyzer: replicas not ready, a rollout past its progress deadline, replica failures."""
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, conditions_of, name_of, namespace_of, one_line
 
 KIND = "Deployment"
 NEEDS = ("deployments",)
-REASONS = ("ReplicasUnavailable", "ProgressDeadlineExceeded", "ReplicaFailure")
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

@@ -1,11 +1,12 @@
 """Cluster DNS analyzer: CoreDNS (k8s-app=kube-dns in kube-system) down or degraded, as one cluster-wide finding."""
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, labels_of, name_of
 
 KIND = "ClusterDNS"
 NEEDS = ("dns_pods",)
-REASONS = ("DNSDown", "DNSDegraded")
+REASONS = VOCABULARY[KIND]
 
 
 def is_dns_pod(pod: dict) -> bool:

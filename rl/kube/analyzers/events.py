@@ -6,12 +6,13 @@ a second problem. Events older than the window are history, not findings, except
 
 import re
 
-from rl.kube.findings import WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
+from rl.findings import WARNING, Finding
 from rl.kube.inventory import Inventory, one_line
 
 KIND = "Event"
 NEEDS = ("events",)
-REASONS = ("WarningEvent", "DNSResolutionFailed", "NetworkError")
+REASONS = VOCABULARY[KIND]
 AFTER_OTHERS = True
 DNS_PATTERN = re.compile(r"no such host|lookup \S+ on \S+:53|server misbehaving|SERVFAIL", re.IGNORECASE)
 NETWORK_PATTERN = re.compile(

@@ -1,11 +1,12 @@
 """HorizontalPodAutoscaler analyzer: conditions False, scaling limited, a missing scale target, no requests."""
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, name_of, namespace_of, one_line
 
 KIND = "HorizontalPodAutoscaler"
 NEEDS = ("horizontalpodautoscalers",)
-REASONS = ("AbleToScale", "ScalingActive", "ScalingLimited", "ScaleTargetNotFound", "NoResourceRequests")
+REASONS = VOCABULARY[KIND]
 TARGETS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets"}
 
 

@@ -1,11 +1,12 @@
 """Ingress analyzer: ingress class missing or unknown, backend Services and TLS Secrets that do not exist."""
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, name_of, namespace_of
 
 KIND = "Ingress"
 NEEDS = ("ingresses",)
-REASONS = ("NoIngressClass", "IngressClassNotFound", "BackendServiceNotFound", "TLSSecretNotFound")
+REASONS = VOCABULARY[KIND]
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 BUILTIN_CLASSES = ("gce", "gce-internal")  # GKE's controllers need no IngressClass object

@@ -1,11 +1,12 @@
 """Job analyzer: failed Jobs (from their conditions, however long ago), pod failures, suspension."""
 
-from rl.kube.findings import CRITICAL, INFO, WARNING, Finding
+from rl.findings import CRITICAL, INFO, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, conditions_of, name_of, namespace_of, one_line
 
 KIND = "Job"
 NEEDS = ("jobs",)
-REASONS = ("JobFailed", "PodFailures", "Suspended")
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

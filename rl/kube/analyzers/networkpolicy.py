@@ -1,11 +1,12 @@
 """NetworkPolicy analyzer: a policy that selects every pod of its namespace, or none."""
 
-from rl.kube.findings import INFO, WARNING, Finding
+from rl.findings import INFO, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, labels_of, name_of, namespace_of, selector_matches
 
 KIND = "NetworkPolicy"
 NEEDS = ("networkpolicies", "pods")
-REASONS = ("SelectsAllPods", "NoMatchingPods")
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

@@ -1,6 +1,7 @@
 """Node analyzer: NotReady, pressure and network conditions, other conditions reported True, cordons."""
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, INFO, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, name_of, one_line
 
 KIND = "Node"
@@ -8,7 +9,7 @@ NEEDS = ("nodes",)
 PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure")
 KNOWN = ("Ready", *PRESSURE, "NetworkUnavailable")
 IGNORED = ("EtcdIsVoter",)  # k3s reports this True on healthy nodes
-REASONS = ("NotReady", *PRESSURE, "NetworkUnavailable", "NodeCondition", "Cordoned")
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:
@@ -49,15 +50,46 @@ def analyze(inv: Inventory) -> list[Finding]:
                     )
                 )
         if (node.get("spec") or {}).get("unschedulable"):
-            findings.append(
-                Finding(
-                    KIND,
-                    "",
-                    name,
-                    "Cordoned",
-                    "node is cordoned (SchedulingDisabled)",
-                    ("spec.unschedulable=true",),
-                    WARNING,
+            planned = planned_maintenance(node)
+            if planned:
+                findings.append(
+                    Finding(
+                        KIND,
+                        "",
+                        name,
+                        "PlannedMaintenance",
+                        f"node is cordoned on purpose ({planned}): leave it to whoever planned it",
+                        ("spec.unschedulable=true", planned),
+                        INFO,
+                    )
                 )
-            )
+            else:
+                findings.append(
+                    Finding(
+                        KIND,
+                        "",
+                        name,
+                        "Cordoned",
+                        "node is cordoned (SchedulingDisabled)",
+                        ("spec.unschedulable=true",),
+                        WARNING,
+                    )
+                )
     return findings
+
+
+# Marks of a cordon someone (or a controller) intended: a maintenance annotation, or the taints the
+# cluster autoscaler and Karpenter put on nodes they are removing.
+MAINTENANCE_TAINTS = ("ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption")
+
+
+def planned_maintenance(node: dict) -> str:
+    """What says a cordoned node was taken out on purpose ("" when nothing does)."""
+    metadata = node.get("metadata") or {}
+    for key, value in sorted((metadata.get("annotations") or {}).items()):
+        if "maintenance" in str(key).lower():
+            return f"annotation {key}={one_line(str(value))}"
+    for taint in (node.get("spec") or {}).get("taints") or ():
+        if taint.get("key") in MAINTENANCE_TAINTS:
+            return f"taint {taint.get('key')}"
+    return ""

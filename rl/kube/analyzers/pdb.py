@@ -1,11 +1,12 @@
 """PodDisruptionBudget analyzer: budgets that allow no disruption (drains and evictions hang)."""
 
-from rl.kube.findings import WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
+from rl.findings import WARNING, Finding
 from rl.kube.inventory import Inventory, name_of, namespace_of, one_line
 
 KIND = "PodDisruptionBudget"
 NEEDS = ("poddisruptionbudgets",)
-REASONS = ("DisruptionsNotAllowed",)
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

@@ -6,7 +6,8 @@ events for what the status does not carry (mount and sandbox errors, probe failu
 
 from datetime import timedelta
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, conditions_of, name_of, namespace_of, one_line, parse_time
 
 KIND = "Pod"
@@ -31,22 +32,7 @@ RECENT_OOM = timedelta(hours=1)
 NOT_READY_GRACE = timedelta(minutes=2)
 TERMINATING_GRACE = timedelta(minutes=5)
 
-REASONS = (
-    "CrashLoopBackOff",
-    "OOMKilled",
-    *START_FAILURES,
-    *CREATE_FAILURES,
-    "ContainerExited",
-    "Unschedulable",
-    "SchedulingGated",
-    "Evicted",
-    "Failed",
-    "PhaseUnknown",
-    "ReadinessProbeFailed",
-    "NotReady",
-    "TerminatingOnDeadNode",
-    "TerminatingStuck",
-)
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:
@@ -113,7 +99,14 @@ def analyze_pod(pod: dict, inv: Inventory, dead_nodes: set[str]) -> list[Finding
     if phase == "Pending" and scheduled.get("status") == "False":
         reason = scheduled.get("reason")
         if reason == "Unschedulable":
-            add("Unschedulable", scheduled.get("message", "no node fits"), since=scheduled.get("lastTransitionTime"))
+            message = scheduled.get("message", "no node fits")
+            # A pod waiting for its volume is a storage problem, not a lack of room.
+            waits_for_volume = "persistentvolumeclaim" in message.lower()
+            add(
+                "UnboundVolume" if waits_for_volume else "Unschedulable",
+                message,
+                since=scheduled.get("lastTransitionTime"),
+            )
         elif reason == "SchedulingGated":
             gates = [str(g) for g in spec.get("schedulingGates") or ()]
             named = f" {', '.join(gates)}" if gates else ""

@@ -1,11 +1,12 @@
 """PersistentVolumeClaim analyzer: claims Pending (with the provisioner's reason) or Lost."""
 
-from rl.kube.findings import CRITICAL, Finding
+from rl.findings import CRITICAL, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, name_of, namespace_of, one_line
 
 KIND = "PersistentVolumeClaim"
 NEEDS = ("persistentvolumeclaims",)
-REASONS = ("Pending", "Lost")
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

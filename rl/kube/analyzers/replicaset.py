@@ -1,11 +1,12 @@
 """ReplicaSet analyzer: pods the controller cannot create (ReplicaFailure, e.g. FailedCreate on a quota)."""
 
-from rl.kube.findings import CRITICAL, Finding
+from rl.findings import CRITICAL, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, conditions_of, name_of, namespace_of, one_line
 
 KIND = "ReplicaSet"
 NEEDS = ("replicasets",)
-REASONS = ("FailedCreate",)
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

@@ -1,11 +1,12 @@
 """ResourceQuota analyzer: resources used up to their hard limit (new pods are refused)."""
 
-from rl.kube.findings import WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
+from rl.findings import WARNING, Finding
 from rl.kube.inventory import Inventory, name_of, namespace_of, quantity
 
 KIND = "ResourceQuota"
 NEEDS = ("resourcequotas",)
-REASONS = ("QuotaExceeded",)
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

@@ -4,12 +4,13 @@ Endpoints come from the Service's EndpointSlices, else its core/v1 Endpoints obj
 older tooling often carry only those), else the selected pods' Ready condition.
 """
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, conditions_of, labels_of, name_of, namespace_of
 
 KIND = "Service"
 NEEDS = ("services", "pods")
-REASONS = ("NoMatchingPods", "NoReadyEndpoints", "NotReadyEndpoints")
+REASONS = VOCABULARY[KIND]
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 

@@ -1,11 +1,12 @@
 """StatefulSet analyzer: missing governing Service or storage class, replicas not available."""
 
-from rl.kube.findings import CRITICAL, WARNING, Finding
+from rl.findings import CRITICAL, WARNING, Finding
+from rl.findings import REASONS as VOCABULARY
 from rl.kube.inventory import Inventory, name_of, namespace_of, one_line
 
 KIND = "StatefulSet"
 NEEDS = ("statefulsets",)
-REASONS = ("ServiceNotFound", "StorageClassNotFound", "ReplicasUnavailable")
+REASONS = VOCABULARY[KIND]
 
 
 def analyze(inv: Inventory) -> list[Finding]:

@@ -1,0 +1,114 @@
+"""The agent's full input: what it has read of the cluster, and what it has done.
+
+The policy reads one float32 vector per cluster, every entry in [0, 1], built the same way by the
+simulator (`rl.sim`) and by the real-cluster backend (`rl.kube`):
+
+| offset | size | section | what it holds |
+|---|---|---|---|
+| 0 | 18 | counts | the 18 numbers of `rl.state` (nodes, pods, deployments, usage, events, flags) |
+| 18 | NUM_INPUT_KEYS | findings | per (kind, reason) in `INPUT_KEYS`, how many objects showed it (`encode_count`) |
+| FRESH_AT | 9 | fresh reads | 1 for each read taken since the agent's last change to the cluster |
+| LAST_ACTION_AT | 15 | last action | one-hot of the agent's previous action (all 0 at the start) |
+| RESULT_AT | 4 | last result | one-hot: applied, refused, dry_run, unavailable (all 0 at the start) |
+| WRITES_AT | 1 | writes allowed | 1 when remedies are applied, 0 when they are dry runs (read-only) |
+
+Counts and findings are staged: each read refreshes only what it shows (`rl.findings.SHOWN_BY`),
+and everything else keeps what an earlier read showed, or 0 if nothing has shown it yet; the fresh
+reads tell "not read" from "read, and nothing there". A read that cannot be answered (`top` without
+metrics-server) says `unavailable`, and shows the finding ("Metrics", "Unavailable").
+
+`ClusterEnv` returns only the counts by default (the seed's 18-number observation);
+`ClusterEnv(observation="full")` returns this vector.
+"""
+
+import numpy as np
+from numba import njit
+
+from rl.actions import ACTION_NAMES, NUM_ACTIONS, REMEDIATION_ACTIONS, ClusterAction
+from rl.faults import BENIGN, CATALOGUE, METRICS_UNAVAILABLE
+from rl.findings import FINDING_KEYS, FLAG_KEYS, KEY_INDEX, SHOWS, count_findings, encode_count
+from rl.jit_cache import drop_stale, fingerprint
+from rl.state import OBS_FIELDS, OBS_SIZE
+
+# The finding keys the agent sees: those the simulator can produce (the catalogue's, the benign ones,
+# metrics being unavailable), in vocabulary order. Other findings of a real cluster stay in its
+# report; an input the agent never saw in training would only be noise to it.
+_PRODUCED = {e.key for spec in CATALOGUE for e in spec.findings} | {b.key for b in BENIGN} | {METRICS_UNAVAILABLE}
+INPUT_KEYS = tuple(key for key in FINDING_KEYS if key in _PRODUCED)
+NUM_INPUT_KEYS = len(INPUT_KEYS)
+INPUT_KEY_INDEX = {key: k for k, key in enumerate(INPUT_KEYS)}
+# INPUT_SHOWS[a, k]: read a shows input key k (`rl.findings.SHOWN_BY`).
+INPUT_SHOWS = SHOWS[:, [KEY_INDEX[key] for key in INPUT_KEYS]]
+# FLAG_OF[k]: which of the three flags input key k raises (0, 1, 2), or -1; FLAG_KEY_INDEX: those that do.
+FLAG_OF = np.full(NUM_INPUT_KEYS, -1, dtype=np.int64)
+for _flag, _keys in enumerate(FLAG_KEYS):
+    for _key in _keys:
+        if _key in INPUT_KEY_INDEX:
+            FLAG_OF[INPUT_KEY_INDEX[_key]] = _flag
+FLAG_KEY_INDEX = np.flatnonzero(FLAG_OF >= 0).astype(np.int64)
+
+# The diagnostic reads, in action order: the fresh-read section has one entry each.
+READS = tuple(a for a in ClusterAction if a not in REMEDIATION_ACTIONS and a != ClusterAction.WAIT)
+NUM_READS = len(READS)
+RESULTS = ("applied", "refused", "dry_run", "unavailable")
+RESULT_APPLIED, RESULT_REFUSED, RESULT_DRY_RUN, RESULT_UNAVAILABLE = range(len(RESULTS))
+NO_RESULT = -1  # before the first action
+
+FINDINGS_AT = OBS_SIZE
+FRESH_AT = FINDINGS_AT + NUM_INPUT_KEYS
+LAST_ACTION_AT = FRESH_AT + NUM_READS
+RESULT_AT = LAST_ACTION_AT + NUM_ACTIONS
+WRITES_AT = RESULT_AT + len(RESULTS)
+INPUT_SIZE = WRITES_AT + 1
+
+# Where each action's fresh-read entry is (-1: not a read).
+FRESH_INDEX = np.full(NUM_ACTIONS, -1, dtype=np.int64)
+for _k, _read in enumerate(READS):
+    FRESH_INDEX[_read] = FRESH_AT + _k
+
+INPUT_FIELDS = (
+    tuple(OBS_FIELDS)
+    + tuple(f"finding:{kind}/{reason}" for kind, reason in INPUT_KEYS)
+    + tuple(f"fresh:{ACTION_NAMES[a]}" for a in READS)
+    + tuple(f"last_action:{name}" for name in ACTION_NAMES)
+    + tuple(f"last_result:{name}" for name in RESULTS)
+    + ("writes_allowed",)
+)
+assert len(INPUT_FIELDS) == INPUT_SIZE
+
+
+@njit(cache=True, error_model="numpy", fastmath=True)
+def write_history(row, action, result, fresh, writes_allowed):
+    """Write the history sections of one input row: which reads are fresh (`fresh`, a bit per
+    action), the last action and its result (-1: none yet), and whether writes are allowed."""
+    for k in range(NUM_READS):
+        row[FRESH_AT + k] = 0.0
+    for a in range(NUM_ACTIONS):
+        if FRESH_INDEX[a] >= 0 and (fresh >> a) & 1:
+            row[FRESH_INDEX[a]] = 1.0
+    for a in range(NUM_ACTIONS):
+        row[LAST_ACTION_AT + a] = 1.0 if a == action else 0.0
+    for r in range(len(RESULTS)):
+        row[RESULT_AT + r] = 1.0 if r == result else 0.0
+    row[WRITES_AT] = 1.0 if writes_allowed else 0.0
+
+
+# The layout above is compiled into the cached `write_history`: a change flushes its cache.
+drop_stale("agent_input", (write_history,), fingerprint(FRESH_AT, LAST_ACTION_AT, RESULT_AT, WRITES_AT, FRESH_INDEX))
+
+
+def counts_only(inputs: np.ndarray) -> np.ndarray:
+    """The 18-number observation inside full input rows (a view)."""
+    return inputs[..., :OBS_SIZE]
+
+
+def full_input_of_state(state, findings, writes_allowed: bool = False) -> np.ndarray:
+    """An input row from a whole observation at once: the counts of `state` (a `ClusterState`) and
+    every finding in `findings`, as if every read had just been taken, with no history."""
+    row = np.zeros(INPUT_SIZE, dtype=np.float32)
+    row[:OBS_SIZE] = state.to_observation()
+    counts = count_findings(findings, INPUT_KEY_INDEX)
+    for k in np.flatnonzero(counts):
+        row[FINDINGS_AT + k] = encode_count(counts[k])
+    write_history(row, -1, NO_RESULT, 0, writes_allowed)
+    return row
