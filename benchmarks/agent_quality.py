@@ -11,20 +11,24 @@ from the seeds training uses (cluster i of a run seeded s is seeded s + i, with 
 65,536 clusters per process by default), so the model is judged on clusters it never saw.
 
 Families (each the default `ScenarioConfig` with these changes):
-    default          nothing changed
+    default          nothing changed (0-4 faults, 3-1,000 nodes, a quarter of them read-only)
     4_faults         4 faults at the start (min_faults = max_faults = 4)
     new_faults_0.05  a new fault each step with probability 0.05 (new_fault_rate)
     cascade_0.4      a fault left alone sets off its follow-on with probability 0.4 (cascade_chance)
-    nodes_3_10       3-10 nodes, 3-10 deployments
-    nodes_300_1000   300-1,000 nodes, 150-500 deployments
+    nodes_3          exactly 3 nodes
+    nodes_3_10       3-10 nodes
+    nodes_300_1000   300-1,000 nodes
+    nodes_1000       exactly 1,000 nodes
     max_steps_30     30 steps per episode
-(The deployment ranges follow the default scenario, where deployments grow with nodes: its 3-500
-nodes come with 3-300 deployments.)
+    healthy          no fault at the start (only benign findings): the report must name nothing
+    read_only        every cluster read-only: remedies are dry runs, the report names everything
+    no_metrics       no cluster runs metrics-server: `top` answers "unavailable"
 
-Issue 11's targets for the default model: resolution at least the expert's in every family and 97%
-on the default; mean steps at most 0.8x the expert's on the default; harm at most the expert's;
-diagnosis F1 at least 0.95 on the default and 0.9 everywhere; within 3 points of its default
-resolution on 300-1,000 nodes. Without `--model` only the expert and random are measured.
+Issue 21's targets for the default model: resolution at least the expert's in every family, mean
+steps at most the expert's, no false alarm in its reports; diagnosis F1 at least 0.95 on the default.
+The expert itself: at most 13 steps on the default, at least 99% resolved at 3 and at 1,000 nodes,
+diagnosis precision and recall at least 0.99. Without `--model` only the expert and random are
+measured.
 """
 
 import argparse
@@ -43,9 +47,14 @@ FAMILIES = {
     "4_faults": {"min_faults": 4, "max_faults": 4},
     "new_faults_0.05": {"new_fault_rate": 0.05},
     "cascade_0.4": {"cascade_chance": 0.4},
-    "nodes_3_10": {"min_nodes": 3, "max_nodes": 10, "min_deployments": 3, "max_deployments": 10},
-    "nodes_300_1000": {"min_nodes": 300, "max_nodes": 1000, "min_deployments": 150, "max_deployments": 500},
+    "nodes_3": {"min_nodes": 3, "max_nodes": 3},
+    "nodes_3_10": {"min_nodes": 3, "max_nodes": 10},
+    "nodes_300_1000": {"min_nodes": 300, "max_nodes": 1000},
+    "nodes_1000": {"min_nodes": 1000, "max_nodes": 1000},
     "max_steps_30": {"max_steps": 30},
+    "healthy": {"min_faults": 0, "max_faults": 0},
+    "read_only": {"read_only_share": 1.0},
+    "no_metrics": {"metrics_share": 0.0},
 }
 
 
@@ -89,7 +98,7 @@ def print_table(result: dict) -> None:
         "resolved",
         "mean steps",
         "harmful/ep",
-        "catastrophes",
+        "false alarms",
         "diag P",
         "diag R",
         "diag F1",
@@ -106,7 +115,7 @@ def print_table(result: dict) -> None:
                 f"{r['resolution_rate']:.1%}",
                 "-" if steps is None else f"{steps:.1f}",
                 f"{r['harmful_actions_per_episode']:.2f}",
-                f"{r['catastrophe_rate']:.1%}",
+                f"{r['false_alarms_per_episode']:.3f}",
                 f"{r['diagnosis_precision']:.3f}",
                 f"{r['diagnosis_recall']:.3f}",
                 f"{r['diagnosis_f1']:.3f}",

@@ -14,9 +14,9 @@ import time
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from rl.sim.batch import started_batch  # noqa: E402
 
 from rl.env import ClusterEnv  # noqa: E402
+from rl.sim.batch import started_batch  # noqa: E402
 from rl.sim.scenario import ScenarioConfig  # noqa: E402
 
 

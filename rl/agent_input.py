@@ -8,13 +8,15 @@ simulator (`rl.sim`) and by the real-cluster backend (`rl.kube`):
 | 0 | 18 | counts | the 18 numbers of `rl.state` (nodes, pods, deployments, usage, events, flags) |
 | 18 | NUM_INPUT_KEYS | findings | per (kind, reason) in `INPUT_KEYS`, how many objects showed it (`encode_count`) |
 | FRESH_AT | 9 | fresh reads | 1 for each read taken since the agent's last change to the cluster |
+| TAKEN_AT | 14 | taken | 1 for each read or remedy taken in this episode (whatever its result) |
 | LAST_ACTION_AT | 15 | last action | one-hot of the agent's previous action (all 0 at the start) |
 | RESULT_AT | 4 | last result | one-hot: applied, refused, dry_run, unavailable (all 0 at the start) |
 | WRITES_AT | 1 | writes allowed | 1 when remedies are applied, 0 when they are dry runs (read-only) |
 
 Counts and findings are staged: each read refreshes only what it shows (`rl.findings.SHOWN_BY`),
 and everything else keeps what an earlier read showed, or 0 if nothing has shown it yet; the fresh
-reads tell "not read" from "read, and nothing there". A read that cannot be answered (`top` without
+reads tell "not read" from "read, and nothing there", and which findings are stale; the taken
+actions what the agent has done since the episode began. A read that cannot be answered (`top` without
 metrics-server) says `unavailable`, and shows the finding ("Metrics", "Unavailable").
 
 `ClusterEnv` returns only the counts by default (the seed's 18-number observation);
@@ -47,16 +49,19 @@ for _flag, _keys in enumerate(FLAG_KEYS):
             FLAG_OF[INPUT_KEY_INDEX[_key]] = _flag
 FLAG_KEY_INDEX = np.flatnonzero(FLAG_OF >= 0).astype(np.int64)
 
-# The diagnostic reads, in action order: the fresh-read section has one entry each.
+# The diagnostic reads, in action order: the fresh-read section has one entry each; the taken section
+# one per read and remedy.
 READS = tuple(a for a in ClusterAction if a not in REMEDIATION_ACTIONS and a != ClusterAction.WAIT)
 NUM_READS = len(READS)
+TAKEN = tuple(a for a in ClusterAction if a != ClusterAction.WAIT)
 RESULTS = ("applied", "refused", "dry_run", "unavailable")
 RESULT_APPLIED, RESULT_REFUSED, RESULT_DRY_RUN, RESULT_UNAVAILABLE = range(len(RESULTS))
 NO_RESULT = -1  # before the first action
 
 FINDINGS_AT = OBS_SIZE
 FRESH_AT = FINDINGS_AT + NUM_INPUT_KEYS
-LAST_ACTION_AT = FRESH_AT + NUM_READS
+TAKEN_AT = FRESH_AT + NUM_READS
+LAST_ACTION_AT = TAKEN_AT + len(TAKEN)
 RESULT_AT = LAST_ACTION_AT + NUM_ACTIONS
 WRITES_AT = RESULT_AT + len(RESULTS)
 INPUT_SIZE = WRITES_AT + 1
@@ -65,11 +70,15 @@ INPUT_SIZE = WRITES_AT + 1
 FRESH_INDEX = np.full(NUM_ACTIONS, -1, dtype=np.int64)
 for _k, _read in enumerate(READS):
     FRESH_INDEX[_read] = FRESH_AT + _k
+TAKEN_INDEX = np.full(NUM_ACTIONS, -1, dtype=np.int64)
+for _k, _action in enumerate(TAKEN):
+    TAKEN_INDEX[_action] = TAKEN_AT + _k
 
 INPUT_FIELDS = (
     tuple(OBS_FIELDS)
     + tuple(f"finding:{kind}/{reason}" for kind, reason in INPUT_KEYS)
     + tuple(f"fresh:{ACTION_NAMES[a]}" for a in READS)
+    + tuple(f"taken:{ACTION_NAMES[a]}" for a in TAKEN)
     + tuple(f"last_action:{name}" for name in ACTION_NAMES)
     + tuple(f"last_result:{name}" for name in RESULTS)
     + ("writes_allowed",)
@@ -78,14 +87,15 @@ assert len(INPUT_FIELDS) == INPUT_SIZE
 
 
 @njit(cache=True, error_model="numpy", fastmath=True)
-def write_history(row, action, result, fresh, writes_allowed):
-    """Write the history sections of one input row: which reads are fresh (`fresh`, a bit per
-    action), the last action and its result (-1: none yet), and whether writes are allowed."""
-    for k in range(NUM_READS):
-        row[FRESH_AT + k] = 0.0
+def write_history(row, action, result, fresh, taken, writes_allowed):
+    """Write the history sections of one input row: which reads are fresh and which actions were
+    taken this episode (`fresh`, `taken`: a bit per action), the last action and its result (-1: none
+    yet), and whether writes are allowed."""
     for a in range(NUM_ACTIONS):
-        if FRESH_INDEX[a] >= 0 and (fresh >> a) & 1:
-            row[FRESH_INDEX[a]] = 1.0
+        if FRESH_INDEX[a] >= 0:
+            row[FRESH_INDEX[a]] = 1.0 if (fresh >> a) & 1 else 0.0
+        if TAKEN_INDEX[a] >= 0:
+            row[TAKEN_INDEX[a]] = 1.0 if (taken >> a) & 1 else 0.0
     for a in range(NUM_ACTIONS):
         row[LAST_ACTION_AT + a] = 1.0 if a == action else 0.0
     for r in range(len(RESULTS)):
@@ -94,7 +104,11 @@ def write_history(row, action, result, fresh, writes_allowed):
 
 
 # The layout above is compiled into the cached `write_history`: a change flushes its cache.
-drop_stale("agent_input", (write_history,), fingerprint(FRESH_AT, LAST_ACTION_AT, RESULT_AT, WRITES_AT, FRESH_INDEX))
+drop_stale(
+    "agent_input",
+    (write_history,),
+    fingerprint(FRESH_AT, TAKEN_AT, LAST_ACTION_AT, RESULT_AT, WRITES_AT, FRESH_INDEX, TAKEN_INDEX),
+)
 
 
 def counts_only(inputs: np.ndarray) -> np.ndarray:
@@ -110,5 +124,5 @@ def full_input_of_state(state, findings, writes_allowed: bool = False) -> np.nda
     counts = count_findings(findings, INPUT_KEY_INDEX)
     for k in np.flatnonzero(counts):
         row[FINDINGS_AT + k] = encode_count(counts[k])
-    write_history(row, -1, NO_RESULT, 0, writes_allowed)
+    write_history(row, -1, NO_RESULT, 0, 0, writes_allowed)
     return row

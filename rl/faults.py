@@ -489,3 +489,35 @@ for _spec in CATALOGUE:
 for _benign in BENIGN:
     if _benign.key not in KEY_INDEX:
         raise ValueError(f"benign finding {_benign.key}: not in the findings vocabulary")
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as the Markdown tables the docs show (`scripts/fault_table.py` prints them; a test
+    checks the docs hold exactly these)."""
+    from rl.actions import ACTION_NAMES
+
+    def actions(items) -> str:
+        return ", ".join(ACTION_NAMES[a] for a in items) or "-"
+
+    lines = [
+        "| fault | what is wrong | who fixes it | identified by | made worse by | findings (signature in bold) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for spec in CATALOGUE:
+        fixer = "a human" if spec.human_only else actions(spec.fixed_by)
+        if not spec.injected:
+            fixer += " (only ever caused by the agent)"
+        findings = ", ".join(
+            f"**{e.kind} {e.reason}**" if e.signature else f"{e.kind} {e.reason}" for e in spec.findings
+        )
+        lines.append(
+            f"| {spec.name} | {spec.description} | {fixer} | {actions(spec.revealed_by)} | "
+            f"{actions(spec.worse_by)} | {findings or '-'} |"
+        )
+    lines += [
+        "",
+        "| benign finding | share of clusters | why it is nobody's fault |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {b.kind} {b.reason} | {b.chance:.0%} | {b.why} |" for b in BENIGN]
+    return "\n".join(lines) + "\n"

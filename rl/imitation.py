@@ -3,8 +3,13 @@
 PPO from a random start spends most of a short budget discovering that a cluster must be surveyed
 before it is touched and that WAIT ends an episode. So training first imitates `ExpertPolicy` on
 simulated clusters (cross-entropy on its actions, the diagnosis head's loss on the true faults, and
-the value head regressed on the expert's discounted returns, so that PPO starts with a critic that
-fits the policy it inherits), then PPO improves on it with the environment's reward.
+the value head regressed on the discounted returns, so that PPO starts with a critic that fits the
+policy it inherits), then PPO improves on it with the environment's reward.
+
+Imitation goes in rounds (DAgger): the first on the expert's own episodes, each later one on
+episodes the network plays itself, with the expert saying at every step what it would have done
+there. A network that only saw the expert's episodes never learns what to do after its own
+mistakes; these rounds show it.
 
 The rollouts are cut into segments of `num_steps` with a fresh recurrent state at each segment's
 start, exactly as PuffeRL collects them, so the network learns to act from the memory it will have.
@@ -40,9 +45,11 @@ def demonstrations(
     seed: int,
     gamma: float,
     stop_requested: Callable[[], bool] | None = None,
+    learner=None,
 ) -> Demonstrations | None:
-    """The expert acting on `num_envs` clusters for `segments_per_env * num_steps` steps each;
-    None when `stop_requested()` (asked before every step) says True."""
+    """The expert's choices on `num_envs` clusters for `segments_per_env * num_steps` steps each:
+    the expert acting, or with a `learner` (a policy: `act`, `reset`, `beliefs`) acting while the
+    expert shadows it; None when `stop_requested()` (asked before every step) says True."""
     horizon = num_steps * segments_per_env
     batch, (obs, rewards, terminals, truncations) = started_batch(num_envs, scenario, seed)
     expert = ExpertPolicy(num_envs, seed)
@@ -57,13 +64,19 @@ def demonstrations(
             return None
         rows[:, t, :INPUT_SIZE] = obs
         rows[:, t, INPUT_SIZE:] = fault_columns(batch.state.active)
-        chosen = expert.act(obs)
+        chosen = expert.propose(obs)
         actions[:, t] = chosen
-        named = named_masks(expert.beliefs)  # a WAIT counts only when the expert named the faults
-        batch.step(chosen, obs, rewards, terminals, truncations, True, named)
+        if learner is None:
+            taken, named = chosen, named_masks(expert.beliefs)
+        else:
+            taken, named = np.asarray(learner.act(obs), dtype=np.int32), named_masks(learner.beliefs)
+        expert.record(taken)
+        batch.step(taken, obs, rewards, terminals, truncations, True, named)
         step_rewards[:, t] = rewards * REWARD_SCALE  # as PPO sees them
         ends[:, t] = terminals | truncations
         expert.reset(ends[:, t])
+        if learner is not None:
+            learner.reset(ends[:, t])
 
     returns = np.zeros_like(step_rewards)
     following = np.zeros(num_envs, dtype=np.float32)  # the tail past the last step counts as 0
@@ -75,6 +88,12 @@ def demonstrations(
         return torch.from_numpy(a.reshape(num_envs * segments_per_env, num_steps, *a.shape[2:]).copy())
 
     return Demonstrations(segments(rows), segments(actions), segments(returns))
+
+
+def joined(a: Demonstrations, b: Demonstrations) -> Demonstrations:
+    return Demonstrations(
+        torch.cat([a.rows, b.rows]), torch.cat([a.actions, b.actions]), torch.cat([a.returns, b.returns])
+    )
 
 
 def imitate(

@@ -62,22 +62,33 @@ class ClusterPolicy(nn.Module):
             layers += [_init(nn.Linear(width, hidden_size)), nn.ReLU()]
             width = hidden_size
         self.encoder = nn.Sequential(*layers)
-        self.actor = _init(nn.Linear(hidden_size, NUM_ACTIONS), std=0.01)
-        self.critic = _init(nn.Linear(hidden_size, 1), std=1.0)
-        self.diagnosis = _init(nn.Linear(hidden_size, NUM_FAULTS), std=0.01)
+        # The heads read the memory (the LSTM's output, when there is one) beside what this step's
+        # input shows: what a read just showed decides the next move without passing through memory.
+        self.actor = _init(nn.Linear(2 * hidden_size, NUM_ACTIONS), std=0.01)
+        self.critic = _init(nn.Linear(2 * hidden_size, 1), std=1.0)
+        self.diagnosis = _init(nn.Linear(2 * hidden_size, NUM_FAULTS), std=0.01)
         self.diagnosis_weight = 0.0
         self.diagnosis_logits = None  # the head's output at the last acting step (no gradient)
         self._diagnosis_losses = []  # the supervised loss of each training forward since the last take
+        self._features = None  # the encoder's output for the batch being decoded
 
     def encode_observations(self, observations, state=None):
-        return self.encoder(observations[..., :INPUT_SIZE].reshape(-1, INPUT_SIZE).float())
+        self._features = self.encoder(observations[..., :INPUT_SIZE].reshape(-1, INPUT_SIZE).float())
+        return self._features
+
+    def joined(self, hidden):
+        """The heads' input: `hidden` (rows in the order the encoder saw them) beside the encoder's
+        features of the same rows."""
+        hidden = hidden.reshape(-1, self.hidden_size)
+        return torch.cat([hidden, self._features], dim=-1)
 
     def decode_actions(self, hidden):
-        return self.actor(hidden), self.critic(hidden)
+        joined = self.joined(hidden)
+        return self.actor(joined), self.critic(joined)
 
     def forward_eval(self, observations, state=None):
         hidden = self.encode_observations(observations, state)
-        self.diagnosis_logits = self.diagnosis(hidden).detach()
+        self.diagnosis_logits = self.diagnosis(self.joined(hidden)).detach()
         return self.decode_actions(hidden)
 
     def forward(self, observations, state=None):
@@ -90,8 +101,9 @@ class ClusterPolicy(nn.Module):
         if self.diagnosis_weight <= 0 or rows.shape[-1] != TRAINING_ROW_SIZE:
             return logits
         truth = rows[..., INPUT_SIZE:].reshape(-1, NUM_FAULTS).float()
-        predicted = self.diagnosis(hidden.reshape(-1, hidden.shape[-1]))
-        loss = nn.functional.binary_cross_entropy_with_logits(predicted, truth)
+        predicted = self.diagnosis(self.joined(hidden))
+        # Summed over the fault types (a mean over them would give each a 1/18 share of the gradient).
+        loss = nn.functional.binary_cross_entropy_with_logits(predicted, truth, reduction="sum") / truth.shape[0]
         self._diagnosis_losses.append(float(loss.detach()))
         return _CarryLoss.apply(logits, self.diagnosis_weight * loss)
 
@@ -189,7 +201,7 @@ class RecurrentClusterPolicy(nn.Module):
 
     def forward_eval(self, observations, state):
         logits, values = self.wrapped.forward_eval(observations[..., :INPUT_SIZE], state)
-        self.mlp.diagnosis_logits = self.mlp.diagnosis(state["hidden"]).detach()
+        self.mlp.diagnosis_logits = self.mlp.diagnosis(self.mlp.joined(state["hidden"])).detach()
         return logits, values
 
     def forward(self, observations, state):

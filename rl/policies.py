@@ -150,19 +150,29 @@ class ExpertPolicy:
             self.memory[i] = _Runbook()
 
     def act(self, rows: np.ndarray) -> np.ndarray:
+        actions = self.propose(rows)
+        self.record(actions)
+        return actions
+
+    def propose(self, rows: np.ndarray) -> np.ndarray:
+        """What the runbook would do next on each cluster (and `beliefs`: what it would name), without
+        doing it: `record` then says what was done, by it or by another policy it shadows."""
         if self.beliefs.shape[0] != len(rows):
             self.beliefs = np.zeros((len(rows), NUM_FAULTS), dtype=np.float32)
         actions = np.zeros(len(rows), dtype=np.int32)
         for i in range(len(rows)):
             memory = self.memory[i]
             memory.see(rows[i])
-            action = memory.choose()
+            actions[i] = memory.choose()
             self.beliefs[i] = 0.0
             for fault in memory.names():
                 self.beliefs[i, fault] = 1.0
-            memory.did(action)
-            actions[i] = action
         return actions
+
+    def record(self, actions) -> None:
+        """The actions taken on each cluster after the last `propose`."""
+        for i, action in enumerate(actions):
+            self.memory[i].did(ClusterAction(int(action)))
 
 
 class _Runbook:

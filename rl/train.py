@@ -21,7 +21,7 @@ import torch
 
 from rl import distributed, imitation
 from rl.distributed import World
-from rl.model import ModelError, atomic_torch_save, build_policy, check_unpacked_size
+from rl.model import ModelError, ModelPolicy, atomic_torch_save, build_policy, check_unpacked_size
 from rl.puffer_env import ClusterPufferEnv
 from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig, training_settings
 
@@ -210,9 +210,12 @@ IMITATION_SHARE = 8  # imitation takes at most 1/8 of --total-steps
 
 def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World, should_stop) -> dict:
     """Imitate the scripted expert before PPO: `config.imitation_steps` over all ranks, but at most
-    an eighth of the run's budget, so that a short run is not mostly imitation."""
+    an eighth of the run's budget, so that a short run is not mostly imitation; in
+    `config.imitation_rounds` rounds, the first on the expert's episodes and the others on the
+    network's own, the expert saying what it would have done (`rl.imitation`)."""
     steps = min(config.imitation_steps, config.total_steps // IMITATION_SHARE)
-    segments_per_env = max(1, steps // (config.num_envs * config.num_steps))
+    rounds = config.imitation_rounds
+    segments_per_env = max(1, steps // (config.num_envs * config.num_steps * rounds))
 
     def stop_requested() -> bool:
         # A signal cuts the imitation short; the first PPO update then checkpoints and stops. All
@@ -220,30 +223,42 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
         local = np.array([should_stop is not None and should_stop()], dtype=np.float64)
         return bool(distributed.all_sum(local, world, config.device)[0] > 0)
 
-    data = imitation.demonstrations(
-        local_envs,
-        config.num_steps,
-        segments_per_env,
-        config.scenario,
-        pconfig["seed"] + _IMITATION_SEED_OFFSET,
-        config.gamma,
-        stop_requested,
-    )
-    if data is None:
-        return {}
+    network = getattr(model, "module", model)
     generator = torch.Generator().manual_seed(world.torch_seed(config.seed))
-    return imitation.imitate(
-        model,
-        data,
-        config.imitation_epochs,
-        pconfig["minibatch_size"] // config.num_steps,
-        config.learning_rate,
-        config.value_coefficient,
-        config.max_grad_norm,
-        generator,
-        config.device,
-        stop_requested,
-    )
+    data = None
+    losses = {}
+    for round_ in range(rounds):
+        learner = None
+        if round_ > 0:
+            learner = ModelPolicy(network, config.device, sample=True, seed=world.torch_seed(config.seed) + round_)
+            learner.context = config.num_steps
+        more = imitation.demonstrations(
+            local_envs,
+            config.num_steps,
+            segments_per_env,
+            config.scenario,
+            pconfig["seed"] + _IMITATION_SEED_OFFSET + round_ * local_envs * world.size,
+            config.gamma,
+            stop_requested,
+            learner,
+        )
+        network.train()
+        if more is None:
+            return losses
+        data = more if data is None else imitation.joined(data, more)
+        losses = imitation.imitate(
+            model,
+            data,
+            config.imitation_epochs,
+            pconfig["minibatch_size"] // config.num_steps,
+            config.learning_rate,
+            config.value_coefficient,
+            config.max_grad_norm,
+            generator,
+            config.device,
+            stop_requested,
+        )
+    return losses
 
 
 def _is_peer_failure(err: BaseException) -> bool:

@@ -62,6 +62,14 @@ class TrainConfig:
         le=2**26,
     )
     imitation_epochs: int = setting(4, "imitationEpochs", "Passes over the expert's steps.", ge=1, le=1000)
+    imitation_rounds: int = setting(
+        3,
+        "imitationRounds",
+        "Rounds of imitation: the first on the expert's episodes, the others on the network's own, the "
+        "expert saying what it would have done.",
+        ge=1,
+        le=100,
+    )
     hidden_size: int = setting(64, "hiddenSize", "Width of the network.", ge=1, le=MAX_HIDDEN_SIZE)
     num_layers: int = setting(2, "numLayers", "Hidden layers of the encoder.", ge=1, le=MAX_NUM_LAYERS)
     lstm: bool = True  # memory of what was already checked

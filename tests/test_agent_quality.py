@@ -6,7 +6,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FAMILIES = ["default", "4_faults", "new_faults_0.05", "cascade_0.4", "nodes_3_10", "nodes_300_1000", "max_steps_30"]
+FAMILIES = [
+    "default",
+    "4_faults",
+    "new_faults_0.05",
+    "cascade_0.4",
+    "nodes_3",
+    "nodes_3_10",
+    "nodes_300_1000",
+    "nodes_1000",
+    "max_steps_30",
+    "healthy",
+    "read_only",
+    "no_metrics",
+]
 
 
 def run_benchmark(*args):
@@ -40,6 +53,8 @@ def test_json_has_every_family_and_policy_with_evaluates_fields(small_model):
         "diagnosis_precision",
         "diagnosis_recall",
         "diagnosis_f1",
+        "wrong_report_rate",
+        "false_alarms_per_episode",
         "per_fault",
     }
     for family, policies in data["families"].items():
@@ -61,6 +76,9 @@ def test_families_are_the_scenarios_they_name():
     assert (family_scenario("nodes_3_10").min_nodes, family_scenario("nodes_3_10").max_nodes) == (3, 10)
     assert (family_scenario("nodes_300_1000").min_nodes, family_scenario("nodes_300_1000").max_nodes) == (300, 1000)
     assert family_scenario("max_steps_30").max_steps == 30
+    assert (family_scenario("nodes_1000").min_nodes, family_scenario("nodes_3").max_nodes) == (1000, 3)
+    assert family_scenario("healthy").max_faults == 0 and family_scenario("read_only").read_only_share == 1.0
+    assert family_scenario("no_metrics").metrics_share == 0.0
 
 
 def test_text_table_and_a_bad_model_exit_3(tmp_path):

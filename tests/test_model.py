@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from rl.agent_input import INPUT_FIELDS, INPUT_SIZE
+from rl.faults import NUM_FAULTS
 from rl.model import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -27,9 +29,10 @@ def test_save_and_load_round_trip(tmp_path, lstm):
     loaded, meta = load_model(path)
     assert meta["global_step"] == 42 and meta["network"] == {"hidden_size": 16, "num_layers": 1, "lstm": lstm}
     assert meta["action_names"][0] == "GET_NODES" and len(meta["observation_fields"]) == 18
+    assert meta["input_fields"] == list(INPUT_FIELDS) and len(meta["fault_names"]) == NUM_FAULTS
     for key, value in policy.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key])
-    obs = np.random.default_rng(0).random((5, 18), dtype=np.float32)
+    obs = np.random.default_rng(0).random((5, INPUT_SIZE), dtype=np.float32)
     a, _, _ = ModelPolicy(policy).evaluate(obs)
     b, _, _ = ModelPolicy(loaded).evaluate(obs)
     assert np.array_equal(a, b)
@@ -39,7 +42,7 @@ def test_save_and_load_round_trip(tmp_path, lstm):
 def test_model_file_loads_with_weights_only(tmp_path):
     path = save_model(tmp_path / "m.pt", build_policy(8, 1), {"global_step": 1})
     payload = torch.load(path, weights_only=True)
-    assert payload["format"] == FORMAT_NAME and payload["format_version"] == FORMAT_VERSION == 2
+    assert payload["format"] == FORMAT_NAME and payload["format_version"] == FORMAT_VERSION == 3
 
 
 class Exploit:
@@ -97,13 +100,12 @@ def test_bad_model_files_give_one_line_model_errors(tmp_path, case):
         torch.save({"weights": torch.zeros(3)}, path)
     elif case == "newer":
         torch.save({**payload, "format_version": 99}, path)
-    elif case == "older":  # a format-1 file: no diagnosis head
-        state = {k: v for k, v in payload["state_dict"].items() if "diagnosis" not in k}
-        torch.save({**payload, "format_version": 1, "state_dict": state}, path)
+    elif case == "older":  # a format-2 file: the 18 counts only
+        torch.save({**payload, "format_version": 2}, path)
     elif case == "faults":
         torch.save({**payload, "metadata": {**payload["metadata"], "fault_names": ["crashed_pods"]}}, path)
     elif case == "other-obs":
-        torch.save({**payload, "metadata": {**payload["metadata"], "observation_fields": ["a", "b"]}}, path)
+        torch.save({**payload, "metadata": {**payload["metadata"], "input_fields": ["a", "b"]}}, path)
     elif case == "shape":
         torch.save(
             {
@@ -121,7 +123,7 @@ def test_bad_model_files_give_one_line_model_errors(tmp_path, case):
 def test_recurrent_policy_memory_is_per_cluster_and_resets(tmp_path):
     torch.manual_seed(0)
     policy = ModelPolicy(build_policy(16, 1, lstm=True))
-    obs = np.random.default_rng(1).random((3, 18), dtype=np.float32)
+    obs = np.random.default_rng(1).random((3, INPUT_SIZE), dtype=np.float32)
     first = policy.evaluate(obs)[2]
     second = policy.evaluate(obs)[2]
     assert not np.allclose(first, second)  # same input, different memory
@@ -138,29 +140,30 @@ def test_read_model_file_returns_metadata(tmp_path):
 def test_an_old_model_file_names_its_format_version(tmp_path):
     good = save_model(tmp_path / "good.pt", build_policy(8, 1), {"global_step": 1})
     payload = torch.load(good, weights_only=True)
-    torch.save({**payload, "format_version": 1}, tmp_path / "old.pt")
-    with pytest.raises(ModelError, match=r"model format version 1 .*retrain"):
-        read_model_file(tmp_path / "old.pt")
+    for version in (1, 2):
+        torch.save({**payload, "format_version": version}, tmp_path / "old.pt")
+        with pytest.raises(ModelError, match=rf"model format version {version} .*retrain"):
+            read_model_file(tmp_path / "old.pt")
 
 
 @pytest.mark.parametrize("lstm", [True, False])
 def test_the_diagnosis_head_names_faults_and_learns_from_the_true_faults(lstm):
     torch.manual_seed(0)
     policy = build_policy(hidden_size=16, num_layers=1, lstm=lstm)
-    obs = np.random.default_rng(0).random((6, 18), dtype=np.float32)
+    obs = np.random.default_rng(0).random((6, INPUT_SIZE), dtype=np.float32)
     model = ModelPolicy(policy)
     model.act(obs)
-    assert model.beliefs.shape == (6, 12) and ((model.beliefs > 0) & (model.beliefs < 1)).all()
+    assert model.beliefs.shape == (6, NUM_FAULTS) and ((model.beliefs > 0) & (model.beliefs < 1)).all()
     named = policy.named_faults()
     assert named.shape == (6,) and named.dtype == np.int64
-    expected = ((model.beliefs >= 0.5).astype(np.int64) << np.arange(12)).sum(-1)
+    expected = ((model.beliefs >= 0.5).astype(np.int64) << np.arange(NUM_FAULTS)).sum(-1)
     assert np.array_equal(named, expected)
 
     # Training rows carry the true faults after the observation: the loss reaches the head only
     # through them, and only when the diagnosis weight is set.
     rows = torch.zeros(4, 8, TRAINING_ROW_SIZE)
-    rows[..., :18] = torch.rand(4, 8, 18)
-    rows[..., 18 + 3] = 1.0  # NODE_NOT_READY active everywhere
+    rows[..., :INPUT_SIZE] = torch.rand(4, 8, INPUT_SIZE)
+    rows[..., INPUT_SIZE + 3] = 1.0  # NODE_NOT_READY active everywhere
     state = {"lstm_h": None, "lstm_c": None}
     head = policy.mlp.diagnosis if lstm else policy.diagnosis
     for weight, expect_grad in ((0.0, False), (1.0, True)):
@@ -170,7 +173,7 @@ def test_the_diagnosis_head_names_faults_and_learns_from_the_true_faults(lstm):
         logits.logsumexp(-1).sum().backward()
         has = head.weight.grad is not None and bool(head.weight.grad.abs().sum() > 0)
         assert has == expect_grad
-    assert 0 < policy.take_diagnosis_loss() < 1  # the one forward that had the loss
+    assert 0 < policy.take_diagnosis_loss() < NUM_FAULTS  # the one forward that had the loss (summed over faults)
     assert math.isnan(policy.take_diagnosis_loss())  # taken: nothing since
     # Fitting the head to the labels makes it name the fault.
     optimizer = torch.optim.Adam(policy.parameters(), lr=0.05)
@@ -180,5 +183,5 @@ def test_the_diagnosis_head_names_faults_and_learns_from_the_true_faults(lstm):
         (0 * logits.sum()).backward()
         optimizer.step()
     model = ModelPolicy(policy)
-    model.act(rows[:, 0, :18].numpy())
+    model.act(rows[:, 0, :INPUT_SIZE].numpy())
     assert (model.beliefs[:, 3] > 0.9).all() and (np.delete(model.beliefs, 3, axis=1) < 0.1).all()

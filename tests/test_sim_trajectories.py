@@ -69,6 +69,7 @@ HASHED_STATE = (
     "seen",
     "seen_found",
     "fresh",
+    "taken",
     "last_action",
     "last_result",
     "health",

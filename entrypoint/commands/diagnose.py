@@ -232,7 +232,7 @@ def _make_env(opts: DiagnoseOptions):
 
     if opts.simulation:
         scenario = opts.scenario or ScenarioConfig(max_steps=opts.steps)
-        return ClusterEnv(max_steps=opts.steps, scenario=scenario), None
+        return ClusterEnv(max_steps=opts.steps, scenario=scenario, observation="full"), None
     from rl.kube import KubeBackend, KubeError
 
     timeout = {"request_timeout": opts.api_timeout} if opts.api_timeout is not None else {}
@@ -249,7 +249,9 @@ def _make_env(opts: DiagnoseOptions):
         raise CliError(str(err), ExitCode.CLUSTER) from None
     except ValueError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
-    env = ClusterEnv(context=opts.context, simulation_mode=False, max_steps=opts.steps, backend=backend)
+    env = ClusterEnv(
+        context=opts.context, simulation_mode=False, max_steps=opts.steps, backend=backend, observation="full"
+    )
     return env, backend.api.host
 
 

@@ -63,6 +63,7 @@ Clusters = namedtuple(
         "seen",  # float32 (n, OBS_SIZE): what the agent has read of the counts
         "seen_found",  # float32 (n, NUM_INPUT_KEYS): the findings its reads have shown
         "fresh",  # int64: a bit per read taken since the agent's last change to the cluster
+        "taken",  # int64: a bit per action taken this episode (WAIT aside)
         "last_action",  # int32: -1 at the start
         "last_result",  # int32: RESULT_* of rl.agent_input, -1 at the start
         "health",  # float32: true health in [0, 1]
@@ -140,6 +141,7 @@ class ClusterBatch:
             seen=np.zeros((n, OBS_SIZE), dtype=np.float32),
             seen_found=np.zeros((n, NUM_INPUT_KEYS), dtype=np.float32),
             fresh=np.zeros(n, dtype=np.int64),
+            taken=np.zeros(n, dtype=np.int64),
             last_action=np.full(n, -1, dtype=np.int32),
             last_result=np.full(n, -1, dtype=np.int32),
             health=np.zeros(n, dtype=np.float32),

@@ -31,6 +31,7 @@ from rl.agent_input import (
     RESULT_DRY_RUN,
     RESULT_REFUSED,
     RESULT_UNAVAILABLE,
+    TAKEN_INDEX,
     write_history,
 )
 from rl.findings import encode_count
@@ -842,6 +843,7 @@ def step_all(st, actions, observations, rewards, terminals, truncations, auto_re
         st.seen,
         st.seen_found,
         st.fresh,
+        st.taken,
         st.last_action,
         st.last_result,
         st.health,
@@ -884,6 +886,7 @@ def _step_loop(
     seen,
     seen_found,
     fresh,
+    taken,
     last_action,
     last_result,
     health,
@@ -921,6 +924,9 @@ def _step_loop(
         outcome[i] = OUTCOME_RUNNING
         result = RESULT_APPLIED
         fresh_before = fresh[i]
+        taken_before = taken[i]
+        if action != WAIT:
+            taken[i] |= 1 << action
 
         if action == WAIT:
             # The agent's report: the episode ends, won only if the report is exact.
@@ -1016,6 +1022,8 @@ def _step_loop(
                 for a in range(IS_READ.shape[0]):
                     if FRESH_INDEX[a] >= 0:
                         row[FRESH_INDEX[a]] = 1.0 if (fresh[i] >> a) & 1 else 0.0
+            if taken[i] != taken_before:
+                row[TAKEN_INDEX[action]] = 1.0
     return ended
 
 
@@ -1043,6 +1051,7 @@ def _finish_episodes(st, observations, auto_reset, everyone=False):
         st.seen,
         st.seen_found,
         st.fresh,
+        st.taken,
         st.last_action,
         st.last_result,
         st.health,
@@ -1084,6 +1093,7 @@ def _finish_loop(
     seen,
     seen_found,
     fresh,
+    taken,
     last_action,
     last_result,
     health,
@@ -1126,6 +1136,7 @@ def _finish_loop(
                 seen,
                 seen_found,
                 fresh,
+                taken,
                 last_action,
                 last_result,
                 health,
@@ -1166,6 +1177,7 @@ def _finish_loop(
                 seen,
                 seen_found,
                 fresh,
+                taken,
                 last_action,
                 last_result,
                 health,
@@ -1177,17 +1189,17 @@ def _finish_loop(
                 i,
             )
         else:
-            _encode_row(seen, seen_found, last_action, last_result, fresh, conditions, i, observations[i])
+            _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
 
 
 @njit(**HELPER)
-def _encode_row(seen, seen_found, last_action, last_result, fresh, conditions, i, row):
+def _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, row):
     """The whole input row of cluster i, from what it has seen and done."""
     encode_observation(seen[i], row)
     for k in range(seen_found.shape[1]):
         count = seen_found[i, k]
         row[FINDINGS_AT + k] = encode_count(count) if count > 0.0 else 0.0
-    write_history(row, last_action[i], last_result[i], fresh[i], not conditions[i] & READ_ONLY)
+    write_history(row, last_action[i], last_result[i], fresh[i], taken[i], not conditions[i] & READ_ONLY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1215,6 +1227,7 @@ def _reset_cluster(
     seen,
     seen_found,
     fresh,
+    taken,
     last_action,
     last_result,
     health,
@@ -1298,9 +1311,10 @@ def _reset_cluster(
         seen_found[i, k] = 0.0
     shown[i] = 0
     fresh[i] = 0
+    taken[i] = 0
     last_action[i] = -1
     last_result[i] = -1
-    _encode_row(seen, seen_found, last_action, last_result, fresh, conditions, i, observations[i])
+    _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
 
 
 @njit(**JIT)
