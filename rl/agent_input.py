@@ -28,7 +28,7 @@ from numba import njit
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS, REMEDIATION_ACTIONS, ClusterAction
 from rl.faults import BENIGN, CATALOGUE, METRICS_UNAVAILABLE
-from rl.findings import FINDING_KEYS, FLAG_KEYS, KEY_INDEX, SHOWS, count_findings, encode_count
+from rl.findings import FINDING_KEYS, FLAG_KEYS, KEY_INDEX, SHOWS
 from rl.jit_cache import drop_stale, fingerprint
 from rl.state import OBS_FIELDS, OBS_SIZE
 
@@ -65,6 +65,29 @@ LAST_ACTION_AT = TAKEN_AT + len(TAKEN)
 RESULT_AT = LAST_ACTION_AT + NUM_ACTIONS
 WRITES_AT = RESULT_AT + len(RESULTS)
 INPUT_SIZE = WRITES_AT + 1
+
+# The counts each read refreshes: a range of `rl.state.OBS_FIELDS`, first and last included. Every read
+# also refreshes the three flags from the findings shown so far; TOP_NODES and TOP_PODS refresh CPU
+# and memory, each with its own view (the nodes' use, the pods' use). Remedies and WAIT refresh nothing.
+COUNTS_SHOWN_BY = {
+    ClusterAction.GET_NODES: ("num_nodes", "nodes_not_ready"),
+    ClusterAction.GET_PODS: ("num_pods", "pods_unknown"),
+    ClusterAction.DESCRIBE_UNHEALTHY: ("num_pods", "pods_unknown"),
+    ClusterAction.GET_DEPLOYMENTS: ("num_deployments", "deployments_unavailable"),
+    ClusterAction.GET_EVENTS: ("recent_events_warning", "recent_events_normal"),
+    ClusterAction.TOP_NODES: ("cpu_usage_percent", "memory_usage_percent"),
+    ClusterAction.TOP_PODS: ("cpu_usage_percent", "memory_usage_percent"),
+}
+# The first look at a cluster, before any action: the summary of `kubectl get nodes,pods` (counts of
+# nodes and pods by state, no object singled out, no finding).
+FIRST_LOOK = ("num_nodes", "pods_unknown")
+USAGE_READS = (ClusterAction.TOP_NODES, ClusterAction.TOP_PODS)
+
+
+def field_range(names: tuple[str, str]) -> tuple[int, int]:
+    """The first and last index of a range of `OBS_FIELDS` given by its first and last name."""
+    return OBS_FIELDS.index(names[0]), OBS_FIELDS.index(names[1])
+
 
 # Where each action's fresh-read entry is (-1: not a read).
 FRESH_INDEX = np.full(NUM_ACTIONS, -1, dtype=np.int64)
@@ -116,13 +139,7 @@ def counts_only(inputs: np.ndarray) -> np.ndarray:
     return inputs[..., :OBS_SIZE]
 
 
-def full_input_of_state(state, findings, writes_allowed: bool = False) -> np.ndarray:
-    """An input row from a whole observation at once: the counts of `state` (a `ClusterState`) and
-    every finding in `findings`, as if every read had just been taken, with no history."""
-    row = np.zeros(INPUT_SIZE, dtype=np.float32)
-    row[:OBS_SIZE] = state.to_observation()
-    counts = count_findings(findings, INPUT_KEY_INDEX)
-    for k in np.flatnonzero(counts):
-        row[FINDINGS_AT + k] = encode_count(counts[k])
-    write_history(row, -1, NO_RESULT, 0, 0, writes_allowed)
-    return row
+def shown_keys(row) -> frozenset[tuple[str, str]]:
+    """The finding keys an input row shows (those a read of this episode found at least once)."""
+    values = np.asarray(row[FINDINGS_AT : FINDINGS_AT + NUM_INPUT_KEYS])
+    return frozenset(INPUT_KEYS[k] for k in np.flatnonzero(values > 0))

@@ -7,7 +7,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rl.actions import NUM_ACTIONS, ClusterAction, validate_action
-from rl.agent_input import INPUT_SIZE, full_input_of_state
+from rl.agent_input import INPUT_SIZE, READS, USAGE_READS
 from rl.diagnosis import mask_to_faults, to_mask
 from rl.faults import Fault
 from rl.sim import layout
@@ -302,38 +302,43 @@ class ClusterEnv(gym.Env):
 
 
 class RealCluster:
-    """`rl.kube.KubeBackend` behind the interface of `SimBackend`: WAIT ends the episode."""
+    """`rl.kube.KubeBackend` behind the interface of `SimBackend`: the agent's input staged as in the
+    simulator (`rl.kube.agent_view.AgentView`), and WAIT ends the episode."""
 
     simulated = False
 
     def __init__(self, kube):
+        from rl.kube.agent_view import AgentView
+
         self.kube = kube
+        self.view = AgentView(writes_allowed=kube.policy.allow_writes)
         self.seen_faults: set[Fault] = set()
         self._observation = None
 
     def reset(self, seed, fallback_seed) -> None:
-        self._observation = None
+        self.kube.look_again()
+        self._observation = self.kube.observe()
+        self.view.start(self._observation.state)
 
     def observe(self) -> Reading:
         if self._observation is None:
             self._observation = self.kube.observe()
         o = self._observation
-        return Reading(
-            o.state,
-            o.state.to_observation(),
-            full_input_of_state(o.state, o.findings),
-            list(o.findings),
-            list(o.degraded),
-        )
+        inputs = self.view.row()
+        return Reading(self.view.state(), inputs[:OBS_SIZE].copy(), inputs, list(o.findings), list(o.degraded))
 
     def act(self, action: ClusterAction, named: int | None = None) -> dict:
         result = self.kube.act(action)
-        self._observation = None  # the next observe reads the cluster again
+        self._observation = self.kube.observe()  # the same observation unless the cluster changed
+        outcome = result["data"]["result"]
+        self.view.record(action, outcome)
+        if action in READS and (outcome == "applied" or action in USAGE_READS):
+            o = self._observation
+            self.view.show(action, o.state, o.findings, _usage(action, outcome, o, result["data"]))
         if action == ClusterAction.WAIT:
             # The agent is done. It resolved the cluster if a fresh look finds nothing wrong and
             # the agent itself names nothing.
             reading = self.observe()
-            result.setdefault("data", {})
             clean = not (reading.findings or reading.degraded or named)
             result["data"]["outcome"] = "resolved" if clean else "stopped"
         return result
@@ -342,7 +347,9 @@ class RealCluster:
         self.kube.close()
 
     def true_state(self) -> ClusterState:
-        return self.observe().state
+        if self._observation is None:
+            self._observation = self.kube.observe()
+        return self._observation.state
 
     def active_faults(self) -> list[Fault]:
         return []
@@ -365,6 +372,15 @@ class RealCluster:
             "degraded": list(reading.degraded),
             "unavailable_actions": unavailable() if unavailable else {},
         }
+
+
+def _usage(action: ClusterAction, outcome: str, observation, data: dict) -> tuple[float, float] | None:
+    """The CPU and memory use a `top` read showed (None: unavailable)."""
+    if action not in USAGE_READS or outcome != "applied":
+        return None
+    if action == ClusterAction.TOP_NODES:
+        return observation.node_usage
+    return data["cpu_percent"], data["memory_percent"]
 
 
 def state_health(state: ClusterState) -> float:

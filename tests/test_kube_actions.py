@@ -198,7 +198,7 @@ def test_top_without_metrics_api_says_so(cluster):
     server.metrics_available = False
     result = backend().act(A.TOP_NODES)
     assert result["success"] is False
-    assert result["data"] == {"available": False}
+    assert result["data"] == {"available": False, "result": "unavailable"}
     assert result["message"].startswith("metrics.k8s.io unavailable")
 
 

@@ -1,13 +1,20 @@
 """`KubeBackend`: the real-cluster counterpart of the simulator (`ClusterEnv(simulation_mode=False)`).
 
 One run never loops on the cluster:
-- an observation is read once and reused until something may have changed it (a real write, or
-  WAIT); reads act on it instead of listing again; WAIT gives applied writes `wait_seconds` to act
-  before its fresh look, and does not wait when the run changed nothing (read-only: dry runs);
+- an observation is read once and reused until something may have changed it (a real write); reads
+  act on it instead of listing again; WAIT gives applied writes `wait_seconds` to act before its
+  fresh look, and neither waits nor looks again when the run changed nothing (read-only: dry runs);
 - an identical write (same verb, object and body) is sent at most once per backend, dry run or not;
 - a remediation answered as a dry run, refused (RBAC, a PodDisruptionBudget) or with nothing to do
   marks that action unavailable for that target (`unavailable_actions`), and a read already made on
   the current observation is unavailable until the observation changes.
+
+Each result says in `data["result"]` what became of the action, in the simulator's terms
+(`rl.agent_input.RESULTS`): "applied" (a read answered, a write went through), "refused" (the
+cluster refused it, or a remedy found nothing to act on), "dry_run" (writes are not allowed, or not
+in that namespace) or "unavailable" (a read that could not be answered: `top` without
+metrics-server, a forbidden or failed read). CHECK_LOGS adds what the logs showed (the Log
+analyzer's findings) to the observation's findings, until the next CHECK_LOGS or a change.
 """
 
 import gc
@@ -33,6 +40,7 @@ class ClusterObservation:
     state: ClusterState  # the same schema the simulator fills, derived from `findings`
     findings: list[Finding] = field(default_factory=list)  # the analyzers' findings, one problem each
     degraded: list[str] = field(default_factory=list)  # what could not be read (after retries), and the effect
+    node_usage: tuple[float, float] | None = None  # the nodes' CPU and memory use, %; None: no metrics
 
 
 class KubeBackend:
@@ -79,6 +87,7 @@ class KubeBackend:
         self.blocked: dict[tuple[ClusterAction, str], str] = {}  # (remedy, target) -> why it is not retried
         self.refusals: list[dict] = []  # remedies the cluster refused, once each, with the permission needed
         self._reads_done: set[ClusterAction] = set()  # reads made on the current observation
+        self.log_findings: list[Finding] = []  # what the last CHECK_LOGS on this observation found
         self.last_observe_seconds = 0.0
         self.last_observe_pages = 0
 
@@ -100,12 +109,19 @@ class KubeBackend:
                 if collecting:
                     gc.enable()
             self._reads_done = set()
+            self.log_findings = []
             self.observations += 1
             self.last_observe_seconds = time.perf_counter() - started
             self.last_observe_pages = self.api.pages_read - pages_before
         self._reuse = False
         reading = self._reading
-        return ClusterObservation(reading.state, list(reading.findings), list(reading.degraded))
+        return ClusterObservation(
+            reading.state, list(reading.findings) + self.log_findings, list(reading.degraded), reading.node_usage
+        )
+
+    def look_again(self) -> None:
+        """Make the next `observe` read the cluster again (a new episode starts from a fresh look)."""
+        self._reuse = False
 
     def act(self, action: ClusterAction) -> dict:
         """Run one action. A missing permission or a failed request is reported in the result
@@ -113,24 +129,58 @@ class KubeBackend:
         action = validate_action(action)
         if self._reading is None:
             self.observe()
-        self._reuse = action != ClusterAction.WAIT
+        # WAIT looks again only when this run changed the cluster; any other action leaves the
+        # observation as it is unless its write went through (`_remedy`).
+        self._reuse = action != ClusterAction.WAIT or not self.changed_cluster
+        result = self._act(action)
+        result.setdefault("data", {})["result"] = self._result_of(action, result)
+        return result
+
+    def _act(self, action: ClusterAction) -> dict:
         try:
             if action in REMEDIATION_ACTIONS:
                 return self._remedy(action)
             self._reads_done.add(action)
-            return run_diagnostic(
+            found = [] if action == ClusterAction.CHECK_LOGS else None
+            result = run_diagnostic(
                 action,
                 self.api,
                 self.namespaces or [None],
                 self._reading,
                 self._snapshot,
                 self.wait_seconds if self.changed_cluster else 0.0,  # dry runs changed nothing to wait for
+                found,
             )
+            if found is not None and (result["success"] or not result["data"].get("failed")):
+                self.log_findings = found
+            return result
         except KubePermissionError as err:
             forbidden = {"verb": err.verb, "resource": err.resource, "namespace": err.namespace}
             return {"success": False, "message": str(err), "data": {"forbidden": forbidden, "failed": True}}
         except KubeRequestError as err:
             return {"success": False, "message": str(err), "data": {"status": err.status, "failed": True}}
+
+    def _result_of(self, action: ClusterAction, result: dict) -> str:
+        """What became of an action, in the simulator's terms (see the module docstring)."""
+        data = result["data"]
+        if action in REMEDIATION_ACTIONS:
+            if not self.policy.allow_writes:
+                return "dry_run"  # as on a read-only simulated cluster, whatever the target
+            if any(not c["dry_run"] for c in data.get("changes", ())):
+                return "applied"
+            why = data.get("not_retried") or ""
+            if why.startswith("answered as a dry run") or (data.get("changes") and not data.get("refused")):
+                return "dry_run"  # its namespace is not in the write allowlist
+            return "refused"
+        if action == ClusterAction.WAIT:
+            return "applied"
+        if action == ClusterAction.TOP_NODES and self._reading.node_usage is None:
+            return "unavailable"
+        if action == ClusterAction.TOP_PODS and "cpu_percent" not in data:
+            return "unavailable"
+        if not result["success"] and data.get("failed"):
+            return "unavailable"
+        return "applied"
 
     def _remedy(self, action: ClusterAction) -> dict:
         target = targets.target_of(action, self._snapshot, self.policy)

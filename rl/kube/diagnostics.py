@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 from rl.actions import ClusterAction
+from rl.kube.analyzers.log import analyze_logs
 from rl.kube.connection import KubeApi, Request, resource_path
 from rl.kube.errors import KubeRequestError
 from rl.kube.health import Snapshot
@@ -18,6 +19,7 @@ from rl.kube.observe import Reading
 
 MAX_ITEMS = 25
 MAX_PODS_INSPECTED = 3
+MAX_LOG_WORKLOADS = 10
 LOG_TAIL_LINES = 50
 MAX_LOG_BYTES = 1024 * 1024  # of one log read: 50 lines of a few KiB; a log past it is cut there
 
@@ -29,7 +31,10 @@ def run_diagnostic(
     reading: Reading,
     snapshot: Snapshot,
     wait_seconds: float,
+    found: list | None = None,
 ) -> dict:
+    """Run one read. CHECK_LOGS appends the findings of the logs it read (`rl.kube.analyzers.log`) to
+    `found`; TOP_PODS answers the pods' CPU and memory use as a percent of the nodes' allocatable."""
     if action == ClusterAction.GET_NODES:
         return _get_nodes(reading, snapshot)
     if action == ClusterAction.GET_PODS:
@@ -39,13 +44,13 @@ def run_diagnostic(
     if action == ClusterAction.GET_DEPLOYMENTS:
         return _get_deployments(snapshot)
     if action == ClusterAction.CHECK_LOGS:
-        return _check_logs(api, snapshot)
+        return _check_logs(api, reading, snapshot, found)
     if action == ClusterAction.DESCRIBE_UNHEALTHY:
         return _describe_unhealthy(api, reading, snapshot)
     if action == ClusterAction.TOP_NODES:
         return _top_nodes(reading, snapshot)
     if action == ClusterAction.TOP_PODS:
-        return _top_pods(api, scope)
+        return _top_pods(api, scope, snapshot)
     if action == ClusterAction.GET_RESOURCE_QUOTAS:
         return _get_quotas(reading)
     if action == ClusterAction.WAIT:
@@ -166,11 +171,30 @@ def _unhealthy_pods(snapshot: Snapshot) -> list:
     return pods[:MAX_PODS_INSPECTED]
 
 
-def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
-    logs, failures = [], 0
-    for pod in _unhealthy_pods(snapshot):
-        if not pod.container:
-            continue
+# Pods whose containers never ran or cannot be reached have no log to read.
+NO_LOGS = frozenset({"Evicted", "PhaseUnknown", "TerminatingOnDeadNode", "TerminatingStuck"})
+
+
+def pods_for_logs(snapshot: Snapshot) -> list:
+    """The pods CHECK_LOGS reads: one per workload (its controller) whose pods fail or restarted, the
+    worst of each (failing before restarted, then by restarts), at most MAX_LOG_WORKLOADS, worst first.
+    Pods that never started (pending) or cannot be reached (on a dead node, evicted) are left out."""
+    order = {"failed": 0, "running": 1}
+    candidates = [
+        p
+        for p in snapshot.pods + snapshot.dns_pods
+        if p.container and p.bucket in order and p.reason not in NO_LOGS and (p.problem or p.restarts)
+    ]
+    candidates.sort(key=lambda p: (p.problem is None, order[p.bucket], -p.restarts, p.namespace, p.name))
+    chosen: dict[tuple[str, str, str], object] = {}
+    for pod in candidates:
+        chosen.setdefault((pod.namespace, pod.owner_kind, pod.owner_name or pod.name), pod)
+    return list(chosen.values())[:MAX_LOG_WORKLOADS]
+
+
+def _check_logs(api: KubeApi, reading: Reading, snapshot: Snapshot, found: list | None) -> dict:
+    logs, failures, texts, parents = [], 0, {}, {}
+    for pod in pods_for_logs(snapshot):
         request = Request("get", "pods/log", pod.namespace)
         # A crashing container's own output is in the previous (terminated) instance.
         for previous in [True, False] if pod.restarts else [False]:
@@ -196,6 +220,9 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
                 )
                 break
             text = answer.body.decode("utf-8", errors="replace")
+            texts[(pod.namespace, pod.name)] = text
+            obj = reading.inventory.get("pods", pod.namespace, pod.name)
+            parents[(pod.namespace, pod.name)] = reading.inventory.parent(obj) if obj is not None else ""
             logs.append(
                 {
                     "pod": f"{pod.namespace}/{pod.name}",
@@ -209,12 +236,15 @@ def _check_logs(api: KubeApi, snapshot: Snapshot) -> dict:
             break
     read = len(logs) - failures
     if not logs:
-        return _result(False, "no unhealthy pod with a container to read logs from", {"logs": []})
+        return _result(True, "no failing or restarted container to read logs from", {"logs": [], "findings": []})
+    findings = analyze_logs(texts, parents)
+    if found is not None:
+        found.extend(findings)
     statuses = sorted({str(entry.get("status")) for entry in logs if "error" in entry})
-    message = f"read logs of {read} unhealthy pod(s)"
+    message = f"read logs of {read} pod(s)" + (f": {len(findings)} showed a known failure" if findings else "")
     if failures:
         message += f"; {failures} log read(s) failed (HTTP {', '.join(statuses)})"
-    data = {"logs": logs, "failed": failures}
+    data = {"logs": logs, "failed": failures, "findings": [f.to_dict() for f in findings]}
     return _result(
         read > 0,
         message if read else f"could not read logs: {failures} read(s) failed (HTTP {', '.join(statuses)})",
@@ -293,7 +323,7 @@ def _top_nodes(reading: Reading, snapshot: Snapshot) -> dict:
     return _result(True, f"usage of {len(rows)} nodes", {"available": True, "nodes": rows[:MAX_ITEMS]})
 
 
-def _top_pods(api: KubeApi, scope) -> dict:
+def _top_pods(api: KubeApi, scope, snapshot: Snapshot) -> dict:
     rows = []
     try:
         for namespace in scope:
@@ -314,10 +344,18 @@ def _top_pods(api: KubeApi, scope) -> dict:
         why = "API not served (is metrics-server installed?)" if err.status == 404 else str(err)
         return _result(False, f"metrics.k8s.io unavailable: {why}", {"available": False, "status": err.status})
     rows.sort(key=lambda r: (r["cpu_cores"], r["memory_bytes"]), reverse=True)
+    cpu_total = sum(n.cpu_allocatable for n in snapshot.nodes)
+    memory_total = sum(n.memory_allocatable for n in snapshot.nodes)
+    usage = {}
+    if rows and cpu_total > 0 and memory_total > 0:
+        usage = {
+            "cpu_percent": min(100.0, 100.0 * sum(r["cpu_cores"] for r in rows) / cpu_total),
+            "memory_percent": min(100.0, 100.0 * sum(r["memory_bytes"] for r in rows) / memory_total),
+        }
     return _result(
         True,
         f"usage of {len(rows)} pods (top {min(len(rows), MAX_ITEMS)} by cpu)",
-        {"available": True, "total": len(rows), "pods": rows[:MAX_ITEMS]},
+        {"available": True, "total": len(rows), **usage, "pods": rows[:MAX_ITEMS]},
     )
 
 

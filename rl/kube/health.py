@@ -38,6 +38,7 @@ class PodSummary:
     name: str
     bucket: str  # running, pending, failed, unknown, succeeded
     problem: str | None = None  # the first finding's message
+    reason: str | None = None  # the first finding's reason
     container: str | None = None  # the container the problem is about
     restarts: int = 0
     node: str = ""
@@ -126,6 +127,7 @@ def _pod(pod: dict, bucket: str, found) -> PodSummary:
         name=name_of(pod),
         bucket=bucket,
         problem=found[0].message if found else None,
+        reason=found[0].reason if found else None,
         container=container,
         restarts=sum(int(c.get("restartCount") or 0) for c in statuses),
         node=(pod.get("spec") or {}).get("nodeName", ""),

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rl.findings import Finding
+from rl.findings import Finding, flags_of
 from rl.kube.analyzers import analyze
 from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
@@ -86,18 +86,7 @@ PENDING_REASONS = frozenset(
         "SchedulingGated",
     }
 )
-PVC_PROBLEMS = frozenset(
-    {
-        ("PersistentVolumeClaim", "Pending"),
-        ("PersistentVolumeClaim", "Lost"),
-        ("Pod", "FailedMount"),
-        ("Pod", "FailedAttachVolume"),
-        ("Pod", "UnboundVolume"),
-        ("StatefulSet", "StorageClassNotFound"),
-    }
-)
-NETWORK_REASONS = frozenset({"DNSDown", "DNSDegraded", "NetworkUnavailable", "DNSResolutionFailed", "NetworkError"})
-PRESSURE_REASONS = frozenset({"MemoryPressure", "DiskPressure", "PIDPressure", "QuotaExceeded"})
+UNSCHEDULABLE_REASONS = frozenset({"Cordoned", "PlannedMaintenance"})
 
 
 @dataclass
@@ -107,6 +96,7 @@ class Reading:
     degraded: list[str]
     inventory: Inventory
     pod_buckets: dict[tuple[str, str], str] = field(default_factory=dict)  # (ns, name) -> running/pending/...
+    node_usage: tuple[float, float] | None = None  # the nodes' CPU and memory use, %; None: no metrics
 
 
 def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, event_window: timedelta) -> Reading:
@@ -134,7 +124,7 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
     state, buckets = state_from_findings(inventory, analysis.findings)
     if usage is not None:
         state.cpu_usage_percent, state.memory_usage_percent = usage
-    return Reading(state, analysis.findings, degraded, inventory, buckets)
+    return Reading(state, analysis.findings, degraded, inventory, buckets, usage)
 
 
 def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:
@@ -258,8 +248,8 @@ def state_from_findings(inventory: Inventory, findings: list[Finding]) -> tuple[
     state.num_nodes = len(nodes)
     for node in nodes:
         reasons = by_object.get(("Node", "", name_of(node)), set())
-        if "Cordoned" in reasons:
-            continue
+        if reasons & UNSCHEDULABLE_REASONS:
+            continue  # cordoned, by mistake or for maintenance: neither ready for pods nor NotReady
         if "NotReady" in reasons:
             state.nodes_not_ready += 1
         else:
@@ -291,9 +281,5 @@ def state_from_findings(inventory: Inventory, findings: list[Finding]) -> tuple[
         else:
             state.recent_events_normal += 1
 
-    state.has_pvc_issues = any((f.kind, f.reason) in PVC_PROBLEMS for f in findings)
-    state.has_network_issues = any(f.reason in NETWORK_REASONS for f in findings)
-    state.has_resource_pressure = any(f.reason in PRESSURE_REASONS for f in findings) or any(
-        "exceeded quota" in f.message for f in findings
-    )
+    state.has_pvc_issues, state.has_network_issues, state.has_resource_pressure = flags_of(findings)
     return state, buckets

@@ -54,6 +54,8 @@ from rl.sim.layout import (
     DRAIN_NODE,
     EVICTION_DELAY,
     FAILING_PODS_MASK,
+    FIRST_LOOK_HI,
+    FIRST_LOOK_LO,
     FIX_MASK,
     FIXABLE_MASK,
     HOTSPOT,
@@ -1305,7 +1307,7 @@ def _reset_cluster(
     # The first look is a summary of `kubectl get nodes,pods`: counts, no object singled out yet.
     for k in range(seen.shape[1]):
         seen[i, k] = 0.0
-    for k in range(S_NODES, S_UNKNOWN + 1):
+    for k in range(FIRST_LOOK_LO, FIRST_LOOK_HI + 1):
         seen[i, k] = truth[i, k]
     for k in range(seen_found.shape[1]):
         seen_found[i, k] = 0.0

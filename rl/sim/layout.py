@@ -9,7 +9,15 @@ Numba reads module-level integers and arrays as compile-time constants, so the k
 import numpy as np
 
 from rl.actions import NUM_ACTIONS, REMEDIATION_ACTIONS, ClusterAction
-from rl.agent_input import INPUT_KEY_INDEX, INPUT_SHOWS, NUM_INPUT_KEYS, READS
+from rl.agent_input import (
+    COUNTS_SHOWN_BY,
+    FIRST_LOOK,
+    INPUT_KEY_INDEX,
+    INPUT_SHOWS,
+    NUM_INPUT_KEYS,
+    READS,
+    field_range,
+)
 from rl.faults import BENIGN, CATALOGUE, HUMAN_ONLY, METRICS_UNAVAILABLE, NUM_FAULTS, Fault
 from rl.state import OBS_SIZE
 
@@ -255,21 +263,13 @@ SHOWN_KEYS = np.array([k for a in range(NUM_ACTIONS) for k in np.flatnonzero(INP
 for _a in range(NUM_ACTIONS):
     SHOWN_START[_a + 1] = SHOWN_START[_a] + int(INPUT_SHOWS[_a].sum())
 
-# The observation fields each read refreshes (an inclusive range of state columns; -1: none).
-# Every read also refreshes the three flags; TOP_NODES and TOP_PODS refresh CPU and memory with
-# their own view (see `USAGE_*`). Remedies and WAIT refresh nothing.
+# The observation fields each read refreshes (an inclusive range of state columns; -1: none), and the
+# first look at reset: `rl.agent_input.COUNTS_SHOWN_BY` and `FIRST_LOOK`, shared with the real backend.
 REFRESH_LO = np.full(NUM_ACTIONS, -1, dtype=np.int64)
 REFRESH_HI = np.full(NUM_ACTIONS, -1, dtype=np.int64)
-for _action, (_lo, _hi) in {
-    A.GET_NODES: (S_NODES, S_NOT_READY),
-    A.GET_PODS: (S_PODS, S_UNKNOWN),
-    A.DESCRIBE_UNHEALTHY: (S_PODS, S_UNKNOWN),
-    A.GET_DEPLOYMENTS: (S_DEPLOYMENTS, S_UNAVAILABLE),
-    A.GET_EVENTS: (S_WARN, S_NORMAL),
-    A.TOP_NODES: (S_CPU, S_MEM),
-    A.TOP_PODS: (S_CPU, S_MEM),
-}.items():
-    REFRESH_LO[_action], REFRESH_HI[_action] = _lo, _hi
+for _action, _names in COUNTS_SHOWN_BY.items():
+    REFRESH_LO[_action], REFRESH_HI[_action] = field_range(_names)
+FIRST_LOOK_LO, FIRST_LOOK_HI = field_range(FIRST_LOOK)
 
 # Background: the benign findings of `rl.faults.BENIGN`. Most only show; a planned cordon also takes
 # a node out of service, and a retrying Job has a failed pod.
