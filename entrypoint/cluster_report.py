@@ -129,16 +129,20 @@ def _permission(reason: str) -> str | None:
 
 
 def print_cluster_text(report: dict) -> None:
+    """The findings once each: every root cause with its status, and under it what it explains."""
     roots = report.get("root_causes", [])
-    if roots:
-        print("\nRoot causes:")
-        for root in roots:
-            f = root["finding"]
-            where = f"{f['namespace']}/{f['name']}" if f["namespace"] else f["name"]
-            print(f"  - [{f['severity']}] {f['kind']} {where} {f['reason']}: {f['message']}")
-            for a in root["affects"]:
-                a_where = f"{a['namespace']}/{a['name']}" if a["namespace"] else a["name"]
-                print(f"      affects {a['kind']} {a_where} ({a['reason']})")
+    status = {(f["kind"], f["namespace"], f["name"], f["reason"]): f["status"] for f in report.get("findings", [])}
+    print("\nRoot causes (and what each explains):")
+    if not roots:
+        print("  nothing wrong found" if report["resolved"] else "  none from what could be read")
+    for root in roots:
+        f = root["finding"]
+        where = f"{f['namespace']}/{f['name']}" if f["namespace"] else f["name"]
+        state = status.get((f["kind"], f["namespace"], f["name"], f["reason"]), "open")
+        print(f"  - [{f['severity']}] {f['kind']} {where} {f['reason']}: {f['message']} [{state}]")
+        for a in root["affects"]:
+            a_where = f"{a['namespace']}/{a['name']}" if a["namespace"] else a["name"]
+            print(f"      affects {a['kind']} {a_where} ({a['reason']})")
     if report.get("could_not_act"):
         print("\nCould not act:")
         for entry in report["could_not_act"]:

@@ -72,6 +72,7 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
     ],
     ("Node", "NodeCondition"): ["kubectl describe node {name}"],
     ("Node", "Cordoned"): ["kubectl describe node {name}", "kubectl uncordon {name}"],
+    ("Node", "PlannedMaintenance"): ["kubectl describe node {name} | grep -iE 'maintenance|Taints'"],
     ("ClusterDNS", "DNSDown"): list(FOR_FAULT[Fault.DNS_FAILURE]),
     ("ClusterDNS", "DNSDegraded"): list(FOR_FAULT[Fault.DNS_FAILURE]),
     ("Deployment", "ReplicasUnavailable"): [
@@ -160,6 +161,20 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
         "kubectl get pods -n {namespace} --show-labels",
     ],
     ("ResourceQuota", "QuotaExceeded"): ["kubectl describe resourcequota {name} -n {namespace}"],
+    ("Log", "DNSResolutionFailed"): [
+        "kubectl logs {name} -n {namespace} --tail=50",
+        "kubectl -n kube-system get pods -l k8s-app=kube-dns",
+    ],
+    ("Log", "ConnectionRefused"): [
+        "kubectl logs {name} -n {namespace} --tail=50",
+        "kubectl get endpoints -n {namespace}",
+    ],
+    ("Log", "Overloaded"): ["kubectl logs {name} -n {namespace} --tail=50", "kubectl top pods -n {namespace}"],
+    ("Log", "ConfigurationError"): [
+        "kubectl logs {name} -n {namespace} --previous",
+        "kubectl rollout history {parent} -n {namespace}",
+    ],
+    ("Log", "Panic"): ["kubectl logs {name} -n {namespace} --previous", _POD_DESCRIBE],
     ("*", "WarningEvent"): ["kubectl get events -n {namespace} --field-selector involvedObject.name={name}"],
     ("*", "DNSResolutionFailed"): [
         "kubectl -n kube-system get pods -l k8s-app=kube-dns",

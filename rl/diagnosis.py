@@ -9,14 +9,16 @@ faults against the truly active ones.
 
 `FINDING_FAULTS` maps a real cluster's analyzer findings (`rl.findings.Finding`, keyed on kind
 and reason) to the fault type they point at (the catalogue's signatures), so a report can back a
-named fault with what the cluster showed; applied alone, it is the lookup baseline.
+named fault with what the cluster showed; applied alone, it is the lookup baseline. A report names a
+fault only when a read of the run showed evidence of it (`EVIDENCE_KEYS`, `split_by_evidence`); the
+rest of what the beliefs name is only suspected.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from rl.faults import NUM_FAULTS, SIGNATURES, Fault
+from rl.faults import CATALOGUE, NUM_FAULTS, SIGNATURES, Fault
 from rl.findings import EVENT_REASONS
 
 NAMED_AT = 0.5  # a belief at least this names the fault
@@ -111,6 +113,33 @@ class DiagnosisCounts:
 # unavailable) or no fault explains (an Ingress without a class) are absent: they stay findings, and
 # a lookup names nothing for them.
 FINDING_FAULTS = dict(SIGNATURES)
+
+
+def _evidence_keys() -> dict[Fault, frozenset[tuple[str, str]]]:
+    """Per fault, the findings that back naming it: those its catalogue row declares that point at it,
+    its signatures and the findings no other fault produces. A symptom many faults share (a Deployment
+    with replicas unavailable, a pod crash-looping) is not evidence of any one of them."""
+    declared: dict[tuple[str, str], set[Fault]] = {}
+    for spec in CATALOGUE:
+        for emits in spec.findings:
+            declared.setdefault(emits.key, set()).add(spec.fault)
+    return {
+        spec.fault: frozenset(e.key for e in spec.findings if e.signature or declared[e.key] == {spec.fault})
+        for spec in CATALOGUE
+    }
+
+
+EVIDENCE_KEYS: dict[Fault, frozenset[tuple[str, str]]] = _evidence_keys()
+
+
+def split_by_evidence(belief_row, shown) -> tuple[list[Fault], list[Fault]]:
+    """(named, suspected): the faults one row of beliefs names (most probable first) that a read of
+    this run backs, with one of their `EVIDENCE_KEYS` among `shown` (the (kind, reason) keys the
+    agent's reads have shown, `rl.agent_input.shown_keys`), and those it would name without that."""
+    named, suspected = [], []
+    for fault in named_faults(belief_row):
+        (named if EVIDENCE_KEYS[fault] & shown else suspected).append(fault)
+    return named, suspected
 
 
 def finding_fault(kind: str, reason: str) -> Fault | None:

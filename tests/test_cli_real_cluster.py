@@ -81,8 +81,10 @@ def test_diagnose_text_on_a_real_cluster_names_evidence(cluster):
         env={"KUBECONFIG": str(kubeconfig)},
     )
     assert result.returncode == 0, result.stderr
-    assert "Findings:" in result.stdout and "$ kubectl" in result.stdout
-    assert result.stdout.index("The agent names:") < result.stdout.index("Findings:")
+    out = result.stdout
+    assert "Root causes (and what each explains):" in out and "$ kubectl" in out
+    assert "Findings:" not in out  # each finding once, under its root cause
+    assert out.index("The agent names:") < out.index("Root causes") < out.index("Next steps:")
 
 
 def test_unreachable_api_server_and_bad_kubeconfig_exit_5(tmp_path):

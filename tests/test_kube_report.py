@@ -14,11 +14,13 @@ from kube_server import FakeKubeServer, load_into, write_kubeconfig
 from entrypoint.recommendations import steps_for
 from rl.kube import KubeBackend
 from rl.kube.analyzers import REASONS
+from rl.kube.analyzers.log import REASONS as LOG_REASONS
 from rl.kube.grouping import group
 
 
 def test_every_reason_an_analyzer_can_emit_has_next_steps():
-    missing = [(kind, reason) for kind, reasons in REASONS.items() for reason in reasons if not steps_for(kind, reason)]
+    reasons = {**REASONS, "Log": LOG_REASONS}
+    missing = [(kind, reason) for kind, reasons in reasons.items() for reason in reasons if not steps_for(kind, reason)]
     assert missing == []
 
 
@@ -336,13 +338,14 @@ def test_each_list_is_read_once_per_observation(cluster):
 def test_a_refused_remedy_is_reported_once_with_the_permission_it_needs(cluster):
     server, kubeconfig = cluster
     load_into(server, "failures/crashloop.yaml")
-    server.forbid("delete", "pods", "shop")
-    report = _diagnose(kubeconfig, "--steps", "20")
+    server.forbid("patch", "deployments/scale", "shop")
+    # OOMKilled pods: with writes allowed, the runbook scales their deployment up (refused here)
+    report = _diagnose(kubeconfig, "--steps", "20", "--allow-writes", "--write-namespace", "shop")
     refused = [e for e in report["could_not_act"] if e["why"] == "refused by the cluster"]
     assert len(refused) == 1
-    assert refused[0]["action"] == "RESTART_FAILED_PODS"
-    assert refused[0]["permission_needed"] == "delete pods in namespace 'shop'"
-    assert len(server.requests_for("delete", "pods")) == 1
+    assert refused[0]["action"] == "SCALE_UP_DEPLOYMENT"
+    assert refused[0]["permission_needed"] == "patch deployments/scale in namespace 'shop'"
+    assert len(server.requests_for("patch", "deployments/scale")) == 1
 
 
 def test_a_model_sure_of_one_refused_remedy_does_not_loop(cluster, tmp_path):

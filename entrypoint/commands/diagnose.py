@@ -297,14 +297,16 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
     import numpy as np
 
     from rl.actions import ClusterAction
-    from rl.diagnosis import named_masks, policy_beliefs
+    from rl.agent_input import shown_keys
+    from rl.diagnosis import faults_to_mask, policy_beliefs, split_by_evidence
     from rl.faults import NUM_FAULTS
 
     observation, info = env.reset(seed=opts.seed)
     agent.reset(None)
     steps = []
     stopped = None
-    beliefs = np.zeros(NUM_FAULTS, dtype=np.float32)  # what the agent names, as of its last step
+    beliefs = np.zeros(NUM_FAULTS, dtype=np.float32)  # what the agent believes, as of its last step
+    named_row = observation  # its input when it last named
     terminated = truncated = False
     while not (terminated or truncated):
         batch = observation[None, :]
@@ -313,8 +315,10 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         if action is None:
             stopped = "nothing left the agent can read or change"
             break
-        beliefs = policy_beliefs(agent, 1)[0].copy()
-        observation, reward, terminated, truncated, info = env.step(action, named=int(named_masks(beliefs[None])[0]))
+        beliefs, named_row = policy_beliefs(agent, 1)[0].copy(), observation
+        # It names only what a read of this run backs; the rest it merely suspects.
+        named = faults_to_mask(split_by_evidence(beliefs, shown_keys(named_row))[0])
+        observation, reward, terminated, truncated, info = env.step(action, named=named)
         result = info["action_result"]
         steps.append(
             {
@@ -341,7 +345,8 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
         "model": model_ref,
-        "diagnosis": _diagnosis(env, info, beliefs),
+        "diagnosis": _diagnosis(env, info, beliefs, named_row),
+        "suspected": _suspected(beliefs, shown_keys(named_row)),
         "steps": steps,
         "findings": _findings(env, info),
         "actions_taken": _remedies(steps),
@@ -359,16 +364,28 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
     return report
 
 
-def _diagnosis(env, info, beliefs) -> list[dict]:
-    """The faults the agent names, most probable first, each with the reads that support it: in
-    simulation the reads of this run that showed its symptoms, on a real cluster the open findings
-    of that fault type."""
-    from rl.diagnosis import finding_fault, named_faults
+def _diagnosis(env, info, beliefs, row) -> list[dict]:
+    """The faults the agent names, most probable first, each with the reads of this run that back it:
+    in simulation the reads that showed its symptoms (else the findings they showed), on a real
+    cluster the findings of that fault (`rl.diagnosis.EVIDENCE_KEYS`) that its reads showed."""
+    from rl.agent_input import shown_keys
+    from rl.diagnosis import EVIDENCE_KEYS, split_by_evidence
+    from rl.findings import SHOWN_BY, vector_key
+    from rl.policies import finding_counts
 
+    shown, counts = shown_keys(row), finding_counts(row)
     entries = []
-    for fault in named_faults(beliefs):
+    for fault in split_by_evidence(beliefs, shown)[0]:
+        keys = EVIDENCE_KEYS[fault] & shown
         if env.simulation_mode:
-            evidence = env.support(fault)
+            evidence = env.support(fault) or [
+                {
+                    "read": "/".join(a.name for a in SHOWN_BY[key]),
+                    "reason": f"{key[0]} {key[1]}",
+                    "showed": f"{counts.get(key, 1)} object(s)",
+                }
+                for key in sorted(keys)
+            ]
         else:
             evidence = [
                 {
@@ -378,12 +395,26 @@ def _diagnosis(env, info, beliefs) -> list[dict]:
                     "details": list(finding.evidence),
                 }
                 for finding in info.get("findings", [])
-                if finding_fault(finding.kind, finding.reason) == fault
+                if vector_key(finding) in keys
             ]
         entries.append(
             {"fault": fault.name.lower(), "probability": round(float(beliefs[fault]), 4), "evidence": evidence}
         )
     return entries
+
+
+def _suspected(beliefs, shown) -> list[dict]:
+    """What the agent believes (0.5 or more) but no read of this run backs: listed, never named."""
+    from rl.diagnosis import EVIDENCE_KEYS, split_by_evidence
+
+    return [
+        {
+            "fault": fault.name.lower(),
+            "probability": round(float(beliefs[fault]), 4),
+            "missing": sorted(f"{kind} {reason}" for kind, reason in EVIDENCE_KEYS[fault]),
+        }
+        for fault in split_by_evidence(beliefs, shown)[1]
+    ]
 
 
 def _findings(env, info) -> list[dict]:
@@ -459,16 +490,17 @@ def _print_text(report: dict) -> None:
     if report["mode"] == "cluster":
         from entrypoint.cluster_report import print_cluster_text
 
-        print_cluster_text(report)
-    print("\nFindings:")
-    if not report["findings"] and report["resolved"]:
-        print("  nothing wrong found")
-    elif not report["findings"]:
-        print("  none from what could be read")
-    for f in report["findings"]:
-        print(f"  - {f['issue']} [{f['status']}]")
-        if f.get("evidence"):
-            print(f"    evidence: {f['evidence']}")
+        print_cluster_text(report)  # the findings, grouped under their root causes
+    else:
+        print("\nFindings:")
+        if not report["findings"] and report["resolved"]:
+            print("  nothing wrong found")
+        elif not report["findings"]:
+            print("  none from what could be read")
+        for f in report["findings"]:
+            print(f"  - {f['issue']} [{f['status']}]")
+            if f.get("evidence"):
+                print(f"    evidence: {f['evidence']}")
     if report["actions_taken"]:
         print("\nWhat was done:")
         for line in report["actions_taken"]:
@@ -480,17 +512,27 @@ def _print_text(report: dict) -> None:
             print(f"  $ {command}")
 
 
+MAX_EVIDENCE_LINES = 3
+
+
 def _print_diagnosis(report: dict) -> None:
     print("\nThe agent names:")
     if not report["diagnosis"]:
         print("  no fault")
     for entry in report["diagnosis"]:
         print(f"  - {entry['fault']} ({entry['probability']:.0%})")
-        if not entry["evidence"]:
-            print("      no read in this run showed its symptoms")
-        for e in entry["evidence"]:
+        evidence = entry["evidence"]
+        for e in evidence[:MAX_EVIDENCE_LINES]:
             where = f"step {e['step']} {e['read']}" if "step" in e else f"{e['read']} {e['reason']}"
             print(f"      {where}: {e['showed']}")
+        if len(evidence) > MAX_EVIDENCE_LINES:
+            print(f"      and {len(evidence) - MAX_EVIDENCE_LINES} more")
+    if report.get("suspected"):
+        print("\nSuspected, not named (no read of this run showed evidence of it):")
+        for entry in report["suspected"]:
+            print(
+                f"  - {entry['fault']} ({entry['probability']:.0%}): would need {', '.join(entry['missing']) or 'a read'}"
+            )
 
 
 def _write_report(target: str, report: dict) -> None:

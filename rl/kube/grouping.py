@@ -6,8 +6,8 @@ object apart). Each rule says which findings a cause explains:
 - an unbound PVC explains the pods that mount it, and theirs;
 - a ResourceQuota at its limit explains ReplicaSets (and events) refused for exceeding it, and theirs;
 - node pressure explains pods evicted from that node;
-- a failing pod explains its controllers' findings (ReplicaSet, Deployment, StatefulSet, DaemonSet,
-  Job, CronJob) and those of the Services that select it.
+- a failing pod explains what its logs showed, its controllers' findings (ReplicaSet, Deployment,
+  StatefulSet, DaemonSet, Job, CronJob) and those of the Services that select it.
 
 Rules are applied in that order; a finding is explained by the first cause that claims it, and a
 finding no cause explains is a root cause of its own.
@@ -39,9 +39,9 @@ def group(findings: list[Finding], inventory: Inventory) -> list[RootCause]:
         pods.setdefault((namespace_of(p), name_of(p)), p)
 
     def pod_blast_radius(pod: dict) -> list[Finding]:
-        """The findings of the pod's controllers and of the Services that select it."""
+        """What its logs showed, the findings of the pod's controllers and of the Services that select it."""
         namespace = namespace_of(pod)
-        found = []
+        found = list(by_object.get(("Log", namespace, name_of(pod)), []))
         for kind, name in inventory.owner_chain(pod):
             found += by_object.get((kind, namespace, name), [])
         labels = labels_of(pod)
