@@ -1,4 +1,4 @@
-"""Baseline policies over batches of input rows: random, and a scripted SRE runbook.
+"""Baseline policies over batches of input rows: random, a lookup of the findings, and a scripted SRE runbook.
 
 A policy maps a batch of input rows (`rl.agent_input`: the counts, the findings the reads have
 shown, which reads are fresh, the last action and its result, whether writes are allowed) to one
@@ -13,7 +13,17 @@ import math
 import numpy as np
 
 from rl.actions import NUM_ACTIONS, ClusterAction
-from rl.agent_input import FINDINGS_AT, FRESH_INDEX, INPUT_KEYS, NUM_READS, READS, WRITES_AT
+from rl.agent_input import (
+    FINDINGS_AT,
+    FRESH_INDEX,
+    INPUT_KEY_INDEX,
+    INPUT_KEYS,
+    NUM_READS,
+    READS,
+    TAKEN_INDEX,
+    WRITES_AT,
+)
+from rl.diagnosis import FINDING_FAULTS
 from rl.faults import HUMAN_ONLY, NUM_FAULTS, SPECS, Fault
 from rl.findings import FINDING_SCALE, FIRST_FINDING, SHOWN_BY
 from rl.state import OBS_SIZE, ClusterState
@@ -43,6 +53,38 @@ class RandomPolicy:
         n = len(observations)
         self.beliefs = self.naming_rng.integers(0, 2, size=(n, NUM_FAULTS)).astype(np.float32)
         return self.rng.integers(0, NUM_ACTIONS, size=n, dtype=np.int32)
+
+
+class LookupPolicy:
+    """The lookup baseline: the finding-to-fault map applied to the findings (`rl.diagnosis.FINDING_FAULTS`,
+    the catalogue's signatures). It takes each read once, in action order, names the fault every
+    signature finding its reads showed points at, and then WAITs; it never tries a remedy. A fault's
+    belief grows with how many objects showed its signatures (1 for a thousand, 0.5 for none), so its
+    most probable fault is the one with the most evidence."""
+
+    name = "lookup"
+
+    def __init__(self, num_envs: int, seed: int = 0):
+        self.num_envs = num_envs
+        self.beliefs = np.zeros((num_envs, NUM_FAULTS), dtype=np.float32)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        pass
+
+    def act(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        self.beliefs = np.zeros((len(rows), NUM_FAULTS), dtype=np.float32)
+        actions = np.full(len(rows), int(A.WAIT), dtype=np.int32)
+        for i, row in enumerate(rows):
+            for key, k in INPUT_KEY_INDEX.items():
+                fault = FINDING_FAULTS.get(key)
+                value = row[FINDINGS_AT + k]
+                if fault is not None and value > 0:
+                    self.beliefs[i, fault] = max(self.beliefs[i, fault], 0.5 + 0.5 * value)
+            untaken = [a for a in READS if row[TAKEN_INDEX[a]] < 0.5]
+            if untaken:
+                actions[i] = untaken[0]
+        return actions
 
 
 def finding_counts(row) -> dict[tuple[str, str], int]:
