@@ -98,12 +98,14 @@ class Store:
         self.resource_version = 1000
         self.encoded: dict[int, bytes] = {}  # id(object) -> its JSON, as the API server's cache keeps it
 
-    def put(self, obj: dict) -> None:
-        """Add or replace an object (kubectl-shaped dict with apiVersion and kind)."""
+    def put(self, obj: dict, copy_object: bool = True) -> None:
+        """Add or replace an object (kubectl-shaped dict with apiVersion and kind); with
+        `copy_object=False` the store keeps `obj` itself (the caller hands it over)."""
         key = KIND_TO_RESOURCE.get(obj.get("kind"))
         if key is None:
             raise ValueError(f"fake server does not serve kind {obj.get('kind')!r}")
-        obj = copy.deepcopy(obj)
+        if copy_object:
+            obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         namespaced = RESOURCES[key][1]
         if namespaced:
