@@ -206,11 +206,7 @@ def execute_diagnosis(opts: DiagnoseOptions) -> int:
     if opts.report:
         check_output_path(opts.report, "--report")
     agent, model_ref = _make_agent(opts)
-    env, server = _make_env(opts)
-    try:
-        report = _run_episode(env, agent, opts, model_ref, server)
-    finally:
-        env.close()
+    report = diagnosis_report(opts, agent, model_ref)
     if opts.output == "json":
         print(json.dumps(report))
     else:
@@ -218,6 +214,16 @@ def execute_diagnosis(opts: DiagnoseOptions) -> int:
     if opts.report:
         _write_report(opts.report, report)
     return int(ExitCode.OK)
+
+
+def diagnosis_report(opts: DiagnoseOptions, agent, model_ref: str | None) -> dict:
+    """One diagnosis of the cluster `opts` names by `agent` (any policy of `rl.policies`, or a
+    `rl.model.ModelPolicy`): the report `diagnose -o json` prints. Options are not checked here."""
+    env, server = _make_env(opts)
+    try:
+        return _run_episode(env, agent, opts, model_ref, server)
+    finally:
+        env.close()
 
 
 def _make_agent(opts: DiagnoseOptions):

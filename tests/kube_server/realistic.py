@@ -1347,7 +1347,7 @@ class _Builder:
                 warning=False,
                 minutes=self.rng.uniform(0.2, 14),
             )
-        for _ in range(self.rng.randint(0, 3 + len(pods) // 150)):  # old warnings: history, outside the window
+        for _ in range(self.rng.randint(1, 3 + len(pods) // 150)):  # old warnings: history, outside the window
             pod = self.rng.choice(pods)
             reason, message = self.rng.choice(
                 (
