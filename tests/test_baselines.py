@@ -150,3 +150,21 @@ def test_expert_sees_only_its_input():
     for _ in range(5):
         assert np.array_equal(a.act(obs), b.act(obs))
         assert np.array_equal(a.beliefs, b.beliefs)  # and what it names, too
+
+
+def test_the_lookup_reads_everything_once_and_names_every_signature_it_was_shown():
+    from rl.diagnosis import FINDING_FAULTS
+    from rl.policies import LookupPolicy
+
+    row = np.zeros((1, INPUT_SIZE), dtype=np.float32)
+    row[0, FINDINGS_AT + INPUT_KEY_INDEX[("Pod", "OOMKilled")]] = encode_count(3)
+    row[0, FINDINGS_AT + INPUT_KEY_INDEX[("Node", "NotReady")]] = encode_count(1)
+    row[0, FINDINGS_AT + INPUT_KEY_INDEX[("Deployment", "ReplicasUnavailable")]] = encode_count(2)  # a shared symptom
+    lookup = LookupPolicy(1)
+    assert lookup.act(row)[0] == A.GET_NODES  # the first read it has not taken
+    assert named_faults(lookup.beliefs[0]) == [Fault.OOM_KILLED, Fault.NODE_NOT_READY]  # most objects first
+    assert FINDING_FAULTS[("Pod", "OOMKilled")] == Fault.OOM_KILLED
+    # On read-only clusters it takes the 9 reads, names by lookup and stops: it never acts.
+    result = evaluate_policy(LookupPolicy(300), 300, 777, ScenarioConfig(read_only_share=1.0))
+    assert result.harmful_actions_per_episode == 0.0 and result.mean_steps_to_resolve == 10.0
+    assert 0.5 <= result.diagnosis_f1 < 0.99, result  # shared or benign signatures fool it

@@ -231,3 +231,40 @@ def test_wait_waits_only_after_an_applied_write(cluster):
     writer = backend(allow_writes=True, write_namespaces=["shop"], wait_seconds=0.01)
     assert writer.act(A.RESTART_FAILED_PODS)["data"]["dry_run"] is False
     assert writer.act(A.WAIT)["data"]["waited_seconds"] == 0.01
+
+
+def test_each_result_says_what_became_of_the_action_in_the_simulators_terms(cluster):
+    server, backend = cluster
+    load_into(server, "failures/crashloop.yaml")
+    read_only = backend()
+    assert read_only.act(A.GET_PODS)["data"]["result"] == "applied"
+    assert read_only.act(A.RESTART_FAILED_PODS)["data"]["result"] == "dry_run"
+    assert read_only.act(A.UNCORDON_NODE)["data"]["result"] == "dry_run"  # read-only, whatever the target
+    outside = backend(allow_writes=True, write_namespaces=["other"])
+    assert outside.act(A.RESTART_FAILED_PODS)["data"]["result"] == "dry_run"  # shop is not in the allowlist
+    writer = backend(allow_writes=True, write_namespaces=["shop"])
+    assert writer.act(A.UNCORDON_NODE)["data"]["result"] == "refused"  # no cordoned node to act on
+    assert writer.act(A.RESTART_FAILED_PODS)["data"]["result"] == "applied"
+    assert writer.act(A.RESTART_FAILED_PODS)["data"]["result"] == "refused"  # nothing failed is left
+    server.metrics_available = False
+    assert backend().act(A.TOP_PODS)["data"]["result"] == "unavailable"
+
+
+def test_check_logs_reads_one_pod_per_failing_workload_and_finds_what_they_say(cluster):
+    from kube_server.realistic import ClusterSpec, build_cluster, serve
+
+    server, backend = cluster
+    spec = ClusterSpec(seed=3, nodes=5, pods_per_node=20, faults=("dns_failure",), noise=False, catalogue_form=True)
+    serve(server, build_cluster(spec))
+    kube = backend()
+    result = kube.act(A.CHECK_LOGS)
+    owners = [entry["pod"].rsplit("-", 2)[0] for entry in result["data"]["logs"]]
+    assert "kube-system/coredns" in owners and len(owners) == len(set(owners)) >= 3  # CoreDNS, and its victims
+    findings = kube.observe().findings
+    logs = [f for f in findings if f.kind == "Log"]
+    assert {f.reason for f in logs} == {"DNSResolutionFailed"}  # CoreDNS's own fatal loop matches no pattern
+    assert logs and all(
+        f.reason in ("DNSResolutionFailed", "ConnectionRefused", "Overloaded", "ConfigurationError", "Panic")
+        for f in logs
+    )
+    assert [f.to_dict() for f in logs] == result["data"]["findings"]
