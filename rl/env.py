@@ -77,7 +77,8 @@ class ClusterEnv(gym.Env):
     node is left Ready (a catastrophe), and is truncated (not resolved) after `max_steps`.
 
     On a real cluster (`simulation_mode=False`) the observation comes from the Kubernetes API
-    through `rl.kube.KubeBackend`, remedies are dry runs unless that backend allows writes, and WAIT
+    through `rl.kube.KubeBackend`, staged read by read as in simulation (`rl.kube.agent_view`),
+    remedies are dry runs unless that backend allows writes, and WAIT
     ends the episode: it is resolved when the last observation found nothing wrong and nothing
     unreadable, and the agent names nothing. Both backends sit behind the same observe/act interface (`rl.sim.backend`).
 
