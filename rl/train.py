@@ -206,6 +206,9 @@ def train(
 # The expert's demonstrations come from clusters no PPO rollout and no evaluation seed range uses.
 _IMITATION_SEED_OFFSET = 1 << 40
 IMITATION_SHARE = 8  # imitation takes at most 1/8 of --total-steps
+# Rows per imitation minibatch (whole rollout segments of `num_steps`): smaller than PPO's, for many
+# more gradient steps over the same demonstrations.
+IMITATION_MINIBATCH_ROWS = 2048
 
 
 def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World, should_stop) -> dict:
@@ -250,7 +253,7 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             model,
             data,
             config.imitation_epochs,
-            pconfig["minibatch_size"] // config.num_steps,
+            max(1, min(pconfig["minibatch_size"], IMITATION_MINIBATCH_ROWS) // config.num_steps),
             config.learning_rate,
             config.value_coefficient,
             config.max_grad_norm,

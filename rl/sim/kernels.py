@@ -98,6 +98,7 @@ from rl.sim.layout import (
     K_RS_FAILED_CREATE,
     K_SERVICE_NO_PODS,
     K_SERVICE_NO_READY,
+    K_SERVICE_NOT_READY,
     LASTING_HARM_CHANCE,
     MEM_SCALE,
     NO_METRICS,
@@ -625,20 +626,24 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
     if _has(faults, CRASHED_PODS):
         found[i, K_POD_CRASHLOOP] += size[i, CRASHED_PODS]
         found[i, K_LOG_PANIC] += size[i, CRASHED_PODS]
+        found[i, K_SERVICE_NOT_READY] += min(size[i, CRASHED_PODS], deployments)
         unavailable += min(size[i, CRASHED_PODS], deployments)
     if _has(faults, BAD_ROLLOUT):
         found[i, K_POD_CRASHLOOP] += size[i, BAD_ROLLOUT]
         found[i, K_LOG_CONFIG] += size[i, BAD_ROLLOUT]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
         if timer[i, BAD_ROLLOUT] >= PROGRESS_DEADLINE:
             found[i, K_DEPLOY_DEADLINE] += 1
     if _has(faults, OOM_KILLED) and size[i, OOM_KILLED] > 0:
         found[i, K_POD_OOM] += size[i, OOM_KILLED]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
     if not_ready:
         found[i, K_NODE_NOT_READY] += 1
         if evicting:
             found[i, K_POD_UNKNOWN] += per_node
+            found[i, K_SERVICE_NOT_READY] += min(per_node, deployments)
             unavailable += min(per_node, deployments)
         else:
             found[i, K_POD_TERMINATING_DEAD] += per_node
@@ -656,6 +661,7 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
     if _has(faults, UNDERSCALED):
         found[i, K_POD_READINESS] += size[i, UNDERSCALED]
         found[i, K_LOG_OVERLOADED] += size[i, UNDERSCALED]
+        found[i, K_SERVICE_NOT_READY] += size[i, UNDERSCALED]
         unavailable += size[i, UNDERSCALED]
     if _has(faults, QUOTA_EXHAUSTED):
         found[i, K_QUOTA_EXCEEDED] += 1
@@ -673,14 +679,17 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
         found[i, K_POD_READINESS] += spread
         found[i, K_EVENT_DNS] += spread
         found[i, K_LOG_DNS] += spread
+        found[i, K_SERVICE_NO_READY] += spread
         unavailable += spread
     if _has(faults, IMAGE_PULL_FAILURE):
         found[i, K_POD_IMAGE_PULL] += size[i, IMAGE_PULL_FAILURE]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
         if timer[i, IMAGE_PULL_FAILURE] >= PROGRESS_DEADLINE:
             found[i, K_DEPLOY_DEADLINE] += 1
     if _has(faults, CONFIG_ERROR):
         found[i, K_POD_CONFIG] += size[i, CONFIG_ERROR]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
         if timer[i, CONFIG_ERROR] >= PROGRESS_DEADLINE:
             found[i, K_DEPLOY_DEADLINE] += 1
