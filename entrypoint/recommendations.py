@@ -72,6 +72,7 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
     ],
     ("Node", "NodeCondition"): ["kubectl describe node {name}"],
     ("Node", "Cordoned"): ["kubectl describe node {name}", "kubectl uncordon {name}"],
+    ("Node", "PlannedMaintenance"): ["kubectl describe node {name}  # leave it to whoever planned the work"],
     ("ClusterDNS", "DNSDown"): list(FOR_FAULT[Fault.DNS_FAILURE]),
     ("ClusterDNS", "DNSDegraded"): list(FOR_FAULT[Fault.DNS_FAILURE]),
     ("Deployment", "ReplicasUnavailable"): [
