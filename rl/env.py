@@ -62,7 +62,7 @@ class ClusterEnv(gym.Env):
     Each step: -0.03; +0.4 for each fault fixed; -1.0 times the drop in cluster health (running pods,
     available deployments, ready nodes), and -0.4 for each fault that breaks out on its own; -2.0
     each time a remedy acts on a wrong object (a remedy used before a read identified its target, or
-    the wrong way round). WAIT: +0.5 for an exact report; -0.5, and -0.25 more per fault missed, left
+    the wrong way round). WAIT: +0.5 for an exact report; -1.0, and -0.5 more per fault missed, left
     or falsely named, otherwise. -1.0 when no node is left Ready. Subclasses change this by
     overriding `_calculate_reward`.
 

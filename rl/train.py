@@ -239,7 +239,7 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             local_envs,
             config.num_steps,
             segments_per_env,
-            config.scenario,
+            config.scenario if round_ == 0 else _harder(config.scenario),
             pconfig["seed"] + _IMITATION_SEED_OFFSET + round_ * local_envs * world.size,
             config.gamma,
             stop_requested,
@@ -262,6 +262,13 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             stop_requested,
         )
     return losses
+
+
+def _harder(scenario):
+    """The scenario with at least two faults per cluster where it allows them: the rounds on the
+    network's own episodes spend its mistakes where the runbook's reasoning matters most (PPO then
+    trains on the scenario as it is)."""
+    return replace(scenario, min_faults=max(scenario.min_faults, min(2, scenario.max_faults)))
 
 
 def _is_peer_failure(err: BaseException) -> bool:

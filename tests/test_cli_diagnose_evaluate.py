@@ -136,12 +136,12 @@ def test_evaluate_text_shows_diagnosis_and_per_fault_tables():
 
 
 def test_diagnose_opens_with_what_the_agent_names_and_the_reads_behind_it():
-    result = run_cli("diagnose", "--policy", "expert", "--seed", "3", "--steps", "100", "-o", "json")
+    result = run_cli("diagnose", "--policy", "expert", "--seed", "6", "--steps", "100", "-o", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert list(report)[:4] == ["mode", "policy", "model", "diagnosis"]
     named = {d["fault"]: d for d in report["diagnosis"]}
-    assert set(named) == {"quota_exhausted", "unbound_pvc"}  # what seed 3 leaves for a human
+    assert set(named) == {"quota_exhausted", "dns_failure"}  # what seed 6 leaves for a human
     steps = {s["step"]: s["action"] for s in report["steps"]}
     for entry in report["diagnosis"]:
         assert entry["probability"] == 1.0 and entry["evidence"]
@@ -152,9 +152,9 @@ def test_diagnose_opens_with_what_the_agent_names_and_the_reads_behind_it():
     assert report["agent_done"] is True and report["resolved"] is False
     assert report["steps"][-1]["action"] == "WAIT" and set(report["steps"][-1]["named"]) == set(named)
 
-    text = run_cli("diagnose", "--policy", "expert", "--seed", "3", "--steps", "100").stdout
+    text = run_cli("diagnose", "--policy", "expert", "--seed", "6", "--steps", "100").stdout
     assert text.index("The agent names:") < text.index("step   1") < text.index("Findings:") < text.index("Next steps:")
-    assert "quota_exhausted (100%)" in text and "GET_RESOURCE_QUOTAS: FailedCreate: exceeded quota" in text
+    assert "quota_exhausted (100%)" in text and "GET_DEPLOYMENTS: FailedCreate: exceeded quota" in text
     assert "Not resolved in" in text and "names 2 fault(s) only a human can fix" in text
 
 

@@ -31,7 +31,9 @@ from rl.agent_input import (
     RESULT_DRY_RUN,
     RESULT_REFUSED,
     RESULT_UNAVAILABLE,
+    STEP_AT,
     TAKEN_INDEX,
+    encode_steps,
     write_history,
 )
 from rl.findings import encode_count
@@ -1033,6 +1035,7 @@ def _step_loop(
                         row[FRESH_INDEX[a]] = 1.0 if (fresh[i] >> a) & 1 else 0.0
             if taken[i] != taken_before:
                 row[TAKEN_INDEX[action]] = 1.0
+            row[STEP_AT] = encode_steps(shape[i, STEP])
     return ended
 
 
@@ -1198,17 +1201,19 @@ def _finish_loop(
                 i,
             )
         else:
-            _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
+            _encode_row(shape, seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
 
 
 @njit(**HELPER)
-def _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, row):
+def _encode_row(shape, seen, seen_found, last_action, last_result, fresh, taken, conditions, i, row):
     """The whole input row of cluster i, from what it has seen and done."""
     encode_observation(seen[i], row)
     for k in range(seen_found.shape[1]):
         count = seen_found[i, k]
         row[FINDINGS_AT + k] = encode_count(count) if count > 0.0 else 0.0
-    write_history(row, last_action[i], last_result[i], fresh[i], taken[i], not conditions[i] & READ_ONLY)
+    write_history(
+        row, last_action[i], last_result[i], fresh[i], taken[i], not conditions[i] & READ_ONLY, shape[i, STEP]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1323,7 +1328,7 @@ def _reset_cluster(
     taken[i] = 0
     last_action[i] = -1
     last_result[i] = -1
-    _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
+    _encode_row(shape, seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
 
 
 @njit(**JIT)
