@@ -12,6 +12,7 @@ simulator (`rl.sim`) and by the real-cluster backend (`rl.kube`):
 | LAST_ACTION_AT | 15 | last action | one-hot of the agent's previous action (all 0 at the start) |
 | RESULT_AT | 4 | last result | one-hot: applied, refused, dry_run, unavailable (all 0 at the start) |
 | WRITES_AT | 1 | writes allowed | 1 when remedies are applied, 0 when they are dry runs (read-only) |
+| STEP_AT | 1 | steps taken | log1p(steps) / log1p(100): how long the agent has been at it |
 
 Counts and findings are staged: each read refreshes only what it shows (`rl.findings.SHOWN_BY`),
 and everything else keeps what an earlier read showed, or 0 if nothing has shown it yet; the fresh
@@ -22,6 +23,8 @@ metrics-server) says `unavailable`, and shows the finding ("Metrics", "Unavailab
 `ClusterEnv` returns only the counts by default (the seed's 18-number observation);
 `ClusterEnv(observation="full")` returns this vector.
 """
+
+import math
 
 import numpy as np
 from numba import njit
@@ -64,7 +67,9 @@ TAKEN_AT = FRESH_AT + NUM_READS
 LAST_ACTION_AT = TAKEN_AT + len(TAKEN)
 RESULT_AT = LAST_ACTION_AT + NUM_ACTIONS
 WRITES_AT = RESULT_AT + len(RESULTS)
-INPUT_SIZE = WRITES_AT + 1
+STEP_AT = WRITES_AT + 1
+INPUT_SIZE = STEP_AT + 1
+_INVERSE_LOG_STEPS = 1.0 / math.log1p(100.0)
 
 # The counts each read refreshes: a range of `rl.state.OBS_FIELDS`, first and last included. Every read
 # also refreshes the three flags from the findings shown so far; TOP_NODES and TOP_PODS refresh CPU
@@ -104,16 +109,16 @@ INPUT_FIELDS = (
     + tuple(f"taken:{ACTION_NAMES[a]}" for a in TAKEN)
     + tuple(f"last_action:{name}" for name in ACTION_NAMES)
     + tuple(f"last_result:{name}" for name in RESULTS)
-    + ("writes_allowed",)
+    + ("writes_allowed", "steps_taken")
 )
 assert len(INPUT_FIELDS) == INPUT_SIZE
 
 
 @njit(cache=True, error_model="numpy", fastmath=True)
-def write_history(row, action, result, fresh, taken, writes_allowed):
+def write_history(row, action, result, fresh, taken, writes_allowed, steps):
     """Write the history sections of one input row: which reads are fresh and which actions were
     taken this episode (`fresh`, `taken`: a bit per action), the last action and its result (-1: none
-    yet), and whether writes are allowed."""
+    yet), whether writes are allowed, and how many steps the agent has taken."""
     for a in range(NUM_ACTIONS):
         if FRESH_INDEX[a] >= 0:
             row[FRESH_INDEX[a]] = 1.0 if (fresh >> a) & 1 else 0.0
@@ -124,19 +129,21 @@ def write_history(row, action, result, fresh, taken, writes_allowed):
     for r in range(len(RESULTS)):
         row[RESULT_AT + r] = 1.0 if r == result else 0.0
     row[WRITES_AT] = 1.0 if writes_allowed else 0.0
+    row[STEP_AT] = encode_steps(steps)
+
+
+@njit(cache=True, inline="always", error_model="numpy", fastmath=True)
+def encode_steps(steps):
+    """The steps an agent has taken, as one input entry."""
+    return min(1.0, math.log1p(max(steps, 0)) * _INVERSE_LOG_STEPS)
 
 
 # The layout above is compiled into the cached `write_history`: a change flushes its cache.
 drop_stale(
     "agent_input",
-    (write_history,),
-    fingerprint(FRESH_AT, TAKEN_AT, LAST_ACTION_AT, RESULT_AT, WRITES_AT, FRESH_INDEX, TAKEN_INDEX),
+    (write_history, encode_steps),
+    fingerprint(FRESH_AT, TAKEN_AT, LAST_ACTION_AT, RESULT_AT, WRITES_AT, STEP_AT, FRESH_INDEX, TAKEN_INDEX),
 )
-
-
-def counts_only(inputs: np.ndarray) -> np.ndarray:
-    """The 18-number observation inside full input rows (a view)."""
-    return inputs[..., :OBS_SIZE]
 
 
 def shown_keys(row) -> frozenset[tuple[str, str]]:

@@ -27,54 +27,58 @@ class ClusterEnv(gym.Env):
     to do".
 
     ## Observation space
-    `Box(0, 1, (18,), float32)`: what the agent has read, not the truth. Each entry is refreshed
-    only by the read that shows it (see `rl.faults`), so it can go stale; remedies and WAIT
-    refresh nothing. Totals are log-scaled so that 3 and 1,000 nodes both fit; a bad count is 0 for
-    none and at least 0.1 for one, whatever the cluster's size (`rl.state.encode_observation`).
+    By default (`observation="counts"`) `Box(0, 1, (18,), float32)`: the counts of what the agent
+    has read, not the truth. Each entry is refreshed only by the read that shows it, so it can go
+    stale; remedies and WAIT refresh nothing. Totals are log-scaled so that 3 and 1,000 nodes both fit;
+    a bad count is 0 for none and at least 0.1 for one, whatever the cluster's size
+    (`rl.state.encode_observation`). With `observation="full"`, `Box(0, 1, (INPUT_SIZE,), float32)`:
+    the agent's whole input (`rl.agent_input`: these counts, the findings the reads showed, which reads
+    are fresh, what it did this episode, its last action and result, whether writes are allowed).
 
     | index | field | encoding | refreshed by |
     |---|---|---|---|
     | 0 | num_nodes | log1p(n) / log1p(1000) | GET_NODES |
     | 1 | nodes_ready (Ready and schedulable) | 1 - bad(n - ready, n) | GET_NODES |
     | 2 | nodes_not_ready | bad(count, n) | GET_NODES |
-    | 3 | num_pods | log1p(p) / log1p(20000) | GET_PODS, DESCRIBE_UNHEALTHY |
+    | 3 | num_pods | log1p(p) / log1p(250000) | GET_PODS, DESCRIBE_UNHEALTHY |
     | 4 | pods_running | 1 - bad(p - running, p) | GET_PODS, DESCRIBE_UNHEALTHY |
     | 5 | pods_pending | bad(count, p) | GET_PODS, DESCRIBE_UNHEALTHY |
     | 6 | pods_failed | bad(count, p) | GET_PODS, DESCRIBE_UNHEALTHY |
     | 7 | pods_unknown | bad(count, p) | GET_PODS, DESCRIBE_UNHEALTHY |
-    | 8 | num_deployments | log1p(d) / log1p(500) | GET_DEPLOYMENTS |
+    | 8 | num_deployments | log1p(d) / log1p(20000) | GET_DEPLOYMENTS |
     | 9 | deployments_available | 1 - bad(d - available, d) | GET_DEPLOYMENTS |
     | 10 | deployments_unavailable | bad(count, d) | GET_DEPLOYMENTS |
-    | 11 | cpu_usage_percent | percent / 100 | TOP_NODES, TOP_PODS |
-    | 12 | memory_usage_percent | percent / 100 | TOP_NODES, TOP_PODS |
-    | 13 | recent_events_warning | log1p(count) / log1p(1000) | GET_EVENTS |
-    | 14 | recent_events_normal | log1p(count) / log1p(1000) | GET_EVENTS |
-    | 15 | has_pvc_issues | 0 or 1: a read found an unbound PVC | every read |
-    | 16 | has_network_issues | 0 or 1: a read found a DNS/network failure | every read |
-    | 17 | has_resource_pressure | 0 or 1: a read found node pressure or an exhausted quota | every read |
+    | 11 | cpu_usage_percent | percent / 100 (0 without metrics-server) | TOP_NODES, TOP_PODS |
+    | 12 | memory_usage_percent | percent / 100 (0 without metrics-server) | TOP_NODES, TOP_PODS |
+    | 13 | recent_events_warning | log1p(count) / log1p(10000) | GET_EVENTS |
+    | 14 | recent_events_normal | log1p(count) / log1p(10000) | GET_EVENTS |
+    | 15 | has_pvc_issues | 0 or 1: a read showed a PVC or volume finding | every read |
+    | 16 | has_network_issues | 0 or 1: a read showed a DNS or network finding | every read |
+    | 17 | has_resource_pressure | 0 or 1: a read showed node pressure or an exceeded quota | every read |
 
     where bad(c, t) = 0 if c == 0 else 0.1 + 0.9 * log1p(c) / log1p(t).
 
     ## Rewards
-    Each step: -0.03; +0.4 for each fault fixed; +0.2 for each fault that needs a human, when it is
-    first diagnosed; -1.0 times the drop in cluster health (running pods, available deployments,
-    ready nodes), and -0.4 for each fault that breaks out on its own; -2.0 each time a remedy acts
-    on a wrong object (a remedy used before a read identified its target, or the wrong way round).
-    WAIT: +0.5 when it wins the episode, -0.1 when something is still left to fix or find.
-    -1.0 when no node is left Ready. Subclasses change this by overriding `_calculate_reward`.
+    Each step: -0.03; +0.4 for each fault fixed; -1.0 times the drop in cluster health (running pods,
+    available deployments, ready nodes), and -0.4 for each fault that breaks out on its own; -2.0
+    each time a remedy acts on a wrong object (a remedy used before a read identified its target, or
+    the wrong way round). WAIT: +0.5 for an exact report; -1.0, and -0.5 more per fault missed, left
+    or falsely named, otherwise. -1.0 when no node is left Ready. Subclasses change this by
+    overriding `_calculate_reward`.
 
     ## Starting state
-    A cluster drawn from the scenario (`rl.sim.scenario.ScenarioConfig`): by default 3-500 nodes
-    (log-uniform), 3-300 deployments growing with the nodes, 30-70% load, with 2-4 faults. The
+    A cluster drawn from the scenario (`rl.sim.scenario.ScenarioConfig`): by default 3-1,000 nodes
+    (log-uniform) of 10-110 pods each, 0-4 faults (none in 22% of episodes, one in 33%), a quarter of
+    them read-only, 15% without metrics-server, with the benign findings real clusters show. The
     first observation is the summary of `kubectl get nodes,pods`: node and pod counts, no object
-    singled out yet; deployments, usage, events and flags read as zero until the agent looks.
+    singled out yet; everything else reads as zero until the agent looks.
 
     ## Episode end
-    The agent decides when it is done. WAIT on a cluster where no fault the agent can fix is active
-    and every fault only a human can fix is named (see "Naming faults") terminates the episode as
-    resolved;
-    WAIT earlier costs a step and lets the faults progress. The episode also terminates when no
-    node is left Ready (a catastrophe), and is truncated (not resolved) after `max_steps`.
+    WAIT is the agent's report and ends the episode. It is resolved when nothing the agent may fix is
+    left and the faults named (see "Naming faults") are exactly the active faults it must name:
+    those only a human can fix, or all of them on a read-only cluster (where remedies are dry runs). The
+    episode also terminates when no node is left Ready (a catastrophe), and is truncated (not resolved)
+    after `max_steps`.
 
     On a real cluster (`simulation_mode=False`) the observation comes from the Kubernetes API
     through `rl.kube.KubeBackend`, staged read by read as in simulation (`rl.kube.agent_view`),
@@ -85,18 +89,18 @@ class ClusterEnv(gym.Env):
     ## Naming faults
     `step(action, named=None)`: `named` is what the agent names as wrong with the cluster at this
     step, as a bit mask (bit f = `rl.faults.Fault` f) or a list of `Fault`s or fault names
-    (`rl.diagnosis.to_mask`). In simulation a WAIT wins only if `named` covers every active
-    human-only fault; None takes the faults the agent's reads have identified (what a runbook that
-    says what it found would name). On a real cluster a WAIT is "resolved" only when nothing is
-    named, no finding is open and nothing was unreadable; otherwise it ends the episode as
-    "stopped".
+    (`rl.diagnosis.to_mask`). In simulation a WAIT wins only if `named` is exactly what it must name;
+    None takes the faults the agent's reads have identified, of those it must name (what a runbook
+    that says what it found would name). On a real cluster a WAIT is "resolved" only when nothing is
+    named, no finding is open and nothing was unreadable; otherwise it ends the episode as "stopped".
 
     `info` carries, at every step, `step`, `total_reward`, `action_result`, `issues` and
     `named_faults` (the fault names the agent named at this step; [] before the first step or with
-    `named=None`); in simulation also the truth: `active_faults` and `diagnosed_faults` (fault
-    names), `true_health` and `needs_human`; on a real cluster `degraded` (what could not be read).
-    `outcome` is "resolved", "catastrophe", "truncated" or None while the episode runs ("stopped"
-    on a real cluster: a WAIT with something named or open).
+    `named=None`); in simulation also the truth: `active_faults`, `diagnosed_faults` and `must_name`
+    (fault names), `read_only`, `true_health` and `needs_human`; on a real cluster `degraded` (what
+    could not be read). `outcome` is "resolved", "stopped" (a report that was not exact, or on a real
+    cluster one with something named or open), "catastrophe", "truncated" or None while the episode
+    runs.
     """
 
     metadata = {"render_modes": ["human", "ansi"], "render_fps": 4}

@@ -101,6 +101,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
         findings=(
             Emits("Pod", "CrashLoopBackOff", _POD_FAILED),
             Emits("Deployment", "ReplicasUnavailable", _PER_DEPLOYMENT),
+            Emits("Service", "NotReadyEndpoints", _PER_DEPLOYMENT),
             Emits("Log", "Panic", _POD_FAILED, signature=True),
         ),
         evidence="{size} pod(s) in CrashLoopBackOff after a one-off panic (exit code 2, low restart count)",
@@ -119,6 +120,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
         findings=(
             Emits("Pod", "CrashLoopBackOff", _POD_FAILED),
             Emits("Deployment", "ReplicasUnavailable", _ONE),
+            Emits("Service", "NotReadyEndpoints", _ONE),
             Emits("Deployment", "ProgressDeadlineExceeded", _DEADLINE, signature=True),
             Emits("Log", "ConfigurationError", _POD_FAILED, signature=True),
         ),
@@ -139,6 +141,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
         findings=(
             Emits("Pod", "OOMKilled", _POD_FAILED, signature=True),
             Emits("Deployment", "ReplicasUnavailable", _ONE),
+            Emits("Service", "NotReadyEndpoints", _ONE),
         ),
         evidence="{size} pod(s) with Last State OOMKilled; memory at {state.memory_usage_percent:.0f}%",
         next_steps=(
@@ -161,7 +164,8 @@ CATALOGUE: tuple[FaultSpec, ...] = (
             Emits(
                 "Pod", "TerminatingOnDeadNode", "one per pod on the node, after the eviction timeout", signature=True
             ),
-            Emits("Deployment", "ReplicasUnavailable", _PER_DEPLOYMENT),
+            Emits("Deployment", "ReplicasUnavailable", "one per deployment with a pod there, until the eviction"),
+            Emits("Service", "NotReadyEndpoints", "one per deployment with a pod there, until the eviction"),
         ),
         evidence="1 node NotReady (kubelet stopped posting status); {state.pods_unknown} pod(s) Unknown",
         next_steps=(
@@ -234,6 +238,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
         findings=(
             Emits("Pod", "ReadinessProbeFailed", "one per deployment"),
             Emits("Deployment", "ReplicasUnavailable", _PER_DEPLOYMENT),
+            Emits("Service", "NotReadyEndpoints", _PER_DEPLOYMENT),
             Emits("Log", "Overloaded", "one per deployment", signature=True),
         ),
         evidence="{size} deployment(s) failing readiness under load; CPU {state.cpu_usage_percent:.0f}%",
@@ -245,10 +250,11 @@ CATALOGUE: tuple[FaultSpec, ...] = (
     FaultSpec(
         Fault.QUOTA_EXHAUSTED,
         "ResourceQuota exhausted; a human must raise it or trim requests",
-        "a namespace's quota used up: its deployment cannot create pods (FailedCreate) and is unavailable",
+        "a namespace's quota used up: its deployment cannot create pods (FailedCreate: exceeded quota) and "
+        "is unavailable",
         fixed_by=(),
         worse_by=(A.SCALE_UP_DEPLOYMENT,),
-        revealed_by=(A.GET_RESOURCE_QUOTAS,),
+        revealed_by=(A.GET_RESOURCE_QUOTAS, A.GET_DEPLOYMENTS),
         findings=(
             Emits("ResourceQuota", "QuotaExceeded", _ONE, signature=True),
             Emits("ReplicaSet", "FailedCreate", _ONE, signature=True),
@@ -292,6 +298,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
             Emits("Pod", "CrashLoopBackOff", _COREDNS),
             Emits("Pod", "ReadinessProbeFailed", "one per deployment that needs DNS"),
             Emits("Deployment", "ReplicasUnavailable", _PER_DEPLOYMENT),
+            Emits("Service", "NoReadyEndpoints", "one per deployment that needs DNS"),
             Emits("Event", "DNSResolutionFailed", "one per deployment that needs DNS", signature=True),
             Emits("Log", "DNSResolutionFailed", "one per deployment that needs DNS", signature=True),
         ),
@@ -328,6 +335,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
         findings=(
             Emits("Pod", "ImagePullBackOff", "one per waiting pod", signature=True),
             Emits("Deployment", "ReplicasUnavailable", _ONE),
+            Emits("Service", "NotReadyEndpoints", _ONE),
             Emits("Deployment", "ProgressDeadlineExceeded", _DEADLINE),
         ),
         evidence="{size} pod(s) in ImagePullBackOff: manifest unknown or pull access denied",
@@ -347,6 +355,7 @@ CATALOGUE: tuple[FaultSpec, ...] = (
         findings=(
             Emits("Pod", "CreateContainerConfigError", "one per waiting pod", signature=True),
             Emits("Deployment", "ReplicasUnavailable", _ONE),
+            Emits("Service", "NotReadyEndpoints", _ONE),
             Emits("Deployment", "ProgressDeadlineExceeded", _DEADLINE),
         ),
         evidence='{size} pod(s) in CreateContainerConfigError: secret "..." not found',
@@ -471,9 +480,9 @@ EVIDENCE = {spec.fault: spec.evidence for spec in CATALOGUE}
 NEXT_STEPS = {spec.fault: list(spec.next_steps) for spec in CATALOGUE}
 
 
-def fault_finding_keys(fault: Fault) -> frozenset[tuple[str, str]]:
-    """The (kind, reason) keys a fault's row declares."""
-    return frozenset(e.key for e in SPECS[fault].findings)
+def signature_keys(fault: Fault) -> tuple[tuple[str, str], ...]:
+    """The (kind, reason) keys that point at `fault` on its own."""
+    return tuple(e.key for e in SPECS[fault].findings if e.signature)
 
 
 # A finding key that is the signature of a fault points at that fault alone.

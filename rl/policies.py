@@ -120,7 +120,7 @@ EVIDENCE_KEYS = {
         ("ReplicaSet", "FailedCreate"),
     ),
     F.UNBOUND_PVC: (("PersistentVolumeClaim", "Pending"), ("Pod", "UnboundVolume")),
-    F.DEPENDENCY_DOWN: (("Service", "NoReadyEndpoints"),),
+    F.DEPENDENCY_DOWN: (("Log", "ConnectionRefused"),),
     F.SERVICE_NO_ENDPOINTS: (("Service", "NoMatchingPods"),),
     F.JOB_FAILED: (("Job", "JobFailed"),),
     F.INSUFFICIENT_CAPACITY: (("Pod", "Unschedulable"),),
@@ -262,6 +262,12 @@ class _Runbook:
             if any(self._count(*key) for key in keys if self.refreshed.get(key, 0) > since):
                 believed.add(fault)
                 self.fixed.pop(fault, None)
+        # Connections refused are a dependency down only where a Service has no ready endpoint that
+        # cluster DNS does not explain (a container that restarted before its database was up
+        # logged them too, and is fine now).
+        unexplained = self._count("Service", "NoReadyEndpoints") - self._count("Log", "DNSResolutionFailed")
+        if unexplained <= 0:
+            believed.discard(F.DEPENDENCY_DOWN)
         # A rollout stuck past its deadline with no image or config error is a bad rollout.
         if self._count("Deployment", "ProgressDeadlineExceeded") and not believed & {
             F.IMAGE_PULL_FAILURE,

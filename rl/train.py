@@ -206,6 +206,9 @@ def train(
 # The expert's demonstrations come from clusters no PPO rollout and no evaluation seed range uses.
 _IMITATION_SEED_OFFSET = 1 << 40
 IMITATION_SHARE = 8  # imitation takes at most 1/8 of --total-steps
+# Rows per imitation minibatch (whole rollout segments of `num_steps`): smaller than PPO's, for many
+# more gradient steps over the same demonstrations.
+IMITATION_MINIBATCH_ROWS = 2048
 
 
 def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world: World, should_stop) -> dict:
@@ -236,7 +239,7 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             local_envs,
             config.num_steps,
             segments_per_env,
-            config.scenario,
+            config.scenario if round_ == 0 else _harder(config.scenario),
             pconfig["seed"] + _IMITATION_SEED_OFFSET + round_ * local_envs * world.size,
             config.gamma,
             stop_requested,
@@ -250,7 +253,7 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             model,
             data,
             config.imitation_epochs,
-            pconfig["minibatch_size"] // config.num_steps,
+            max(1, min(pconfig["minibatch_size"], IMITATION_MINIBATCH_ROWS) // config.num_steps),
             config.learning_rate,
             config.value_coefficient,
             config.max_grad_norm,
@@ -259,6 +262,13 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             stop_requested,
         )
     return losses
+
+
+def _harder(scenario):
+    """The scenario with at least two faults per cluster where it allows them: the rounds on the
+    network's own episodes spend its mistakes where the runbook's reasoning matters most (PPO then
+    trains on the scenario as it is)."""
+    return replace(scenario, min_faults=max(scenario.min_faults, min(2, scenario.max_faults)))
 
 
 def _is_peer_failure(err: BaseException) -> bool:

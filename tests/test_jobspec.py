@@ -193,16 +193,20 @@ def test_yaml_anchors_and_merge_keys_are_allowed():
             "spec.simulation.newFaultRate: must be between 0 and 0.5, got 0.9",
         ),
         (
-            "{simulation: {maxReplicas: 50, maxDeployments: 500}}",
-            "spec.simulation.maxReplicas: maxReplicas * maxDeployments must be at most 20000 pods",
+            "{simulation: {maxPodsPerNode: 251}}",
+            "spec.simulation.maxPodsPerNode: must be between 1 and 250, got 251",
+        ),
+        (
+            "{simulation: {readOnlyShare: 1.5}}",
+            "spec.simulation.readOnlyShare: must be between 0 and 1, got 1.5",
         ),
         (
             "{simulation: {faultWeights: {dns_failure: -1}}}",
-            "spec.simulation.faultWeights.dns_failure: must be a number >= 0, got -1.0",
+            "spec.simulation.faultWeights.dns_failure: must be a finite number >= 0, got -1.0",
         ),
         (
             "{simulation: {faultWeights: {gremlins: 1}}}",
-            "spec.simulation.faultWeights.gremlins: unknown fault (known: bad_rollout, crashed_pods,",
+            "spec.simulation.faultWeights.gremlins: unknown fault (known: bad_rollout, config_error, crashed_pods,",
         ),
         (
             "{simulation: {min_nodes: 3}}",

@@ -61,6 +61,7 @@ class AgentView:
         self.taken = 0  # a bit per action taken this episode (WAIT aside)
         self.last_action = -1
         self.last_result = NO_RESULT
+        self.steps = 0  # actions taken this episode
 
     def record(self, action: ClusterAction, result: str) -> None:
         """An action was taken, with this result: the history sections as the simulator writes them."""
@@ -72,6 +73,7 @@ class AgentView:
             self.fresh |= 1 << int(action)
         self.last_action = int(action)
         self.last_result = RESULTS.index(result)
+        self.steps += 1
 
     def show(self, action: ClusterAction, state: ClusterState, findings, usage: tuple[float, float] | None) -> None:
         """What read `action` showed: its counts and its findings, and the flags of all findings shown."""
@@ -112,7 +114,9 @@ class AgentView:
         found = self.found[_INPUT_POSITIONS]
         for k in np.flatnonzero(found > 0):
             row[FINDINGS_AT + k] = encode_count(found[k])
-        write_history(row, self.last_action, self.last_result, self.fresh, self.taken, self.writes_allowed)
+        write_history(
+            row, self.last_action, self.last_result, self.fresh, self.taken, self.writes_allowed, self.steps
+        )
         return row
 
 

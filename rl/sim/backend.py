@@ -6,7 +6,7 @@ import numpy as np
 
 from rl.actions import ACTION_NAMES, REMEDIATION_ACTIONS, ClusterAction
 from rl.agent_input import INPUT_KEYS, RESULTS
-from rl.faults import DESCRIPTIONS, EVIDENCE, HUMAN_ONLY, Fault, fault_finding_keys
+from rl.faults import DESCRIPTIONS, EVIDENCE, HUMAN_ONLY, Fault, signature_keys
 from rl.sim import layout
 from rl.sim.batch import ClusterBatch, fault_list, step_buffers
 from rl.sim.scenario import ScenarioConfig
@@ -122,8 +122,8 @@ class SimBackend:
         return self._evidence.get(fault, "")
 
     def support(self, fault: Fault) -> list[dict]:
-        """The reads of this episode that identified `fault`: `{"step", "read", "showed"}`, the last
-        of each kind of read, in step order."""
+        """The reads of this episode that identified `fault` or showed one of its signature findings:
+        `{"step", "read", "showed", "findings"}`, the last of each kind of read, in step order."""
         return sorted(self._shown.get(fault, {}).values(), key=lambda e: e["step"])
 
     def info(self) -> dict:
@@ -149,28 +149,25 @@ class SimBackend:
             self._evidence[fault] = EVIDENCE[fault].format(size=int(self.batch.state.size[0, fault]), state=state)
 
     def _note_reads(self, action: ClusterAction) -> None:
+        """Remember, per active fault, the reads that identified it or showed one of its signature
+        findings (what a report cites as evidence)."""
         st = self.batch.state
         if not layout.IS_READ[action] or st.outcome[0] == layout.OUTCOME_RESOLVED:
             return
         state = self.true_state()
         step = int(st.shape[0, layout.STEP])
-        shown = {
-            INPUT_KEYS[k]: int(st.found[0, k])
-            for k in layout.SHOWN_KEYS[layout.SHOWN_START[action] : layout.SHOWN_START[action + 1]]
-            if st.found[0, k] > 0
-        }
-        for fault in fault_list(layout.REVEAL_MASK[action] & st.active[0] & st.revealed[0]):
-            showed = EVIDENCE[fault].format(size=int(st.size[0, fault]), state=state)
-            keys = [
-                f"{kind} {reason} x{shown[(kind, reason)]}"
-                for kind, reason in sorted(fault_finding_keys(fault))
-                if (kind, reason) in shown
-            ]
+        keys = layout.SHOWN_KEYS[layout.SHOWN_START[action] : layout.SHOWN_START[action + 1]]
+        shown = {INPUT_KEYS[k]: int(st.found[0, k]) for k in keys if st.found[0, k] > 0}
+        identified = st.active[0] & st.revealed[0] & layout.REVEAL_MASK[action]
+        for fault in fault_list(st.active[0]):
+            signatures = [key for key in signature_keys(fault) if key in shown]
+            if not (identified >> fault) & 1 and not signatures:
+                continue
             self._shown.setdefault(fault, {})[ACTION_NAMES[action]] = {
                 "step": step,
                 "read": ACTION_NAMES[action],
-                "showed": showed,
-                "findings": keys,
+                "showed": EVIDENCE[fault].format(size=int(st.size[0, fault]), state=state),
+                "findings": [f"{kind} {reason} x{shown[(kind, reason)]}" for kind, reason in signatures],
             }
 
     def _result(self, action: ClusterAction) -> dict:

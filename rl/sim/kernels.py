@@ -31,7 +31,9 @@ from rl.agent_input import (
     RESULT_DRY_RUN,
     RESULT_REFUSED,
     RESULT_UNAVAILABLE,
+    STEP_AT,
     TAKEN_INDEX,
+    encode_steps,
     write_history,
 )
 from rl.findings import encode_count
@@ -100,6 +102,7 @@ from rl.sim.layout import (
     K_RS_FAILED_CREATE,
     K_SERVICE_NO_PODS,
     K_SERVICE_NO_READY,
+    K_SERVICE_NOT_READY,
     LASTING_HARM_CHANCE,
     MEM_SCALE,
     NO_METRICS,
@@ -627,20 +630,24 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
     if _has(faults, CRASHED_PODS):
         found[i, K_POD_CRASHLOOP] += size[i, CRASHED_PODS]
         found[i, K_LOG_PANIC] += size[i, CRASHED_PODS]
+        found[i, K_SERVICE_NOT_READY] += min(size[i, CRASHED_PODS], deployments)
         unavailable += min(size[i, CRASHED_PODS], deployments)
     if _has(faults, BAD_ROLLOUT):
         found[i, K_POD_CRASHLOOP] += size[i, BAD_ROLLOUT]
         found[i, K_LOG_CONFIG] += size[i, BAD_ROLLOUT]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
         if timer[i, BAD_ROLLOUT] >= PROGRESS_DEADLINE:
             found[i, K_DEPLOY_DEADLINE] += 1
     if _has(faults, OOM_KILLED) and size[i, OOM_KILLED] > 0:
         found[i, K_POD_OOM] += size[i, OOM_KILLED]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
     if not_ready:
         found[i, K_NODE_NOT_READY] += 1
         if evicting:
             found[i, K_POD_UNKNOWN] += per_node
+            found[i, K_SERVICE_NOT_READY] += min(per_node, deployments)
             unavailable += min(per_node, deployments)
         else:
             found[i, K_POD_TERMINATING_DEAD] += per_node
@@ -658,6 +665,7 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
     if _has(faults, UNDERSCALED):
         found[i, K_POD_READINESS] += size[i, UNDERSCALED]
         found[i, K_LOG_OVERLOADED] += size[i, UNDERSCALED]
+        found[i, K_SERVICE_NOT_READY] += size[i, UNDERSCALED]
         unavailable += size[i, UNDERSCALED]
     if _has(faults, QUOTA_EXHAUSTED):
         found[i, K_QUOTA_EXCEEDED] += 1
@@ -675,14 +683,17 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
         found[i, K_POD_READINESS] += spread
         found[i, K_EVENT_DNS] += spread
         found[i, K_LOG_DNS] += spread
+        found[i, K_SERVICE_NO_READY] += spread
         unavailable += spread
     if _has(faults, IMAGE_PULL_FAILURE):
         found[i, K_POD_IMAGE_PULL] += size[i, IMAGE_PULL_FAILURE]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
         if timer[i, IMAGE_PULL_FAILURE] >= PROGRESS_DEADLINE:
             found[i, K_DEPLOY_DEADLINE] += 1
     if _has(faults, CONFIG_ERROR):
         found[i, K_POD_CONFIG] += size[i, CONFIG_ERROR]
+        found[i, K_SERVICE_NOT_READY] += 1
         unavailable += 1
         if timer[i, CONFIG_ERROR] >= PROGRESS_DEADLINE:
             found[i, K_DEPLOY_DEADLINE] += 1
@@ -1026,6 +1037,7 @@ def _step_loop(
                         row[FRESH_INDEX[a]] = 1.0 if (fresh[i] >> a) & 1 else 0.0
             if taken[i] != taken_before:
                 row[TAKEN_INDEX[action]] = 1.0
+            row[STEP_AT] = encode_steps(shape[i, STEP])
     return ended
 
 
@@ -1191,17 +1203,19 @@ def _finish_loop(
                 i,
             )
         else:
-            _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
+            _encode_row(shape, seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
 
 
 @njit(**HELPER)
-def _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, row):
+def _encode_row(shape, seen, seen_found, last_action, last_result, fresh, taken, conditions, i, row):
     """The whole input row of cluster i, from what it has seen and done."""
     encode_observation(seen[i], row)
     for k in range(seen_found.shape[1]):
         count = seen_found[i, k]
         row[FINDINGS_AT + k] = encode_count(count) if count > 0.0 else 0.0
-    write_history(row, last_action[i], last_result[i], fresh[i], taken[i], not conditions[i] & READ_ONLY)
+    write_history(
+        row, last_action[i], last_result[i], fresh[i], taken[i], not conditions[i] & READ_ONLY, shape[i, STEP]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1316,7 +1330,7 @@ def _reset_cluster(
     taken[i] = 0
     last_action[i] = -1
     last_result[i] = -1
-    _encode_row(seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
+    _encode_row(shape, seen, seen_found, last_action, last_result, fresh, taken, conditions, i, observations[i])
 
 
 @njit(**JIT)

@@ -121,8 +121,10 @@ REWARD_RESOLVED = 0.4  # per fault fixed
 REWARD_DEGRADED = -1.0  # times the drop in cluster health (0..1)
 REWARD_INDUCED = -2.0  # per wrong object a remedy acted on (a healthy node drained, ...): worth ~70 reads
 REWARD_DONE = 0.5  # WAIT with the exact diagnosis and nothing left for the agent: the episode is won
-REWARD_WRONG_VERDICT = -0.5  # WAIT with something left, missed or named that is not there
-REWARD_PER_ERROR = 0.25  # and this much more for each fault missed, left or falsely named
+# A report that is not exact (something left, missed, or named that is not there) costs as much as
+# about 50 reads: an SRE reads again rather than hand over a wrong diagnosis.
+REWARD_WRONG_VERDICT = -1.0
+REWARD_PER_ERROR = 0.5  # and this much more for each fault missed, left or falsely named
 REWARD_CATASTROPHE = -1.0  # no node left Ready
 
 # Episode outcomes written for each step.
@@ -245,6 +247,7 @@ K_JOB_FAILED = _K[("Job", "JobFailed")]
 K_JOB_POD_FAILURES = _K[("Job", "PodFailures")]
 K_SERVICE_NO_PODS = _K[("Service", "NoMatchingPods")]
 K_SERVICE_NO_READY = _K[("Service", "NoReadyEndpoints")]
+K_SERVICE_NOT_READY = _K[("Service", "NotReadyEndpoints")]
 K_PVC_PENDING = _K[("PersistentVolumeClaim", "Pending")]
 K_HPA_LIMITED = _K[("HorizontalPodAutoscaler", "ScalingLimited")]
 K_QUOTA_EXCEEDED = _K[("ResourceQuota", "QuotaExceeded")]
