@@ -248,3 +248,9 @@ FLAG_KEYS = (
         ("ResourceQuota", "QuotaExceeded"),
     ),
 )
+
+
+def flags_of(findings) -> tuple[bool, bool, bool]:
+    """The three flags raised by a list of findings."""
+    keys = {vector_key(f) for f in findings}
+    return tuple(any(key in keys for key in flag_keys) for flag_keys in FLAG_KEYS)

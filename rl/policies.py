@@ -265,7 +265,7 @@ class _Runbook:
         # Connections refused are a dependency down only where a Service has no ready endpoint that
         # cluster DNS does not explain (a container that restarted before its database was up
         # logged them too, and is fine now).
-        unexplained = self._count("Service", "NoReadyEndpoints") - self._count("Log", "DNSResolutionFailed")
+        unexplained = self._count("Service", "NoReadyEndpoints") - min(1, self._count("ClusterDNS", "DNSDown"))
         if unexplained <= 0:
             believed.discard(F.DEPENDENCY_DOWN)
         # A rollout stuck past its deadline with no image or config error is a bad rollout.

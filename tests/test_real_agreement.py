@@ -66,11 +66,7 @@ ZERO_IN_BOTH_OR_NEITHER = (
     "memory_usage_percent",
 )
 # Finding keys a real cluster shows with a fault that the simulator's fault does not emit.
-KNOWN_GAPS = {
-    # CoreDNS down leaves the kube-dns Service without a ready endpoint (a Service whose every pod is
-    # down); the simulator's DNS failure has no Service finding.
-    "dns_failure": {("Service", "NoReadyEndpoints")},
-}
+KNOWN_GAPS: dict[str, set] = {}
 # Faults whose workload runs hot: the simulator's `top pods` adds 40 points for it, where a real
 # cluster's reading is the pods' use of the whole cluster, in which one workload does not stand out.
 HOT_WORKLOAD = {"runaway_deployment", "underscaled", "oom_killed"}

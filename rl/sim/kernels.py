@@ -683,7 +683,8 @@ def _compute_truth(shape, conditions, active, size, timer, background, retrying,
         found[i, K_POD_READINESS] += spread
         found[i, K_EVENT_DNS] += spread
         found[i, K_LOG_DNS] += spread
-        found[i, K_SERVICE_NO_READY] += spread
+        found[i, K_SERVICE_NO_READY] += 1  # kube-dns
+        found[i, K_SERVICE_NOT_READY] += spread  # connections made before the outage keep some pods ready
         unavailable += spread
     if _has(faults, IMAGE_PULL_FAILURE):
         found[i, K_POD_IMAGE_PULL] += size[i, IMAGE_PULL_FAILURE]

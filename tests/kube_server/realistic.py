@@ -1291,7 +1291,8 @@ class _Builder:
         for pod in w.pods:
             if not all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items()):
                 continue
-            if pod["status"]["phase"] != "Running" or not pod["spec"].get("nodeName"):
+            # As the EndpointSlice controller: every pod with an IP that has not ended, ready or not.
+            if pod["status"]["phase"] in ("Succeeded", "Failed") or not pod["status"].get("podIP"):
                 continue
             terminating = bool(pod["metadata"].get("deletionTimestamp"))
             ready = _ready(pod) and not terminating

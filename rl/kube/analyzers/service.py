@@ -42,6 +42,8 @@ def endpoints(inv: Inventory, service: dict, pods: list[dict]) -> tuple[list[str
             ref = endpoint.get("targetRef") or {}
             target = f"{ref['kind']}/{ref['name']}" if ref.get("name") else ",".join(endpoint.get("addresses") or ())
             conditions = endpoint.get("conditions") or {}
+            if conditions.get("terminating"):
+                continue  # a pod on its way out (evicted, replaced) is not the Service's problem
             (ready if conditions.get("ready", True) is not False else not_ready).append(target)
     return ready, not_ready
 
