@@ -406,6 +406,8 @@ def _read_pointer(client, location: S3Location, prefix_key: str) -> dict | None:
     try:
         pointer = json.loads(body)
         key, sha256 = pointer["key"], pointer["sha256"]
+    except RecursionError:
+        raise StorageError(f"{uri}: not a valid model pointer (JSON nested too deeply)") from None
     except (ValueError, KeyError, TypeError):
         raise StorageError(f"{uri}: not a valid model pointer (expected JSON with 'key' and 'sha256')") from None
     if not isinstance(key, str) or not key or not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):

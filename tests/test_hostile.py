@@ -241,6 +241,27 @@ def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
     assert f"cannot reach the S3 endpoint {server.url}" in line and "--s3-timeout" in line
 
 
+def test_a_deeply_nested_latest_json_on_s3_is_exit_4(home, tmp_path):
+    import boto3
+    from s3_server import MotoServer
+
+    with MotoServer() as moto:
+        env = {**s3_environment(moto.url, tmp_path), "CLUSTER_CODE_HOME": str(home)}
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto.url,
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        s3.create_bucket(Bucket="models")
+        s3.put_object(Bucket="models", Key="agent/latest.json", Body=b"[" * 60_000 + b"]" * 60_000)
+        result = run_cli("diagnose", "--model", "s3://models/agent/", env=env, timeout=OUTER_LIMIT)
+    assert result.returncode == 4, result.stderr
+    line = one_line(result)
+    assert "s3://models/agent/latest.json" in line and "nested too deeply" in line
+
+
 # ---------------------------------------------------------------------------- config.json
 
 
@@ -298,6 +319,18 @@ def test_a_fifo_as_a_job_spec_or_kubeconfig_is_refused_not_waited_on(home, tmp_p
         "diagnose", "--no-simulation", "--policy", "expert", env={"KUBECONFIG": str(fifo)}, timeout=OUTER_LIMIT
     )
     assert result.returncode == 5 and "not a regular file" in one_line(result)
+
+
+def test_a_job_spec_with_a_nul_byte_is_exit_2_naming_line_and_column(home, tmp_path):
+    spec = tmp_path / "job.yaml"
+    spec.write_bytes(b"apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: {name: a\x00b}\n")
+    for args in (["run", spec], ["train", "--job", spec]):
+        result = run_cli(*args, timeout=OUTER_LIMIT)
+        assert result.returncode == 2, result.stderr
+        assert (
+            one_line(result)
+            == f"cluster-rl: {spec}:3:19: character #x0000 is not allowed in YAML (a control character)"
+        )
 
 
 def test_a_fifo_as_config_json_is_refused_not_waited_on(home):
