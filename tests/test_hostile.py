@@ -446,13 +446,13 @@ def test_a_model_path_that_is_a_directory_fails_before_training(home, tmp_path):
 def test_an_output_that_names_a_model_file_is_refused_before_training(home, tmp_path):
     """`--output agent.pt` would have become a directory agent.pt/ (and `--model agent.pt` then fails);
     an existing directory of that name is still a directory to write into."""
-    for output in (tmp_path / "agent.pt", "s3://bucket/models/agent.pt"):
+    for output in (tmp_path / "agent.pt", tmp_path / "AGENT.PT", tmp_path / "agent.Pt", "s3://bucket/models/agent.pt"):
         result = run_cli("train", *SMALL, "--output", output, env={"CLUSTER_CODE_HOME": str(home)})
         assert result.returncode == 2, result.stderr
         line = one_line(result)
         assert str(output) in line and "directory" in line and "cluster_agent.pt" in line
         assert result.stdout == ""
-    assert not (tmp_path / "agent.pt").exists()
+    assert not (tmp_path / "agent.pt").exists() and not (tmp_path / "AGENT.PT").exists()
     (tmp_path / "kept.pt").mkdir()
     result = run_cli("train", *SMALL, "--output", tmp_path / "kept.pt", env={"CLUSTER_CODE_HOME": str(home)})
     assert result.returncode == 0, result.stderr

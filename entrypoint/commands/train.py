@@ -321,8 +321,8 @@ def prepare(opts: TrainOptions) -> Plan:
         output = storage.check_location(opts.output or str(home.models_dir()), "--output")
     except storage.StorageError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
-    if output.endswith(".pt") and not Path(output).expanduser().is_dir():
-        # `--output agent.pt` would otherwise become a directory agent.pt/ holding cluster_agent.pt.
+    if output.lower().endswith(".pt") and not Path(output).expanduser().is_dir():
+        # `--output agent.pt` (or AGENT.PT) would otherwise become a directory agent.pt/ holding cluster_agent.pt.
         raise CliError(
             f"--output: {output} looks like a model file name; --output is the directory (or s3:// prefix) "
             f"that {MODEL_FILE} is written into",
