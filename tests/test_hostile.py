@@ -388,6 +388,44 @@ def test_hostile_model_metadata_and_weights_are_exit_3(tmp_path, small_model, ed
         assert fragment in one_line(result)
 
 
+class PickleExploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+class ForeignObject:
+    pass
+
+
+def test_a_pickle_exploit_as_a_model_or_checkpoint_is_our_own_one_line_without_escapes(home, tmp_path):
+    """torch's refusal advises `weights_only=False` (which would run the file's code) in several
+    lines with terminal escapes; ours is one line, exit 3, and the code never runs."""
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "cluster-code-rl/policy", "state_dict": PickleExploit()}, evil)
+    checkpoints = home / "checkpoints" / "evil"
+    checkpoints.mkdir(parents=True)
+    torch.save(
+        {"format": "cluster-code-rl/checkpoint", "optimizer": PickleExploit()},
+        checkpoints / "checkpoint_000000002048.pt",
+    )
+    for args in (
+        ["diagnose", "--model", evil],
+        ["evaluate", "-p", "model", "--model", evil, "-n", "5"],
+        ["train", *SMALL, "--total-steps", "4096", "--resume", "--run-name", "evil"],
+    ):
+        result = run_cli(*args, cwd=tmp_path, env={"CLUSTER_CODE_HOME": str(home)}, timeout=OUTER_LIMIT)
+        assert result.returncode == 3, result.stderr
+        line = one_line(result)
+        assert "refused" in line and "posix.system" in line and "plain data" in line
+        assert "weights_only" not in line and "\x1b" not in result.stderr
+    assert not (tmp_path / "pwned").exists() and not (ROOT / "pwned").exists()
+    foreign = tmp_path / "foreign.pt"  # torch's message for a class it does not know has the escapes
+    torch.save({"format": "cluster-code-rl/policy", "state_dict": ForeignObject()}, foreign)
+    result = run_cli("diagnose", "--model", foreign, timeout=OUTER_LIMIT)
+    assert result.returncode == 3 and "\x1b" not in result.stderr
+    assert "refused" in one_line(result) and "test_hostile.ForeignObject" in result.stderr
+
+
 # -------------------------------------------------------------------------- flags and paths
 
 
