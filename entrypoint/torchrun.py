@@ -71,7 +71,10 @@ def launch(opts, nproc: int) -> int:
                 f"--nproc-per-node {nproc} with CUDA needs {nproc} GPUs, torch sees {torch.cuda.device_count()}",
                 ExitCode.DEVICE,
             )
-    return launch_standalone(nproc, sys.argv[1:])
+    argv = sys.argv[1:]
+    if not opts.run_name:  # every rank must use the run id chosen here, not one of its own
+        argv += ["--run-name", plan.run_id]
+    return launch_standalone(nproc, argv)
 
 
 def launch_standalone(nproc: int, argv: list[str]) -> int:

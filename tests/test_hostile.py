@@ -655,6 +655,24 @@ def test_resume_without_a_run_name_names_the_candidates(home):
     assert "several unfinished runs" in line and "first" in line and "second" in line
 
 
+def test_two_runs_started_in_the_same_second_get_distinct_run_ids(home, tmp_path):
+    """The clock of both runs is pinned to one second (sitecustomize): their run ids, and so their
+    checkpoints, TensorBoard logs and S3 keys, must still differ."""
+    clock = tmp_path / "clock"
+    clock.mkdir()
+    (clock / "sitecustomize.py").write_text(
+        "import time\n_gmtime = time.gmtime\ntime.gmtime = lambda secs=None: _gmtime(1750000000 if secs is None else secs)\n"
+    )
+    env = {"CLUSTER_CODE_HOME": str(home), "PYTHONPATH": f"{clock}{os.pathsep}{ROOT}"}
+    runs = [run_cli("train", *SMALL, "--total-steps", "2048", env=env, timeout=OUTER_LIMIT) for _ in range(2)]
+    ids = []
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        ids.append(events(result.stdout)[0]["run_id"])
+    assert ids[0] != ids[1] and all(i.startswith("train-20250615-150640-") for i in ids), ids
+    assert sorted(p.name for p in (home / "runs").iterdir()) == sorted(ids)
+
+
 def test_temp_files_of_killed_writers_are_removed_by_the_next_run(home):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

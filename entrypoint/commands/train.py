@@ -330,7 +330,7 @@ def prepare(opts: TrainOptions) -> Plan:
         )
     if opts.resume and not opts.run_name:
         opts = replace(opts, run_name=_unfinished_run(home.checkpoints_dir()))
-    run_id = opts.run_name or time.strftime("train-%Y%m%d-%H%M%S", time.gmtime())
+    run_id = opts.run_name or new_run_id()
     try:
         check_name(run_id, "--run-name")
     except ValueError as err:
@@ -346,6 +346,14 @@ def prepare(opts: TrainOptions) -> Plan:
     config = _train_config(opts, training_config_overrides(home.cluster_code_home()))
     config = replace(config, device=_resolve_device(opts.device))
     return Plan(opts, config, run_id, output, s3_output, home.checkpoints_dir() / run_id, local_model)
+
+
+def new_run_id() -> str:
+    """`train-<UTC date>-<time>-<6 random hex digits>`: runs started in the same second (two pods of
+    a CronJob, two shells) must not share checkpoints, TensorBoard logs or S3 keys."""
+    import secrets
+
+    return time.strftime("train-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
 
 
 def _unfinished_run(checkpoints: Path) -> str:
