@@ -202,7 +202,9 @@ class TrainSpec(_Spec):
     steps: int | None = Field(None, ge=1, le=10_000, description="Steps per episode.")
     seed: Seed | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    resume: Literal["auto", "never"] = Field("auto", description="auto: continue from the newest checkpoint.")
+    resume: Literal["auto", "never"] = Field(
+        "auto", description="auto: continue the newest checkpoint of this job's run, or start the run if it has none."
+    )
     output: Location | None = Field(None, description="Local directory or s3://bucket/prefix/ for the model.")
     checkpoint_interval: int = Field(300, ge=1, le=86_400, description="Seconds between checkpoints.")
     total_steps: int | None = Field(None, ge=1, le=10**12, description="Environment steps; overrides episodes.")

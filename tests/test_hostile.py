@@ -655,6 +655,40 @@ def test_resume_without_a_run_name_names_the_candidates(home):
     assert "several unfinished runs" in line and "first" in line and "second" in line
 
 
+def test_resume_with_a_budget_below_the_checkpoint_is_refused_and_the_checkpoint_kept(default_model, home):
+    """The checkpoint's run was to reach 204,800 steps and stopped at 2,048: a --total-steps at or
+    below its step must not call it finished, delete it and replace the model with a fresh one."""
+    path, before = default_model
+    checkpoint = make_checkpoint(home, "long")
+    kept = checkpoint.read_bytes()
+    result = run_cli("train", *SMALL, "--resume", "--run-name", "long", "--total-steps", "1024", timeout=OUTER_LIMIT)
+    assert result.returncode == 2, result.stderr
+    line = one_line(result)
+    assert "at step 2048" in line and "to reach 204800" in line and "--total-steps above 2048" in line
+    assert result.stdout == ""  # nothing trained
+    assert checkpoint.read_bytes() == kept and path.read_bytes() == before
+
+
+def test_resume_of_a_run_that_never_ran_is_exit_2_and_a_spec_starts_it(home, tmp_path):
+    result = run_cli("train", *SMALL, "--resume", "--run-name", "never-ran", timeout=OUTER_LIMIT)
+    assert result.returncode == 2, result.stderr
+    line = one_line(result)
+    assert "run never-ran has no checkpoint to continue" in line and "leave out --resume" in line
+    assert result.stdout == "" and not (home / "models" / "cluster_agent.pt").exists()
+    spec = tmp_path / "job.yaml"  # resume: auto (the default) is "continue if there is anything to continue"
+    spec.write_text(
+        "apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: {name: nightly}\n"
+        "spec: {totalSteps: 2048, steps: 30, numEnvs: 64}\n"
+    )
+    result = run_cli("run", spec, timeout=OUTER_LIMIT)
+    assert result.returncode == 0, result.stderr
+    fresh = next(e for e in events(result.stdout) if e["event"] == "fresh")
+    assert fresh["reason"] == "no checkpoint of nightly to resume"
+    assert (home / "models" / "cluster_agent.pt").is_file()
+    result = run_cli("train", "--job", spec, "--resume", timeout=OUTER_LIMIT)  # the flag insists
+    assert result.returncode == 2 and "run nightly has no checkpoint" in one_line(result)
+
+
 def test_two_runs_started_in_the_same_second_get_distinct_run_ids(home, tmp_path):
     """The clock of both runs is pinned to one second (sitecustomize): their run ids, and so their
     checkpoints, TensorBoard logs and S3 keys, must still differ."""

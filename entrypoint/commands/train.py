@@ -39,6 +39,7 @@ class TrainOptions:
     output: str | None = None  # local directory or s3://bucket/prefix/
     run_name: str | None = None
     resume: bool = False
+    resume_or_start: bool = False  # spec `resume: auto`: with no checkpoint to continue, start the run
     checkpoint_interval: float = 300.0
     verbose: bool = False
     training: dict = field(default_factory=dict)  # camelCase trainingConfig keys from a spec
@@ -226,7 +227,8 @@ def train(
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     if steps is not None and job is not None and opts.scenario is not None:
         opts.scenario = replace(opts.scenario, max_steps=steps)
-    opts.resume = opts.resume or resume
+    if resume:  # the flag asks for a run to continue: none to continue is an error, even under a spec
+        opts.resume, opts.resume_or_start = True, False
     opts.verbose = verbose
     if no_simulation:
         opts.simulation = False
@@ -260,6 +262,7 @@ def options_from_job(job) -> TrainOptions:
         output=spec.output,
         run_name=job.metadata.name,
         resume=spec.resume == "auto",
+        resume_or_start=spec.resume == "auto",
         checkpoint_interval=float(spec.checkpoint_interval),
         training=training_overrides(spec),
         scenario=scenario,
@@ -491,9 +494,9 @@ def _run(plan: Plan, reporter) -> int:
     main = plan.world.is_main  # under torchrun rank 0 alone touches files, S3 and the cluster
     if main:
         _clean_up_home(plan, reporter)
+    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume and main else None
     if not plan.opts.simulation and main:  # the other ranks take rank 0's settings
         plan.config = replace(plan.config, scenario=_scenario_from_cluster(plan.opts, plan.config.scenario, reporter))
-    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume and main else None
     start_fields = {
         "run_id": plan.run_id,
         "total_steps": plan.config.total_steps,
@@ -539,17 +542,27 @@ def _clean_up_home(plan: Plan, reporter) -> None:
         removed += remove_stale_temp_files(plan.output)
     if removed:
         reporter.event("cleanup", removed=[str(p) for p in removed])
-    if not plan.opts.resume and plan.checkpoint_dir.exists():
-        try:
-            for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
-                stale.unlink()
-        except OSError as err:
-            raise CliError(
-                f"cannot remove old checkpoints in {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
-            ) from None
+    if not plan.opts.resume:
+        _remove_checkpoints(plan)
+
+
+def _remove_checkpoints(plan: Plan) -> None:
+    if not plan.checkpoint_dir.exists():
+        return
+    try:
+        for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
+            stale.unlink()
+    except OSError as err:
+        raise CliError(
+            f"cannot remove old checkpoints in {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
+        ) from None
 
 
 def _checkpoint_to_resume(plan: Plan, reporter) -> Path | None:
+    """The checkpoint `--resume` continues. Without one, `--resume` is exit 2 (a spec's `resume:
+    auto` starts the run). A checkpoint whose own run reached its budget is a finished run: this
+    one starts afresh (a nightly job). A checkpoint of an unfinished run is never given up: a budget
+    at or below its step is exit 2, with the checkpoint kept."""
     from rl.train import latest_checkpoint
 
     found = latest_checkpoint(plan.checkpoint_dir) if plan.checkpoint_dir.exists() else None
@@ -561,28 +574,49 @@ def _checkpoint_to_resume(plan: Plan, reporter) -> Path | None:
             found = latest_s3_checkpoint(plan.output, plan.run_id, plan.checkpoint_dir)
         except StorageError as err:
             raise CliError(str(err), ExitCode.STORAGE) from None
-    if found is not None and _finished(found, plan.config.total_steps):
+    if found is None:
+        if plan.opts.resume_or_start:
+            reporter.event("fresh", reason=f"no checkpoint of {plan.run_id} to resume")
+            return None
+        where = str(plan.checkpoint_dir) + (f" nor under {plan.output}" if plan.s3_output else "")
+        raise CliError(
+            f"--resume: run {plan.run_id} has no checkpoint to continue (none in {where}); "
+            "leave out --resume to start it",
+            ExitCode.USAGE,
+        )
+    step, budget = _progress(found)
+    if budget is not None and step >= budget:
         reporter.event(
             "fresh", reason=f"the newest checkpoint of {plan.run_id} finished its run", checkpoint=str(found)
         )
+        _remove_checkpoints(plan)  # its model was written; left here, they would shadow this run's own
         return None
-    if found is not None:
-        reporter.event("resuming", run_id=plan.run_id, checkpoint=str(found))
+    if step >= plan.config.total_steps:
+        goal = f" (its run was to reach {budget})" if budget is not None else ""
+        raise CliError(
+            f"--resume: the checkpoint of run {plan.run_id} is at step {step}{goal}, and this run's budget is "
+            f"{plan.config.total_steps} steps; pass a --total-steps above {step} to continue it (the checkpoint "
+            f"{found} is kept)",
+            ExitCode.USAGE,
+        )
+    reporter.event("resuming", run_id=plan.run_id, checkpoint=str(found))
     return found
 
 
-def _finished(checkpoint: Path, total_steps: int) -> bool:
-    """A checkpoint at or past the budget is a completed run (a nightly job starts anew)."""
+def _progress(checkpoint: Path) -> tuple[int, int | None]:
+    """A checkpoint's step, and the budget its run was started with (None if it does not say)."""
     from rl.model import ModelError
     from rl.train import read_checkpoint
 
     try:
-        step = read_checkpoint(checkpoint).get("global_step")
+        payload = read_checkpoint(checkpoint)
     except ModelError as err:
         raise CliError(str(err), ExitCode.MODEL) from None
+    step = payload.get("global_step")
     if isinstance(step, bool) or not isinstance(step, int):
         raise CliError(f"{checkpoint}: checkpoint does not record its step", ExitCode.MODEL)
-    return step >= total_steps
+    budget = (payload.get("config") or {}).get("total_steps") if isinstance(payload.get("config"), dict) else None
+    return step, budget if isinstance(budget, int) and not isinstance(budget, bool) else None
 
 
 def _train(plan: Plan, resume_from: Path | None, stop: _StopFlag, reporter):
