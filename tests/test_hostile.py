@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -707,24 +708,60 @@ def test_two_runs_started_in_the_same_second_get_distinct_run_ids(home, tmp_path
     assert sorted(p.name for p in (home / "runs").iterdir()) == sorted(ids)
 
 
-def test_temp_files_of_killed_writers_are_removed_by_the_next_run(home):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+WRITER = """
+import sys, time
+from rl.files import atomic_file
+with atomic_file(sys.argv[1]) as f:
+    f.write(b"half a file")
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def start_writer(target):
+    """A real process in the middle of an atomic write of `target`; returns it and its temp file."""
+    before = set(target.parent.glob(".*.tmp"))
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    (temp,) = set(target.parent.glob(".*.tmp")) - before
+    return proc, temp
+
+
+def test_temp_files_are_removed_only_when_their_writer_is_provably_gone(home, tmp_path):
+    """A killed writer's temp file goes; a live writer's stays, even an hour old (old enough for a
+    PID-reuse rule) and even when it names a PID that is dead here (a writer in another container:
+    PID namespaces differ, and both containers' writers are PID 1 or 2)."""
+    import fcntl
+
     run = home / "checkpoints" / "old"
     run.mkdir(parents=True)
-    stale = run / f".checkpoint_000000002048.pt.{dead.pid}.abcd1234.tmp"
-    stale.write_bytes(b"half a checkpoint")
     models = home / "models"
     models.mkdir()
-    stale_model = models / f".cluster_agent.pt.{dead.pid}.efgh5678.tmp"
-    stale_model.write_bytes(b"half a model")
-    live = run / f".checkpoint_000000004096.pt.{os.getppid()}.ijkl9012.tmp"  # a live writer's
-    live.write_bytes(b"being written")
-    result = run_cli("train", *SMALL, "--total-steps", "2048", env={"CLUSTER_CODE_HOME": str(home)})
+    killed, stale = start_writer(run / "checkpoint_000000002048.pt")
+    killed.kill()
+    killed.wait()
+    live, live_temp = start_writer(models / "cluster_agent.pt")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    foreign = models / f".cluster_agent.pt.{dead.pid}.abcd1234.tmp"  # a live writer elsewhere, PID dead here
+    foreign.write_bytes(b"being written in another container")
+    held = os.open(foreign, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    hour_ago = time.time() - 3700
+    for path in (stale, live_temp, foreign):
+        os.utime(path, (hour_ago, hour_ago))
+    try:
+        result = run_cli("train", *SMALL, "--total-steps", "2048", env={"CLUSTER_CODE_HOME": str(home)})
+        assert live.poll() is None  # still writing
+    finally:
+        live.kill()
+        live.wait()
+        os.close(held)
     assert result.returncode == 0, result.stderr
     cleanup = next(e for e in events(result.stdout) if e["event"] == "cleanup")
-    assert sorted(cleanup["removed"]) == sorted([str(stale), str(stale_model)])
-    assert not stale.exists() and not stale_model.exists() and live.exists()
+    assert cleanup["removed"] == [str(stale)]
+    assert not stale.exists() and live_temp.exists() and foreign.exists()
 
 
 def test_status_flags_a_model_with_non_finite_weights(home, small_model, tmp_path):
