@@ -186,6 +186,29 @@ def test_a_rank_that_dies_fails_the_run(home):
     assert err.strip().splitlines()[-1].startswith("cluster-rl: ")
 
 
+def test_workers_die_with_a_launcher_killed_outright_and_publish_nothing(home):
+    """SIGKILL to the launcher cannot be passed on: the workers must die with it (the kernel's
+    parent-death signal), not train on and publish a model nobody asked for any more."""
+    proc = start(home, "--total-steps", "131072", "--run-name", "orphans")
+    workers = []
+    try:
+        first_progress(proc)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len([w for w in workers if w.environ().get("RANK") in ("0", "1")]) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(workers, timeout=60)  # a generous outer limit: they die at once
+    finally:
+        proc.kill()
+        for worker in workers:  # orphans are no longer our children: kill them by what was recorded
+            try:
+                worker.kill()
+            except psutil.NoSuchProcess:
+                pass
+    assert alive == [], [w.cmdline() for w in alive]
+    assert not (home / "models" / "cluster_agent.pt").exists()
+
+
 @pytest.mark.parametrize(
     "args, training, text",
     [

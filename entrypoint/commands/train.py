@@ -292,8 +292,10 @@ class Plan:
 def execute_training(opts: TrainOptions) -> int:
     """Check everything, then train and publish; returns the exit code."""
     from entrypoint.progress import make_reporter
-    from entrypoint.torchrun import SilentReporter, world_of
+    from entrypoint.torchrun import SilentReporter, die_with_launcher, launched_by_torchrun, world_of
 
+    if launched_by_torchrun():
+        die_with_launcher()
     plan = prepare(opts)
     plan.world = world_of(plan.config)
     if plan.world.is_main:
@@ -666,8 +668,13 @@ def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
     first, without the evaluation, so a SIGTERM during the evaluation leaves a complete model in
     place; the file is rewritten with the evaluation when it finishes.
     """
+    from entrypoint.torchrun import orphaned
     from rl.model import all_finite
 
+    if orphaned():
+        raise CliError(
+            "the --nproc-per-node launcher is gone: this orphaned worker does not publish its model", ExitCode.STOPPED
+        )
     if not all_finite(result.policy):
         raise CliError(
             f"training diverged: the network's weights are not all finite numbers (NaN or infinity); "
