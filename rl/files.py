@@ -49,7 +49,7 @@ def check_writable_target(path: str | os.PathLike, follow_symlinks: bool = False
     if stat.S_ISLNK(mode):
         raise NotARegularFile(f"{path} is a symbolic link; refusing to replace it")
     if not stat.S_ISREG(mode):
-        raise NotARegularFile(f"{path} is {_kind(mode)}, not a regular file; refusing to replace it")
+        raise NotARegularFile(f"{path} is {file_kind(mode)}, not a regular file; refusing to replace it")
     return path
 
 
@@ -155,7 +155,8 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages: "a directory", "a named pipe (FIFO)", ..."""
     for check, name in (
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISCHR, "a character device"),

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from entrypoint.choices import OutputFormat, PolicyName
-from entrypoint.errors import CliError, ExitCode
+from entrypoint.errors import CliError, ExitCode, warn
 
 DEFAULT_STEPS = 20
 
@@ -243,6 +243,7 @@ def _make_env(opts: DiagnoseOptions):
             kubeconfig=opts.kubeconfig,
             allow_writes=opts.allow_writes,
             write_namespaces=opts.write_namespaces or None,
+            warn=warn,
             **timeout,
         )
     except KubeError as err:

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from entrypoint.choices import Device
-from entrypoint.errors import CliError, ExitCode
+from entrypoint.errors import CliError, ExitCode, warn
 from entrypoint.prog import prog
 
 DEFAULT_EPISODES = 150
@@ -760,7 +760,9 @@ def _scenario_from_cluster(opts: TrainOptions, scenario, reporter):
 
     timeout = {"request_timeout": opts.api_timeout} if opts.api_timeout is not None else {}
     try:
-        backend = KubeBackend(context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig, **timeout)
+        backend = KubeBackend(
+            context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig, warn=warn, **timeout
+        )
     except KubeError as err:
         raise CliError(str(err), ExitCode.CLUSTER) from None
     try:

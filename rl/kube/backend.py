@@ -12,12 +12,14 @@ One run never loops on the cluster:
 
 import gc
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rl.actions import REMEDIATION_ACTIONS, ClusterAction, validate_action
 from rl.kube import targets
-from rl.kube.connection import KubeApi, load_configuration
+from rl.kube.connection import ANSWER_DEADLINE_TIMEOUTS, KubeApi, load_configuration
 from rl.kube.diagnostics import run_diagnostic
 from rl.kube.errors import KubePermissionError, KubeRequestError
 from rl.kube.findings import Finding
@@ -41,7 +43,9 @@ class KubeBackend:
     `namespaces=None` observes every namespace. Remediations are server-side dry runs unless
     `allow_writes` is set and the object's namespace is in `write_namespaces` (see `WritePolicy`).
     Raises `KubeConfigError` for a bad kubeconfig or context and `KubeUnreachableError` when the
-    API server cannot be reached (checked here, with `retries`).
+    API server cannot be reached (checked here, with `retries`) or its certificate is not trusted.
+    `warn` is told, once each, what is unsafe about the connection (insecure-skip-tls-verify, a
+    token over plain http:// off loopback); by default as a Python warning.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class KubeBackend:
         page_size: int = 500,
         event_window_seconds: float = 900.0,
         wait_seconds: float = 5.0,
+        warn: Callable[[str], None] | None = None,
     ):
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be positive, got {request_timeout}")
@@ -67,8 +72,10 @@ class KubeBackend:
         self.policy = WritePolicy(allow_writes, write_namespaces, self.namespaces)
         self.event_window = timedelta(seconds=event_window_seconds)
         self.wait_seconds = wait_seconds
-        configuration = load_configuration(kubeconfig, context)
+        configuration = load_configuration(kubeconfig, context, request_timeout * ANSWER_DEADLINE_TIMEOUTS)
         self.api = KubeApi(configuration, request_timeout, retries, backoff_seconds, page_size)
+        for warning in self.api.warnings:  # before the first request, which may be what fails
+            (warn or _warn)(warning)
         self.server_version = self.api.server_version()
         self._reading: Reading | None = None
         self._snapshot: Snapshot | None = None
@@ -181,3 +188,7 @@ class KubeBackend:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
