@@ -124,6 +124,21 @@ def test_a_token_file_with_a_trailing_newline_works_and_no_message_or_report_hol
         assert "line break" in one_line(result) and TOKEN not in result.stderr + result.stdout
 
 
+def test_a_malformed_user_entry_is_named_in_the_message_without_its_values(tmp_path):
+    """The client names kubeconfig entries by their whole content: a token one level too high
+    (no `user:` key) used to be printed in the error."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        f"users: [{{name: u, token: {TOKEN}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\n"
+        "current-context: x\n"
+    )
+    result = diagnose(kubeconfig)
+    assert result.returncode == 5, result.stderr
+    assert one_line(result).endswith(f"Expected key user in {kubeconfig}/users[name=u]")
+    assert TOKEN not in result.stderr
+
+
 # ------------------------------------------------------------------------ exec plugins
 
 
