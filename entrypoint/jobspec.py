@@ -229,6 +229,13 @@ class DiagnoseSpec(_Spec):
     policy: Literal["model", "expert", "random"] = "model"
     report: Location | None = Field(None, description="Where to write the JSON report: a path or s3:// URI.")
     s3_timeout: S3Timeout | None = None
+    deadline: float | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="Seconds the whole diagnosis may take (default 300); past it, the report of what was read "
+        "so far and exit 5.",
+    )
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
 

@@ -17,7 +17,7 @@ import time
 import pytest
 import torch
 from conftest import ROOT, run_cli
-from hostile_servers import DripServer, GarbageServer, SilentServer
+from hostile_servers import DripServer, GarbageServer, SilentServer, SlowAnswerServer
 from kube_server import write_kubeconfig
 from s3_server import s3_environment
 
@@ -115,6 +115,40 @@ def test_an_api_server_that_trickles_its_answer_is_cut_off_at_the_deadline(home,
     assert result.returncode == 5, result.stderr
     line = one_line(result)
     assert server.url in line and "not answering in time" in line and "within 3 s" in line
+
+
+def test_a_server_that_answers_every_request_just_in_time_is_stopped_at_the_deadline(home, tmp_path):
+    """Each answer takes about 2 s (one byte every 0.04 s), inside the 6 s answer deadline; reading
+    the two dozen lists would take a minute. --deadline 5 (or a spec's deadline) ends the diagnosis:
+    the report of what was read, then exit 5 in one line."""
+
+    def answer(path):
+        return VERSION if path == "/version" else {"kind": "List", "items": [], "metadata": {}}
+
+    spec = tmp_path / "job.yaml"
+    with SlowAnswerServer(answer, interval=0.04) as server:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        spec.write_text(
+            "apiVersion: cluster-code.rl/v1\nkind: DiagnoseJob\nmetadata: {name: slow}\n"
+            f"spec: {{mode: cluster, policy: expert, deadline: 5, cluster: {{kubeconfig: '{kubeconfig}', apiTimeout: 2}}}}\n"
+        )
+        report_file = tmp_path / "report.json"
+        result = run_cli(
+            "diagnose", "--no-simulation", "--policy", "expert", "--api-timeout", "2", "--deadline", "5",
+            "-o", "json", "--report", report_file, env={"KUBECONFIG": str(kubeconfig)}, timeout=OUTER_LIMIT,
+        )  # fmt: skip
+        by_spec = run_cli("run", spec, timeout=OUTER_LIMIT)
+    assert result.returncode == 5, result.stderr
+    line = one_line(result)
+    assert line == "cluster-rl: diagnose: the --deadline of 5 s passed; the report holds what was read before it"
+    report = json.loads(result.stdout)
+    assert report == json.loads(report_file.read_text())
+    assert report["mode"] == "cluster" and report["stopped"] == "the --deadline of 5 s passed"
+    assert report["resolved"] is False and report["agent_done"] is False
+    cut = [d for d in report["degraded"] if d.startswith("not read before the deadline passed: ")]
+    assert cut and "pods" in cut[0] and "resourcequotas" in cut[0]
+    assert by_spec.returncode == 5 and "--deadline of 5 s passed" in one_line(by_spec)
+    assert json.loads(by_spec.stdout)["stopped"] == "the --deadline of 5 s passed"
 
 
 def test_answers_are_read_up_to_their_limit_and_cut_there(monkeypatch):

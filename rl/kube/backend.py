@@ -21,7 +21,7 @@ from rl.actions import REMEDIATION_ACTIONS, ClusterAction, validate_action
 from rl.kube import targets
 from rl.kube.connection import ANSWER_DEADLINE_TIMEOUTS, KubeApi, load_configuration
 from rl.kube.diagnostics import run_diagnostic
-from rl.kube.errors import KubePermissionError, KubeRequestError
+from rl.kube.errors import KubeDeadlineError, KubePermissionError, KubeRequestError
 from rl.kube.findings import Finding
 from rl.kube.health import Snapshot, summarize
 from rl.kube.observe import Reading, read_cluster
@@ -45,7 +45,9 @@ class KubeBackend:
     Raises `KubeConfigError` for a bad kubeconfig or context and `KubeUnreachableError` when the
     API server cannot be reached (checked here, with `retries`) or its certificate is not trusted.
     `warn` is told, once each, what is unsafe about the connection (insecure-skip-tls-verify, a
-    token over plain http:// off loopback); by default as a Python warning.
+    token over plain http:// off loopback); by default as a Python warning. `deadline` is a
+    `time.monotonic()` instant: past it no request is made (KubeDeadlineError), and an observation
+    under way ends with what it read, the rest named in `degraded`.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class KubeBackend:
         event_window_seconds: float = 900.0,
         wait_seconds: float = 5.0,
         warn: Callable[[str], None] | None = None,
+        deadline: float | None = None,
     ):
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be positive, got {request_timeout}")
@@ -72,8 +75,13 @@ class KubeBackend:
         self.policy = WritePolicy(allow_writes, write_namespaces, self.namespaces)
         self.event_window = timedelta(seconds=event_window_seconds)
         self.wait_seconds = wait_seconds
-        configuration = load_configuration(kubeconfig, context, request_timeout * ANSWER_DEADLINE_TIMEOUTS)
-        self.api = KubeApi(configuration, request_timeout, retries, backoff_seconds, page_size)
+        answer_deadline = request_timeout * ANSWER_DEADLINE_TIMEOUTS
+        if deadline is not None:
+            if time.monotonic() >= deadline:
+                raise KubeDeadlineError("the deadline passed before the cluster was contacted")
+            answer_deadline = min(answer_deadline, deadline - time.monotonic())
+        configuration = load_configuration(kubeconfig, context, answer_deadline)
+        self.api = KubeApi(configuration, request_timeout, retries, backoff_seconds, page_size, deadline)
         for warning in self.api.warnings:  # before the first request, which may be what fails
             (warn or _warn)(warning)
         self.server_version = self.api.server_version()
@@ -131,7 +139,8 @@ class KubeBackend:
                 self.namespaces or [None],
                 self._reading,
                 self._snapshot,
-                self.wait_seconds if self.changed_cluster else 0.0,  # dry runs changed nothing to wait for
+                # dry runs changed nothing to wait for; a wait never outlasts the deadline
+                min(self.wait_seconds, self.api.remaining()) if self.changed_cluster else 0.0,
             )
         except KubePermissionError as err:
             forbidden = {"verb": err.verb, "resource": err.resource, "namespace": err.namespace}

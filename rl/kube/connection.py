@@ -42,6 +42,7 @@ from rl.kube.credentials import check_token, redact, secure_credentials
 from rl.kube.errors import (
     KubeAuthError,
     KubeConfigError,
+    KubeDeadlineError,
     KubeError,
     KubePermissionError,
     KubeRequestError,
@@ -244,7 +245,10 @@ class KubeApi:
         retries: int = 3,
         backoff_seconds: float = 0.2,
         page_size: int = 500,
+        deadline: float | None = None,
     ):
+        """`deadline`: a `time.monotonic()` instant after which no request is made or waited for
+        (KubeDeadlineError); None: no overall deadline."""
         # Our own loop does the retrying; urllib3 must not retry behind its back.
         configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0)
         self.warnings = connection_warnings(configuration)
@@ -256,6 +260,7 @@ class KubeApi:
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.page_size = page_size
+        self.deadline = deadline
         self.pages_read = 0
         self._answered = False  # has the server answered anything yet?
         self._hung_requests = 0  # requests in a row that timed out on every attempt
@@ -304,7 +309,8 @@ class KubeApi:
         timeouts = 0
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0))
+                time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0, self.remaining()))
+            self._check_deadline(request)
             try:
                 answer = self._exchange(request, method, path, query, body, limit)
                 self._answered, self._hung_requests = True, 0
@@ -365,7 +371,9 @@ class KubeApi:
         deadline = self.request_timeout * ANSWER_DEADLINE_TIMEOUTS
         worker = threading.Thread(target=exchange, name="kube-request", daemon=True)
         worker.start()
-        worker.join(deadline)
+        worker.join(min(deadline, self.remaining()))
+        if not outcome and self.remaining() <= 0:
+            self._check_deadline(request)
         if not outcome:
             raise KubeUnreachableError(
                 f"API server {self.host} is not answering in time: {_describe(request)} was not answered "
@@ -379,6 +387,14 @@ class KubeApi:
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
+
+    def remaining(self) -> float:
+        """Seconds left before the overall deadline (infinity without one)."""
+        return float("inf") if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def _check_deadline(self, request: Request) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise KubeDeadlineError(f"the deadline passed before {_describe(request)} was answered")
 
     def _gave_up_waiting(self, request: Request, attempts: int) -> None:
         """A request timed out on every attempt. One slow list is degraded (KubeRequestError from

@@ -18,7 +18,7 @@ from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.ingress import referenced_secrets
 from rl.kube.connection import KubeApi, Request, resource_path
-from rl.kube.errors import KubePermissionError, KubeRequestError
+from rl.kube.errors import KubeDeadlineError, KubePermissionError, KubeRequestError
 from rl.kube.findings import Finding
 from rl.kube.inventory import Inventory, event_time, name_of, namespace_of, quantity, trim_pod
 from rl.state import ClusterState
@@ -59,7 +59,8 @@ LISTS = (
     ListSpec("poddisruptionbudgets", "policy"),
     ListSpec("resourcequotas", core=True),
 )
-HAS_FALLBACK = {"endpointslices": "endpoints"}  # a list not served, and the one read in its place
+HAS_FALLBACK = {"endpointslices": "endpoints"}
+DEADLINE_DEGRADED = "not read before the deadline passed"  # how `degraded` names what the deadline cut  # a list not served, and the one read in its place
 
 
 # How a pod is counted in ClusterState, from its findings (the first that applies, in this order).
@@ -108,7 +109,28 @@ class Reading:
 
 
 def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, event_window: timedelta) -> Reading:
+    """One observation. When the API's overall deadline passes, reading stops there: what was read
+    is analyzed, and every source not read is named in `degraded` (its analyzers skipped)."""
     inventory, degraded = Inventory(now, event_window), []
+    try:
+        usage = _read_all(api, namespaces, inventory, degraded)
+    except KubeDeadlineError:
+        usage = None
+        unread = [
+            s.resource for s in LISTS if s.resource not in inventory.lists and s.resource not in inventory.unreadable
+        ]
+        for resource in unread:
+            inventory.unreadable[resource] = "not read: the deadline passed"
+        degraded.append(f"{DEADLINE_DEGRADED}: {', '.join(unread) or 'CoreDNS, secrets, node metrics'}")
+    analysis = analyze(inventory)
+    degraded.extend(analysis.skipped)
+    state, buckets = state_from_findings(inventory, analysis.findings)
+    if usage is not None:
+        state.cpu_usage_percent, state.memory_usage_percent = usage
+    return Reading(state, analysis.findings, degraded, inventory, buckets)
+
+
+def _read_all(api: KubeApi, namespaces, inventory: Inventory, degraded: list[str]) -> tuple[float, float] | None:
     scope = namespaces or [None]
     for spec in LISTS:
         try:
@@ -126,13 +148,7 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
             degraded.append(f"{spec.resource} unreadable ({err}): what needs it is not analyzed")
     _read_dns_pods(api, namespaces, inventory, degraded)
     _read_referenced_secrets(api, inventory, degraded)
-    usage = _read_node_metrics(api, inventory, degraded)
-    analysis = analyze(inventory)
-    degraded.extend(analysis.skipped)
-    state, buckets = state_from_findings(inventory, analysis.findings)
-    if usage is not None:
-        state.cpu_usage_percent, state.memory_usage_percent = usage
-    return Reading(state, analysis.findings, degraded, inventory, buckets)
+    return _read_node_metrics(api, inventory, degraded)
 
 
 def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:
