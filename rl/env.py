@@ -92,7 +92,9 @@ class ClusterEnv(gym.Env):
     `info` carries, at every step, `step`, `total_reward`, `action_result`, `issues` and
     `named_faults` (the fault names the agent named at this step; [] before the first step or with
     `named=None`); in simulation also the truth: `active_faults` and `diagnosed_faults` (fault
-    names), `true_health` and `needs_human`; on a real cluster `degraded` (what could not be read).
+    names), `true_health` and `needs_human`; on a real cluster `degraded` (what could not be read)
+    and `unknown` (its entries that only leave numbers unknown, such as node usage without
+    metrics-server: they do not keep a WAIT from resolving).
     `outcome` is "resolved", "catastrophe", "truncated" or None while the episode runs ("stopped"
     on a real cluster: a WAIT with something named or open).
     """
@@ -309,17 +311,19 @@ class RealCluster:
         if self._observation is None:
             self._observation = self.kube.observe()
         o = self._observation
-        return Reading(o.state, o.state.to_observation(), list(o.findings), list(o.degraded))
+        return Reading(o.state, o.state.to_observation(), list(o.findings), list(o.degraded), list(o.unknown))
 
     def act(self, action: ClusterAction, named: int | None = None) -> dict:
         result = self.kube.act(action)
         self._observation = None  # the next observe reads the cluster again
         if action == ClusterAction.WAIT:
-            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong and
-            # the agent itself names nothing.
+            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong, nothing
+            # that could hide a problem went unread (unknown usage numbers do not), and the agent
+            # itself names nothing.
             reading = self.observe()
             result.setdefault("data", {})
-            clean = not (reading.findings or reading.degraded or named)
+            blocking = [d for d in reading.degraded if d not in reading.unknown]
+            clean = not (reading.findings or blocking or named)
             result["data"]["outcome"] = "resolved" if clean else "stopped"
         return result
 
@@ -348,6 +352,7 @@ class RealCluster:
             "issues": [str(f) for f in reading.findings],
             "findings": list(reading.findings),  # rl.kube.findings.Finding, from the analyzers
             "degraded": list(reading.degraded),
+            "unknown": list(reading.unknown),
             "unavailable_actions": unavailable() if unavailable else {},
         }
 

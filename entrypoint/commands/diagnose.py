@@ -389,7 +389,8 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref, deadline: float) -> d
     if info.get("outcome") == "stopped" and stopped is None:
         stopped = "the agent chose WAIT"
     elif stopped and stopped != _deadline_note(opts) and not env.simulation_mode:
-        agent_done = not info.get("findings") and not info.get("degraded")
+        unknown = info.get("unknown", [])
+        agent_done = not info.get("findings") and not [d for d in info.get("degraded", []) if d not in unknown]
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
@@ -509,8 +510,11 @@ def _print_text(report: dict) -> None:
         if report["agent_done"] and not report["resolved"]:
             outcome += f": the agent is done, and names {named} fault(s) only a human can fix"
         print(f"\n{outcome}; total reward {report['total_reward']:+.2f}")
-    if report.get("degraded"):
-        print("Could not read: " + "; ".join(report["degraded"]))
+    blocking = [d for d in report.get("degraded", []) if d not in report.get("unknown", [])]
+    if blocking:
+        print("Could not read: " + "; ".join(blocking))
+    if report.get("unknown"):
+        print("Unknown (does not keep the cluster from counting as healthy): " + "; ".join(report["unknown"]))
     if report["mode"] == "cluster":
         from entrypoint.cluster_report import print_cluster_text
 

@@ -29,12 +29,20 @@ from rl.kube.policy import WritePolicy
 from rl.kube.remediation import run_remediation
 from rl.state import ClusterState
 
+# Diagnostic actions that make reads of their own (the others answer from the observation), and what they read.
+OWN_READS = {
+    ClusterAction.CHECK_LOGS: "pods/log",
+    ClusterAction.DESCRIBE_UNHEALTHY: "pods",
+    ClusterAction.TOP_PODS: "pods.metrics.k8s.io",
+}
+
 
 @dataclass
 class ClusterObservation:
     state: ClusterState  # the same schema the simulator fills, derived from `findings`
     findings: list[Finding] = field(default_factory=list)  # the analyzers' findings, one problem each
     degraded: list[str] = field(default_factory=list)  # what could not be read (after retries), and the effect
+    unknown: list[str] = field(default_factory=list)  # the entries of `degraded` that do not block resolution
 
 
 class KubeBackend:
@@ -96,6 +104,7 @@ class KubeBackend:
         self._reads_done: set[ClusterAction] = set()  # reads made on the current observation
         self.last_observe_seconds = 0.0
         self.last_observe_pages = 0
+        self.failed_reads: list[str] = []  # reads of diagnostic actions that failed in this run, once each
 
     @property
     def reading(self) -> Reading | None:
@@ -120,7 +129,12 @@ class KubeBackend:
             self.last_observe_pages = self.api.pages_read - pages_before
         self._reuse = False
         reading = self._reading
-        return ClusterObservation(reading.state, list(reading.findings), list(reading.degraded))
+        return ClusterObservation(
+            reading.state,
+            list(reading.findings),
+            list(reading.degraded) + self.failed_reads,
+            list(reading.unknown) + self.failed_reads,
+        )
 
     def act(self, action: ClusterAction) -> dict:
         """Run one action. A missing permission or a failed request is reported in the result
@@ -133,7 +147,7 @@ class KubeBackend:
             if action in REMEDIATION_ACTIONS:
                 return self._remedy(action)
             self._reads_done.add(action)
-            return run_diagnostic(
+            result = run_diagnostic(
                 action,
                 self.api,
                 self.namespaces or [None],
@@ -144,9 +158,22 @@ class KubeBackend:
             )
         except KubePermissionError as err:
             forbidden = {"verb": err.verb, "resource": err.resource, "namespace": err.namespace}
-            return {"success": False, "message": str(err), "data": {"forbidden": forbidden, "failed": True}}
+            result = {"success": False, "message": str(err), "data": {"forbidden": forbidden, "failed": True}}
         except KubeRequestError as err:
-            return {"success": False, "message": str(err), "data": {"status": err.status, "failed": True}}
+            result = {"success": False, "message": str(err), "data": {"status": err.status, "failed": True}}
+        if action in OWN_READS:
+            self._note_failed_read(action, result)
+        return result
+
+    def _note_failed_read(self, action: ClusterAction, result: dict) -> None:
+        """A diagnostic read that failed (a 403 on pods/log, no metrics-server for TOP_PODS) goes
+        into `degraded` for the rest of the run, once, as evidence that could not be shown."""
+        data = result.get("data") or {}
+        if not (data.get("failed") or data.get("available") is False):
+            return
+        note = f"{OWN_READS[action]} unreadable ({result['message']}): {action.name} could not show it"
+        if note not in self.failed_reads:
+            self.failed_reads.append(note)
 
     def _remedy(self, action: ClusterAction) -> dict:
         target = targets.target_of(action, self._snapshot, self.policy)

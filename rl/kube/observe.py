@@ -4,7 +4,8 @@
 (`rl.kube.analyzers`), and derives `ClusterState` (counts and flags) from the findings, so the
 agent's observation, the env's terminal condition and the report agree. A list that fails after the
 retries is named in `degraded` and the analyzers that need it are skipped: nothing unreadable is
-ever reported as healthy. A 403 on a core list (nodes, pods, deployments, events, PVCs, quotas,
+ever reported as healthy. Node metrics are the exception that leaves only numbers unknown: their
+absence (no metrics-server) is in `degraded` and in `unknown`, which does not block resolution. A 403 on a core list (nodes, pods, deployments, events, PVCs, quotas,
 node metrics) raises `KubePermissionError`: an observation without them is not an observation;
 on the other lists it degrades the observation.
 """
@@ -106,14 +107,15 @@ class Reading:
     degraded: list[str]
     inventory: Inventory
     pod_buckets: dict[tuple[str, str], str] = field(default_factory=dict)  # (ns, name) -> running/pending/...
+    unknown: list[str] = field(default_factory=list)  # entries of `degraded` that hide no finding: numbers only
 
 
 def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, event_window: timedelta) -> Reading:
     """One observation. When the API's overall deadline passes, reading stops there: what was read
     is analyzed, and every source not read is named in `degraded` (its analyzers skipped)."""
-    inventory, degraded = Inventory(now, event_window), []
+    inventory, degraded, unknown = Inventory(now, event_window), [], []
     try:
-        usage = _read_all(api, namespaces, inventory, degraded)
+        usage = _read_all(api, namespaces, inventory, degraded, unknown)
     except KubeDeadlineError:
         usage = None
         unread = [
@@ -127,10 +129,10 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
     state, buckets = state_from_findings(inventory, analysis.findings)
     if usage is not None:
         state.cpu_usage_percent, state.memory_usage_percent = usage
-    return Reading(state, analysis.findings, degraded, inventory, buckets)
+    return Reading(state, analysis.findings, degraded, inventory, buckets, unknown)
 
 
-def _read_all(api: KubeApi, namespaces, inventory: Inventory, degraded: list[str]) -> tuple[float, float] | None:
+def _read_all(api: KubeApi, namespaces, inventory: Inventory, degraded: list[str], unknown: list[str]):
     scope = namespaces or [None]
     for spec in LISTS:
         try:
@@ -148,7 +150,10 @@ def _read_all(api: KubeApi, namespaces, inventory: Inventory, degraded: list[str
             degraded.append(f"{spec.resource} unreadable ({err}): what needs it is not analyzed")
     _read_dns_pods(api, namespaces, inventory, degraded)
     _read_referenced_secrets(api, inventory, degraded)
-    return _read_node_metrics(api, inventory, degraded)
+    metrics_notes = len(degraded)
+    usage = _read_node_metrics(api, inventory, degraded)
+    unknown.extend(degraded[metrics_notes:])  # usage unknown: reported, not a reason to call the cluster unhealthy
+    return usage
 
 
 def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:

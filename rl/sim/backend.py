@@ -27,6 +27,7 @@ class Reading:
     observation: np.ndarray
     findings: list[str] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # entries of `degraded` that do not block resolution
 
 
 class SimBackend:
