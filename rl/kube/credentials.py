@@ -51,7 +51,9 @@ def secure_credentials(loader, kubeconfig: str, deadline_s: float) -> None:
     if isinstance(user, dict) and "auth-provider" not in user:
         base = _base_path(loader._user.path)
         if user.get("token") or user.get("tokenFile"):
-            if not user.get("token"):
+            if isinstance(user.get("token"), str):
+                user["token"] = user["token"].strip()  # a YAML block scalar ends in a newline
+            if not user.get("token") and user.get("tokenFile"):
                 path = _resolve(base, user["tokenFile"])
                 data = read_credential_file(path, f"{where}: tokenFile", deadline_s)
                 user["token"] = data.decode("utf-8", "replace").strip()  # `echo TOKEN > file` adds a newline
