@@ -70,12 +70,11 @@ def secure_credentials(loader, kubeconfig: str, deadline_s: float) -> None:
                 user["client-key-data"] = _b64(status["clientKeyData"])
                 user.pop("client-certificate", None)
                 user.pop("client-key", None)
-    if str(cluster.safe_get("server") or "").startswith("https"):
-        for node, key, owner in ((cluster, "certificate-authority", "cluster"),) + (
-            ((loader._user, "client-certificate", "user"), (loader._user, "client-key", "user"))
-            if loader._user is not None
-            else ()
-        ):
+    if str(cluster.safe_get("server") or "").startswith("https"):  # the client reads TLS files for https only
+        files = [(cluster, "certificate-authority", "cluster")]
+        if loader._user is not None:
+            files += [(loader._user, "client-certificate", "user"), (loader._user, "client-key", "user")]
+        for node, key, owner in files:
             value = node.value
             if isinstance(value, dict) and value.get(key) and not value.get(f"{key}-data"):
                 path = _resolve(_base_path(node.path), value[key])
@@ -86,7 +85,7 @@ def secure_credentials(loader, kubeconfig: str, deadline_s: float) -> None:
 def check_token(configuration, kubeconfig: str) -> None:
     """The bearer token must fit in an HTTP header: http.client would refuse it later, printing it."""
     token = (configuration.api_key or {}).get("BearerToken") or ""
-    if any(ord(c) < 0x20 or ord(c) in (0x7F,) or ord(c) > 0xFF for c in str(token)):
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or ord(c) > 0xFF for c in str(token)):
         raise KubeConfigError(
             f"kubeconfig {kubeconfig}: the user's token holds a line break or another character an HTTP "
             "header cannot carry"
