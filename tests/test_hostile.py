@@ -484,8 +484,9 @@ def test_a_file_size_limit_at_the_end_is_exit_4_with_the_old_model_intact(defaul
     )
     assert result.returncode == 4, result.stderr
     line = one_line(result)
-    assert f"cannot write the model to {path}" in line and "file too large" in line
-    assert path.read_bytes() == before
+    assert f"cannot write the model to {path.parent / 'big' / path.name}" in line and "file too large" in line
+    assert "the default model is unchanged" in line
+    assert path.read_bytes() == before and not (path.parent / "big").exists()
     assert not [p for p in path.parent.rglob(".*.tmp")]
 
 
