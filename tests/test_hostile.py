@@ -229,6 +229,8 @@ def test_a_kubeconfig_alias_bomb_is_refused_at_once(tmp_path):
     [
         ["diagnose", "--model", "s3://models-bucket/agent/", "--s3-timeout", "2"],
         ["evaluate", "-p", "model", "--model", "s3://models-bucket/agent/m.pt", "--s3-timeout", "2"],
+        # the promotion gate reads latest.json, then the upload fails: the model stays on local disk
+        ["train", *SMALL, "--total-steps", "2048", "--output", "s3://models-bucket/agent/", "--s3-timeout", "2"],
     ],
 )
 def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
@@ -239,6 +241,9 @@ def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
     assert result.returncode == 4, result.stderr
     line = one_line(result)
     assert f"cannot reach the S3 endpoint {server.url}" in line and "--s3-timeout" in line
+    if args[0] == "train":
+        kept = line.rpartition("the model is kept at ")[2].rstrip(")")
+        assert read_model_file(kept)["metadata"]["metrics"]["evaluation"]["episodes"] == 500
 
 
 # ---------------------------------------------------------------------------- config.json

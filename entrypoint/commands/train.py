@@ -684,7 +684,7 @@ def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
     refusal = _refusal(plan, current, evaluation, skipped)
     location, uploaded = str(saved), None
     if plan.s3_output:
-        uploaded = _upload(plan, saved, promoted=refusal is None)
+        uploaded = _upload(plan, saved, promoted=refusal is None, unread=bool(current and current.unreadable))
         location = uploaded.uri
     if current is not None and current.unreadable:
         raise CliError(
@@ -855,16 +855,17 @@ def _too_short(figures: dict, global_step: int) -> dict:
     }
 
 
-def _upload(plan: Plan, saved: Path, promoted: bool):
+def _upload(plan: Plan, saved: Path, promoted: bool, unread: bool = False):
     """Upload the run's model under its S3 run prefix. One that is not promoted goes one level down
     when latest.json names <run-id>/cluster_agent.pt itself (a run name that comes back, as a nightly
-    job's does), or when that cannot be read: the default's object is never replaced under it."""
+    job's does), or when that cannot be read (`unread`: it could not be a moment ago): the default's
+    object is never replaced under it."""
     from entrypoint.storage import NOT_PROMOTED_DIR, StorageError, latest_key, model_key, upload_model
 
     folder = None
     if not promoted:
         try:
-            taken = latest_key(plan.output) == model_key(plan.output, plan.run_id)
+            taken = unread or latest_key(plan.output) == model_key(plan.output, plan.run_id)
         except StorageError:
             taken = True
         folder = NOT_PROMOTED_DIR if taken else None
