@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from entrypoint.choices import DEFAULT_PROMOTE, Promote
 from entrypoint.names import NAME_PATTERN, check_name, check_namespace
 from entrypoint.storage import DEFAULT_TIMEOUT_S as S3_DEFAULT_TIMEOUT_S
 from entrypoint.storage import StorageError, check_location
@@ -210,6 +211,11 @@ class TrainSpec(_Spec):
     total_steps: int | None = Field(None, ge=1, le=10**12, description="Environment steps; overrides episodes.")
     num_envs: int | None = Field(None, ge=1, le=65536, description="Same as training.numEnvs.")
     s3_timeout: S3Timeout | None = None
+    promote: Literal[tuple(p.value for p in Promote)] = Field(  # the choices of `train --promote`
+        DEFAULT_PROMOTE.value,
+        description="Whether the model becomes the default: always; if-better: when it is not worse than the "
+        "current default on the same clusters, or there is none; never.",
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None

@@ -5,6 +5,7 @@ Every test starts real worker processes through torchrun's launcher; nothing dis
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,8 +50,12 @@ def test_nproc_per_node_trains_and_rank_0_alone_publishes(home):
     assert "Traceback" not in result.stderr
 
 
-def test_plain_torchrun_over_the_cli(home, tmp_path):
+def test_plain_torchrun_over_the_cli(home, tmp_path, good_model):
+    """Rank 0 alone goes through the promotion gate: a short run does not replace a good default."""
     output = tmp_path / "out"
+    output.mkdir()
+    shutil.copy(good_model, output / "cluster_agent.pt")
+    before = (output / "cluster_agent.pt").read_bytes()
     command = [
         str(VENV_BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", str(VENV_BIN / "cluster-rl"),
         "train", "--total-steps", "262144", "--output", str(output), "--run-name", "plain",
@@ -66,8 +71,11 @@ def test_plain_torchrun_over_the_cli(home, tmp_path):
     assert result.returncode == 0, result.stderr
     log = events(result.stdout)
     assert [e["event"] for e in log].count("done") == 1 and log[-1]["global_step"] == 262144
-    assert [p.name for p in output.iterdir()] == ["cluster_agent.pt"]
-    state = read_model_file(output / "cluster_agent.pt")["state_dict"]
+    (refused,) = [e for e in log if e["event"] == "not_promoted"]
+    assert refused["reason"] == "worse" and refused["current"]["resolution_rate"] > refused["new"]["resolution_rate"]
+    assert sorted(p.name for p in output.iterdir()) == ["cluster_agent.pt", "plain"]
+    assert (output / "cluster_agent.pt").read_bytes() == before
+    state = read_model_file(output / "plain" / "cluster_agent.pt")["state_dict"]
     assert not any(key.startswith("module.") for key in state)  # DDP's wrapper is not in the file
 
 

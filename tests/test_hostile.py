@@ -264,6 +264,8 @@ def test_a_kubeconfig_alias_bomb_is_refused_at_once(tmp_path):
     [
         ["diagnose", "--model", "s3://models-bucket/agent/", "--s3-timeout", "2"],
         ["evaluate", "-p", "model", "--model", "s3://models-bucket/agent/m.pt", "--s3-timeout", "2"],
+        # the promotion gate reads latest.json, then the upload fails: the model stays on local disk
+        ["train", *SMALL, "--total-steps", "2048", "--output", "s3://models-bucket/agent/", "--s3-timeout", "2"],
     ],
 )
 def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
@@ -274,6 +276,9 @@ def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
     assert result.returncode == 4, result.stderr
     line = one_line(result)
     assert f"cannot reach the S3 endpoint {server.url}" in line and "--s3-timeout" in line
+    if args[0] == "train":
+        kept = line.rpartition("the model is kept at ")[2].rstrip(")")
+        assert read_model_file(kept)["metadata"]["metrics"]["evaluation"]["episodes"] == 500
 
 
 def test_a_deeply_nested_latest_json_on_s3_is_exit_4(home, tmp_path):
@@ -590,8 +595,9 @@ def test_a_file_size_limit_at_the_end_is_exit_4_with_the_old_model_intact(defaul
     )
     assert result.returncode == 4, result.stderr
     line = one_line(result)
-    assert f"cannot write the model to {path}" in line and "file too large" in line
-    assert path.read_bytes() == before
+    assert f"cannot write the model to {path.parent / 'big' / path.name}" in line and "file too large" in line
+    assert "the default model is unchanged" in line
+    assert path.read_bytes() == before and not (path.parent / "big").exists()
     assert not [p for p in path.parent.rglob(".*.tmp")]
 
 
