@@ -10,7 +10,9 @@
 2. Steps the simulator through `ClusterEnv` and `ClusterPufferEnv`, so numba compiles its kernels
    into NUMBA_CACHE_DIR, which the image ships as the seed of its runtime cache
    (see numba_cache_seed.py).
-3. Blanks the memory addresses in that cache (see blank_addresses), so two builds ship the same bytes.
+3. Keeps memory addresses out of that cache, so two builds ship the same bytes: array expressions are
+   numbered instead of named after their address (number_array_expressions), and the addresses left
+   in the text the cache holds are zeroed (blank_addresses).
 A failure here fails the build: an image whose modules do not import is broken.
 """
 
@@ -72,6 +74,31 @@ def import_everything() -> None:
     session.client("sts", region_name="us-east-1")
 
 
+def number_array_expressions() -> None:
+    """Names the functions numba lowers array expressions to by number, not by address.
+
+    numba compiles an array expression in a kernel (`a * b + c` on arrays) to a function named after
+    `hash(expr)`, and also names the ufuncs in it after `hash(ufunc)`; for these objects that is their
+    address (`__numba_array_expr_0x7fe632336510`). The name is a symbol in the compiled code that the
+    cache stores, so it differed from build to build. Here, `hash` in that module numbers each object
+    in the order they are lowered, which is fixed, and keeps every object alive so that a number is
+    never reused. Only this build-time process is affected: the image's processes load the kernels
+    from the cache, and one that compiles a kernel anew names it after its address as usual.
+    """
+    from numba.np.ufunc import array_exprs
+
+    if "hash" not in array_exprs._lower_array_expr.__code__.co_names:
+        sys.exit("warm.py: numba no longer names array expressions after hash(); revisit number_array_expressions")
+    numbers: dict[int, tuple[object, int]] = {}
+
+    def numbered(obj: object) -> int:
+        if id(obj) not in numbers:
+            numbers[id(obj)] = (obj, len(numbers) + 1)
+        return numbers[id(obj)][1]
+
+    array_exprs.hash = numbered
+
+
 def compile_simulator() -> None:
     import numpy as np
 
@@ -130,6 +157,7 @@ def main() -> None:
     if not os.environ.get("NUMBA_CACHE_DIR"):
         sys.exit("warm.py: set NUMBA_CACHE_DIR to the cache directory the image ships")
     import_everything()
+    number_array_expressions()
     compile_simulator()
     sources = imported_sources()
     Path(sys.argv[1]).write_text("".join(f"{source}\n" for source in sources))
