@@ -205,11 +205,13 @@ def check(variant: str, keep: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="cluster-rl-repro-"))
     built = []
     try:
-        # Two contexts whose paths differ in name and depth.
+        # Two contexts whose paths differ in name and depth, both copied before either build starts, so
+        # that an edit to the tree during the first build reaches neither.
         contexts = (work / "one", work / "second-build" / "context")
+        for context in contexts:
+            copy_context(REPO, context)
         ids = []
         for n, (context, tag) in enumerate(zip(contexts, tags, strict=True), start=1):
-            copy_context(REPO, context)
             print(
                 f"reproducible: build {n} of the {variant} image in {context} (--no-cache)", file=sys.stderr, flush=True
             )
@@ -217,7 +219,6 @@ def check(variant: str, keep: bool) -> int:
             built.append(tag)
             ids.append(inspect(tag)["Id"])
             print(f"build {n}: {ids[-1]} ({seconds:.0f} s)", flush=True)
-            shutil.rmtree(context)
         if ids[0] == ids[1]:
             print(f"reproducible: the two {variant} builds give the same image ID (SOURCE_DATE_EPOCH={epoch})")
             return 0
