@@ -52,9 +52,11 @@ RUN --mount=type=secret,id=pip_cert \
     && pip install --require-hashes --no-deps --no-compile --find-links /wheelhouse \
         ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r wheels.txt
 # pufferlib-core's sdist is downloaded (hash-checked) and built in a fixed directory, not in pip's
-# randomly named temporary one. -ffile-prefix-map also takes that directory out of what the compiler
-# writes (__FILE__ in torch's checks, the debug info that the build ID hashes), so the extension is
-# the same bytes from whatever directory it is built in.
+# randomly named temporary one. The extension is compiled without debug info (-g0; the strip below
+# would drop it anyway): GCC's debug info varied with the headers' file times, and the build ID hashes
+# it. -ffile-prefix-map takes the build directory out of __FILE__, so the extension is the same bytes
+# from whatever directory and builder layers it is built in. setuptools takes CFLAGS/CXXFLAGS in place
+# of Python's own flags, so these are Python's plus the two.
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && export PUFFERLIB_DISABLE_CUDA=1 \
@@ -62,8 +64,8 @@ RUN --mount=type=secret,id=pip_cert \
         -r pufferlib.txt \
     && mkdir /build/pufferlib \
     && tar -xzf /build/sdist/*.tar.gz -C /build/pufferlib --strip-components=1 \
-    && CFLAGS="-ffile-prefix-map=/build/pufferlib=." \
-        pip install --no-deps --no-compile --no-build-isolation /build/pufferlib
+    && flags="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS"))') -g0 -ffile-prefix-map=/build/pufferlib=." \
+    && CFLAGS="$flags" CXXFLAGS="$flags" pip install --no-deps --no-compile --no-build-isolation /build/pufferlib
 
 COPY README.md /build/src/
 COPY rl /build/src/rl

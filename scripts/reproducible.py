@@ -9,8 +9,9 @@ Dockerfile instruction that made it and the files that differ in it (content, mo
 presence), or the config fields when no layer differs.
 
 The two tags (localhost/cluster-code-rl:repro-VARIANT-PID-1 and -2) are removed afterwards unless
---keep is given; the layers stay in the engine's cache, so a later build of the same tree (`make
-image` with the same SOURCE_DATE_EPOCH) reuses them.
+--keep is given. The images are untagged, not removed (removing one also removes the layers of its
+last stage from the cache), so a later build of the same tree with the same SOURCE_DATE_EPOCH (`make
+image`) reuses every layer; `podman image prune` frees them.
 
 Exit codes: 0 the same image ID; 1 different IDs; 2 bad usage, or no podman or git; 3 a build failed
 (the end of its log goes to stderr).
@@ -226,7 +227,8 @@ def check(variant: str, keep: bool) -> int:
         return 1
     finally:
         if built and not keep:
-            subprocess.run(["podman", "rmi", *built], capture_output=True)
+            for tag in built:
+                subprocess.run(["podman", "untag", tag, tag], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
