@@ -52,7 +52,11 @@ RUN --mount=type=secret,id=pip_cert \
     && pip install --require-hashes --no-deps --no-compile --find-links /wheelhouse \
         ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r wheels.txt
 # pufferlib-core's sdist is downloaded (hash-checked) and built in a fixed directory, not in pip's
-# randomly named temporary one, whose path would end up in the extension and so in its RECORD.
+# randomly named temporary one. The extension is compiled without debug info (-g0; the strip below
+# would drop it anyway): GCC's debug info varied with the headers' file times, and the build ID hashes
+# it. -ffile-prefix-map takes the build directory out of __FILE__, so the extension is the same bytes
+# from whatever directory and builder layers it is built in. setuptools takes CFLAGS/CXXFLAGS in place
+# of Python's own flags, so these are Python's plus the two.
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && export PUFFERLIB_DISABLE_CUDA=1 \
@@ -60,7 +64,8 @@ RUN --mount=type=secret,id=pip_cert \
         -r pufferlib.txt \
     && mkdir /build/pufferlib \
     && tar -xzf /build/sdist/*.tar.gz -C /build/pufferlib --strip-components=1 \
-    && pip install --no-deps --no-compile --no-build-isolation /build/pufferlib
+    && flags="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS"))') -g0 -ffile-prefix-map=/build/pufferlib=." \
+    && CFLAGS="$flags" CXXFLAGS="$flags" pip install --no-deps --no-compile --no-build-isolation /build/pufferlib
 
 COPY README.md /build/src/
 COPY rl /build/src/rl
@@ -69,14 +74,21 @@ COPY cluster_env.py /build/src/
 COPY scripts/image/ /build/image/
 # Then slim the venv: what cluster-rl never runs goes (scripts/image/slim.sh says what and why);
 # torch's C++ headers, test binaries and protoc were needed only to build pufferlib's extension;
-# packages' own test suites never run here; shared objects lose their symbol
-# tables (not those in *.libs/, which auditwheel patched); pip goes last. warm.py runs after the
-# stripping, so a library the strip broke fails the build. For reproducible bytecode and numba cache,
-# the venv's files are dated SOURCE_DATE_EPOCH when it is set (the time podman's --timestamp gives
-# every file in the image, so the .pyc and cache entries also match their sources at run time), and
-# warm.py runs with a fixed hash seed (the order of sets in .pyc and in numba's compilation).
+# packages' own test suites never run here; shared objects lose their symbol tables (not those in
+# *.libs/, which auditwheel patched). The build tools go too: wheel and pip (setuptools stays: torch,
+# tensorboard and pufferlib-core require it, and `import pufferlib` imports it through
+# torch.utils.cpp_extension). warm.py runs after the stripping, so a library the strip broke fails
+# the build.
+# Bytecode is compiled once, one deterministic way: whatever bytecode the installs and warm.py's
+# imports wrote is deleted, and compileall compiles the modules warm.py imported, in sorted order,
+# with a fixed hash seed (the order of sets in .pyc), as unchecked-hash .pyc (no source times in
+# them). For the numba cache, whose index holds its sources' times, the venv's files are dated
+# SOURCE_DATE_EPOCH when it is set (the time podman's --timestamp gives every file in the image), and
+# warm.py runs with the same fixed seed (the order of numba's compilation). record.py then makes each
+# RECORD list the files as shipped.
 ARG SOURCE_DATE_EPOCH
 RUN pip install --no-compile --no-deps --no-build-isolation ./src \
+    && pip uninstall --yes wheel \
     && pip check \
     && site=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
     && sh /build/image/slim.sh "$site" \
@@ -87,10 +99,15 @@ RUN pip install --no-compile --no-deps --no-build-isolation ./src \
         -exec sh -c 'for f; do strip --strip-unneeded "$f" 2>/dev/null || true; done' strip {} + \
     && cp /build/image/numba_cache_seed.py "$site/_cluster_rl_numba_cache_seed.py" \
     && echo 'import _cluster_rl_numba_cache_seed' >"$site/_cluster_rl_numba_cache_seed.pth" \
+    && pip uninstall --yes pip \
     && if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then \
         find /opt/venv -exec touch --no-dereference --date "@$SOURCE_DATE_EPOCH" {} +; fi \
-    && PYTHONHASHSEED=0 NUMBA_CACHE_DIR=/opt/numba-cache python /build/image/warm.py \
-    && pip uninstall --yes pip
+    && PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 NUMBA_CACHE_DIR=/opt/numba-cache \
+        python /build/image/warm.py /build/imported.txt \
+    && find /opt/venv -depth -type d -name __pycache__ -exec rm -rf {} + \
+    && PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
+        python -m compileall -q -f --invalidation-mode unchecked-hash -i /build/imported.txt \
+    && python -B /build/image/record.py "$site"
 
 FROM ${BASE_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive

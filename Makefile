@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 PUFFERLIB_PIN := pufferlib-core==3.0.16
 
-.PHONY: venv run test bench lint lock lock-check image image-cuda gpu-wheels gpu-check clean
+.PHONY: venv run test bench lint lock lock-check image image-cuda reproducible gpu-wheels gpu-check clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ image:
 
 image-cuda:
 	PYTHON=$(PYTHON) scripts/build-image.sh cuda
+
+# Two builds of an image without the layer cache, from two copies of the tree, give the same image ID
+# (scripts/reproducible.py; with podman). VARIANT=cuda checks the CUDA image.
+VARIANT ?= cpu
+reproducible: venv
+	PYTHON=$(abspath $(BIN))/python $(BIN)/python scripts/reproducible.py $(VARIANT)
 
 # The GPU check (scripts/gpu-check.sh) for a GPU machine without network: gpu-wheels/ holds what it
 # installs there (under 60 MiB, hash-checked against requirements/cuda.txt). See README.md, "GPU check".

@@ -115,6 +115,7 @@ def cluster_sections(env, info, writes_allowed: bool) -> dict:
         "root_causes": [r.to_dict() for r in roots],
         "could_not_act": could_not_act,
         "degraded": degraded,
+        "unknown": info.get("unknown", []),
         "writes_allowed": writes_allowed,
         "observations": backend.observations,
         "k8sgpt": k8sgpt,

@@ -17,6 +17,13 @@ class ExitCode(IntEnum):
     STOPPED = 75  # stopped by SIGTERM/SIGINT after writing a checkpoint; rerun with --resume
 
 
+def warn(message: str) -> None:
+    """A warning for the user: one line on stderr; the command goes on."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)
+
+
 class CliError(Exception):
     """A failure the user can act on: printed as one line on stderr, exits with `code`."""
 

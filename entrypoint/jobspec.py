@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from entrypoint.choices import DEFAULT_PROMOTE, Promote
 from entrypoint.names import NAME_PATTERN, check_name, check_namespace
 from entrypoint.storage import DEFAULT_TIMEOUT_S as S3_DEFAULT_TIMEOUT_S
 from entrypoint.storage import StorageError, check_location
@@ -202,12 +203,19 @@ class TrainSpec(_Spec):
     steps: int | None = Field(None, ge=1, le=10_000, description="Steps per episode.")
     seed: Seed | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    resume: Literal["auto", "never"] = Field("auto", description="auto: continue from the newest checkpoint.")
+    resume: Literal["auto", "never"] = Field(
+        "auto", description="auto: continue the newest checkpoint of this job's run, or start the run if it has none."
+    )
     output: Location | None = Field(None, description="Local directory or s3://bucket/prefix/ for the model.")
     checkpoint_interval: int = Field(300, ge=1, le=86_400, description="Seconds between checkpoints.")
     total_steps: int | None = Field(None, ge=1, le=10**12, description="Environment steps; overrides episodes.")
     num_envs: int | None = Field(None, ge=1, le=65536, description="Same as training.numEnvs.")
     s3_timeout: S3Timeout | None = None
+    promote: Literal[tuple(p.value for p in Promote)] = Field(  # the choices of `train --promote`
+        DEFAULT_PROMOTE.value,
+        description="Whether the model becomes the default: always; if-better: when it is not worse than the "
+        "current default on the same clusters, or there is none; never.",
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
@@ -227,6 +235,13 @@ class DiagnoseSpec(_Spec):
     policy: Literal["model", "expert", "random"] = "model"
     report: Location | None = Field(None, description="Where to write the JSON report: a path or s3:// URI.")
     s3_timeout: S3Timeout | None = None
+    deadline: float | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="Seconds the whole diagnosis may take (default 300); past it, the report of what was read "
+        "so far and exit 5.",
+    )
     simulation: SimulationConfig | None = None
     cluster: ClusterConfig | None = None
 

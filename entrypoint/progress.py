@@ -52,6 +52,11 @@ class RichReporter:
             return self.progress(fields)
         if name == "done":
             return self.console.print(done_summary(fields))
+        if name in ("warning", "not_promoted") and "message" in fields:
+            # One line for a person; the JSON event carries the figures.
+            style = "bold yellow" if name == "warning" else "yellow"
+            label = "warning: " if name == "warning" else ""
+            return self.console.print(f"{label}{fields['message']}", style=style, highlight=False, markup=False)
         text = ", ".join(f"{k}={v}" for k, v in fields.items())
         self.console.print(f"[bold cyan]{name}[/] {text}", highlight=False)
 
@@ -96,10 +101,12 @@ GAP_POINTS = 0.10
 
 def greedy_gap_warning(metrics: dict, evaluation: dict | None) -> str | None:
     """A warning when the model resolves far fewer clusters greedily than while sampling in training."""
+    from rl.promotion import below_floor
+
     rollouts = (metrics or {}).get("resolution_rate")
     greedy = (evaluation or {}).get("resolution_rate")
-    if rollouts is None or greedy is None:
-        return None
+    if rollouts is None or greedy is None or below_floor(evaluation):
+        return None  # below the floor, the run was too short to learn: that warning says more
     if greedy < GAP_RATIO * rollouts and rollouts - greedy >= GAP_POINTS:
         return (
             f"the greedy evaluation resolves {greedy:.1%} of unseen clusters, far below the {rollouts:.1%} "
@@ -110,34 +117,52 @@ def greedy_gap_warning(metrics: dict, evaluation: dict | None) -> str | None:
 
 
 def done_summary(fields: dict):
-    """The end of `train` for a person: where the model is, and rollouts vs the greedy evaluation."""
+    """The end of `train` for a person: where the model is, whether it is the default now, and the
+    training rollouts beside the greedy evaluation of the model, the current default (when it was
+    compared) and the expert runbook on the same unseen clusters."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     metrics, evaluation = fields.get("metrics") or {}, fields.get("evaluation")
+    current = fields.get("default_evaluation")
+    if fields.get("promoted", True):
+        standing = ("the default model now", "green")
+    else:
+        standing = (f"not promoted: the default model is still {fields.get('default')}", "yellow")
     head = Text.assemble(
         ("done ", "bold green"),
         f"model saved to {fields.get('model')}\n",
-        f"run {fields.get('run_id')}: {fields.get('global_step', 0):,} steps in {fields.get('elapsed', 0):.0f} s",
+        standing,
+        f"\nrun {fields.get('run_id')}: {fields.get('global_step', 0):,} steps in {fields.get('elapsed', 0):.0f} s",
     )
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("")
     table.add_column("training rollouts", justify="right")
-    table.add_column(f"greedy, {(evaluation or {}).get('episodes', 0)} unseen clusters", justify="right")
+    episodes = (evaluation or {}).get("episodes", 0)
+    sources = [("greedy", evaluation)]
+    if current is not None:
+        sources.append(("current default", current))
+    if evaluation and evaluation.get("expert"):
+        sources.append(("expert runbook", evaluation["expert"]))
+    for title, _ in sources:
+        table.add_column(title, justify="right")
+    others = " and ".join(title for title, _ in sources[1:])
+    table.caption = f"greedy: {episodes} unseen clusters" + (f", the same for the {others}" if others else "")
 
-    def cell(source: dict | None, key: str, style: str) -> str:
-        value = (source or {}).get(key)
+    def cell(source: dict | None, key: str | None, style: str) -> str:
+        value = (source or {}).get(key) if key else None
         if value is None:
             return "-"
-        return f"{value:.1%}" if style == "%" else f"{value:.2f}"
+        return {"%": f"{value:.1%}", "f": f"{value:.2f}", "3": f"{value:.3f}"}[style]
 
     for label, train_key, eval_key, style in (
         ("resolved", "resolution_rate", "resolution_rate", "%"),
+        ("diagnosis F1", None, "diagnosis_f1", "3"),
         ("mean return", "mean_return", "mean_return", "f"),
         ("harmful actions / episode", "harmful_actions", "harmful_actions_per_episode", "f"),
     ):
-        table.add_row(label, cell(metrics, train_key, style), cell(evaluation, eval_key, style))
+        table.add_row(label, cell(metrics, train_key, style), *(cell(source, eval_key, style) for _, source in sources))
     parts = [head, table]
     if evaluation is None:
         parts.append(Text(f"evaluation skipped: {fields.get('evaluation_skipped', 'not run')}", style="yellow"))

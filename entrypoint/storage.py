@@ -4,11 +4,12 @@ Layout under an output prefix `s3://bucket/prefix/`:
 
     prefix/<run-id>/cluster_agent.pt          the published model of one run
     prefix/<run-id>/checkpoints/<name>.pt     checkpoints of that run, for resuming
-    prefix/latest.json                        {"run_id", "key", "sha256", "size", "created"}
+    prefix/latest.json                        {"run_id", "key", "sha256", "size", "created"}: the default model
 
 Every object carries its SHA-256 as user metadata (`x-amz-meta-sha256`). `latest.json` is written
 only after the model upload has been confirmed by a HEAD of the object, and S3 replaces objects
-whole, so a failed or interrupted publish leaves the previous pointer in place.
+whole, so a failed or interrupted publish leaves the previous pointer in place. `train` moves it
+only to a model it promotes (`upload_model`, then `point_latest`).
 
 boto3 uses its standard credential chain and honours AWS_ENDPOINT_URL (MinIO, Ceph, moto). Every
 failure surfaces as StorageError with a one-line message; the CLI exits with code 4 for it.
@@ -31,6 +32,7 @@ from entrypoint.names import check_name
 MODEL_FILE_NAME = "cluster_agent.pt"
 POINTER_FILE_NAME = "latest.json"
 CHECKPOINTS_DIR = "checkpoints"
+NOT_PROMOTED_DIR = "not-promoted"  # <run-id>/not-promoted/cluster_agent.pt: see upload_model
 SHA256_METADATA_KEY = "sha256"
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
 MAX_ATTEMPTS = 3  # botocore "standard" retry mode: bounded, with jittered backoff
@@ -49,6 +51,11 @@ _FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class StorageError(Exception):
     """An S3 or local storage failure the user can act on; str() is one line."""
+
+
+class UnusableModelError(StorageError):
+    """The store answered, but what it holds is no usable model: a malformed latest.json, a pointer to a
+    missing object, an object whose SHA-256 does not match."""
 
 
 @dataclass(frozen=True)
@@ -293,19 +300,47 @@ def publish_model(local_path: Path, output: str, run_id: str) -> str:
 
     Returns the S3 URI of the model. The pointer is written last, so readers never see a partial model.
     """
+    uploaded = upload_model(local_path, output, run_id)
+    point_latest(output, uploaded)
+    return uploaded.uri
+
+
+@dataclass(frozen=True)
+class UploadedModel:
+    """A model object under an output prefix, as `latest.json` describes it."""
+
+    run_id: str
+    key: str
+    sha256: str
+    size: int
+    uri: str
+
+
+def upload_model(local_path: Path, output: str, run_id: str, folder: str | None = None) -> UploadedModel:
+    """Upload the model to `<output>/<run-id>/cluster_agent.pt` (verified), leaving `latest.json` as it is.
+
+    `folder` (NOT_PROMOTED_DIR) puts it one level down, `<output>/<run-id>/<folder>/cluster_agent.pt`:
+    a model that is not promoted must not replace the object latest.json names when a run name
+    comes back (a nightly job's)."""
     location = _output_location(output)
     run_id = _check_run_id(run_id)
-    key = location.join(run_id, MODEL_FILE_NAME)
-    client = _client()
-    digest, size = _upload_verified(client, Path(local_path), location, key, "uploading the model to")
+    key = location.join(run_id, folder or "", MODEL_FILE_NAME)
+    digest, size = _upload_verified(_client(), Path(local_path), location, key, "uploading the model to")
+    return UploadedModel(run_id, key, digest, size, location.uri(key))
+
+
+def point_latest(output: str, model: UploadedModel) -> str:
+    """Make `<output>/latest.json` name an uploaded model (S3 replaces the object whole); returns its URI."""
+    location = _output_location(output)
     pointer = {
-        "run_id": run_id,
-        "key": key,
-        "sha256": digest,
-        "size": size,
+        "run_id": model.run_id,
+        "key": model.key,
+        "sha256": model.sha256,
+        "size": model.size,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     pointer_key = location.join(POINTER_FILE_NAME)
+    client = _client()
     with _s3_errors("writing", location.uri(pointer_key), client):
         client.put_object(
             Bucket=location.bucket,
@@ -313,7 +348,25 @@ def publish_model(local_path: Path, output: str, run_id: str) -> str:
             ContentType="application/json",
             Body=json.dumps(pointer, indent=2).encode() + b"\n",
         )
-    return location.uri(key)
+    return location.uri(pointer_key)
+
+
+def model_key(output: str, run_id: str) -> str:
+    """The key of a run's model under `output`: `<prefix>/<run-id>/cluster_agent.pt`."""
+    return _output_location(output).join(_check_run_id(run_id), MODEL_FILE_NAME)
+
+
+def latest_key(output: str) -> str | None:
+    """The key `<output>/latest.json` names; None when there is none. UnusableModelError when it is malformed."""
+    location = _output_location(output)
+    pointer = _read_pointer(_client(), location, location.key)
+    return pointer["key"] if pointer is not None else None
+
+
+def pointer_uri(output: str) -> str:
+    """The URI of `<output>/latest.json`."""
+    location = _output_location(output)
+    return location.uri(location.join(POINTER_FILE_NAME))
 
 
 def upload_checkpoint(local_path: Path, output: str, run_id: str) -> str:
@@ -381,7 +434,7 @@ def _download_verified(
             actual = digest.hexdigest()
             for expected in (expected_sha256, recorded):
                 if expected and expected != actual:
-                    raise StorageError(
+                    raise UnusableModelError(
                         f"downloading {uri}: sha256 mismatch (expected {expected[:12]}..., got "
                         f"{actual[:12]}...); the object is corrupt or was replaced"
                     )
@@ -406,10 +459,12 @@ def _read_pointer(client, location: S3Location, prefix_key: str) -> dict | None:
     try:
         pointer = json.loads(body)
         key, sha256 = pointer["key"], pointer["sha256"]
+    except RecursionError:
+        raise StorageError(f"{uri}: not a valid model pointer (JSON nested too deeply)") from None
     except (ValueError, KeyError, TypeError):
-        raise StorageError(f"{uri}: not a valid model pointer (expected JSON with 'key' and 'sha256')") from None
+        raise UnusableModelError(f"{uri}: not a valid model pointer (expected JSON with 'key' and 'sha256')") from None
     if not isinstance(key, str) or not key or not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
-        raise StorageError(f"{uri}: not a valid model pointer ('key' or 'sha256' is malformed)")
+        raise UnusableModelError(f"{uri}: not a valid model pointer ('key' or 'sha256' is malformed)")
     return pointer
 
 
@@ -475,6 +530,29 @@ def resolve_model(ref: str, home: Path) -> Path:
     final = cache_dir / f"{digest}.pt"
     os.replace(scratch, final)
     return final
+
+
+def current_model(output: str, home: Path) -> tuple[Path, str] | None:
+    """The model `<output>/latest.json` names, as a verified local file (cached like `resolve_model`)
+    and its S3 URI; None when nothing was published there yet.
+
+    UnusableModelError when latest.json is malformed, names an object that does not exist, or one
+    whose SHA-256 differs; StorageError when S3 cannot be read (endpoint, credentials, permissions).
+    """
+    location = _output_location(output)
+    client = _client()
+    pointer = _read_pointer(client, location, location.key)
+    if pointer is None:
+        return None
+    key, expected = pointer["key"], pointer["sha256"]
+    uri = location.uri(key)
+    if (hit := _cached(Path(home) / "models" / "s3-cache", expected)) is not None:
+        return hit, uri
+    if _head_or_none(client, location, key) is None:
+        raise UnusableModelError(f"{pointer_uri(output)} names {uri}, which does not exist")
+    return _download_verified(
+        client, location, key, Path(home) / "models" / "s3-cache" / f"{expected}.pt", expected, False
+    ), uri
 
 
 def upload_report(data: bytes, uri: str, content_type: str = "application/json") -> str:

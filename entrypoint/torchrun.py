@@ -4,6 +4,11 @@ This process runs torchrun's launcher (`torch.distributed.run`, what the `torchr
 in-process; each worker is `python -m entrypoint.cli` with this command's arguments, and sees
 torchrun's environment, so it trains as one rank (`rl.distributed`). SIGTERM and SIGINT are
 passed on to the workers, which stop together and checkpoint; the exit code is rank 0's.
+
+A worker dies with the process that started it (`die_with_launcher`: the kernel's parent-death
+signal, SIGKILL): a launcher killed outright (SIGKILL, the OOM killer) leaves no orphan training
+on, and no orphan publishes a model (`orphaned`, checked before publishing, covers systems without
+that signal).
 """
 
 import logging
@@ -14,11 +19,33 @@ import sys
 from entrypoint.errors import CliError, ExitCode
 
 STOPPED = int(ExitCode.STOPPED)
+LAUNCHER_PID_ENV = "CLUSTER_RL_LAUNCHER_PID"  # set by launch_standalone for its workers
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def launched_by_torchrun() -> bool:
     """True in a process torchrun started (it always sets these)."""
     return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_WORLD_SIZE" in os.environ
+
+
+def die_with_launcher() -> None:
+    """Under torchrun, have the kernel SIGKILL this worker when its launcher dies. Where the
+    launcher is already gone (it died before this ran), exit at once."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: `orphaned` still keeps an orphan from publishing
+        pass
+    if orphaned():
+        os._exit(STOPPED)
+
+
+def orphaned() -> bool:
+    """True in a worker of `launch_standalone` whose launcher is gone (it has been re-parented)."""
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    return bool(launcher) and launched_by_torchrun() and str(os.getppid()) != launcher
 
 
 def world_of(config):
@@ -71,7 +98,10 @@ def launch(opts, nproc: int) -> int:
                 f"--nproc-per-node {nproc} with CUDA needs {nproc} GPUs, torch sees {torch.cuda.device_count()}",
                 ExitCode.DEVICE,
             )
-    return launch_standalone(nproc, sys.argv[1:])
+    argv = sys.argv[1:]
+    if not opts.run_name:  # every rank must use the run id chosen here, not one of its own
+        argv += ["--run-name", plan.run_id]
+    return launch_standalone(nproc, argv)
 
 
 def launch_standalone(nproc: int, argv: list[str]) -> int:
@@ -97,6 +127,7 @@ def launch_standalone(nproc: int, argv: list[str]) -> int:
                 except psutil.Error:
                     pass
 
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the workers' parent: they die with it
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     # torchrun's agent turns SIGTERM/SIGINT into an exception that discards the workers' exit
     # codes; we pass those signals on ourselves (above) and let the workers end as they choose.

@@ -98,9 +98,10 @@ class ClusterEnv(gym.Env):
     `named_faults` (the fault names the agent named at this step; [] before the first step or with
     `named=None`); in simulation also the truth: `active_faults`, `diagnosed_faults` and `must_name`
     (fault names), `read_only`, `true_health` and `needs_human`; on a real cluster `degraded` (what
-    could not be read). `outcome` is "resolved", "stopped" (a report that was not exact, or on a real
-    cluster one with something named or open), "catastrophe", "truncated" or None while the episode
-    runs.
+    could not be read) and `unknown` (its entries that only leave numbers unknown, such as node usage
+    without metrics-server: they do not keep a WAIT from resolving). `outcome` is "resolved",
+    "stopped" (a report that was not exact, or on a real cluster one with something named or open),
+    "catastrophe", "truncated" or None while the episode runs.
     """
 
     metadata = {"render_modes": ["human", "ansi"], "render_fps": 4}
@@ -330,7 +331,9 @@ class RealCluster:
             self._observation = self.kube.observe()
         o = self._observation
         inputs = self.view.row()
-        return Reading(self.view.state(), inputs[:OBS_SIZE].copy(), inputs, list(o.findings), list(o.degraded))
+        return Reading(
+            self.view.state(), inputs[:OBS_SIZE].copy(), inputs, list(o.findings), list(o.degraded), list(o.unknown)
+        )
 
     def act(self, action: ClusterAction, named: int | None = None) -> dict:
         result = self.kube.act(action)
@@ -341,10 +344,13 @@ class RealCluster:
             o = self._observation
             self.view.show(action, o.state, o.findings, _usage(action, outcome, o, result["data"]))
         if action == ClusterAction.WAIT:
-            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong and
-            # the agent itself names nothing.
+            # The agent is done. It resolved the cluster if a fresh look finds nothing wrong, nothing
+            # that could hide a problem went unread (unknown usage numbers do not), and the agent
+            # itself names nothing.
             reading = self.observe()
-            clean = not (reading.findings or reading.degraded or named)
+            result.setdefault("data", {})
+            blocking = [d for d in reading.degraded if d not in reading.unknown]
+            clean = not (reading.findings or blocking or named)
             result["data"]["outcome"] = "resolved" if clean else "stopped"
         return result
 
@@ -375,6 +381,7 @@ class RealCluster:
             "issues": [str(f) for f in reading.findings],
             "findings": list(reading.findings),  # rl.findings.Finding, from the analyzers
             "degraded": list(reading.degraded),
+            "unknown": list(reading.unknown),
             "unavailable_actions": unavailable() if unavailable else {},
         }
 

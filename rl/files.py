@@ -6,11 +6,17 @@ only onto regular files or new paths: a device, a FIFO, a directory (or, unless 
 it, a symlink) at the target raises `NotARegularFile` before anything is written, so a report path
 pointing at /dev/full or a named pipe never replaces it.
 
-Temp files carry the writer's PID (`.<name>.<pid>.<random>.tmp`), so `remove_stale_temp_files`
-can clear those a killed process left behind without touching a live writer's.
+Temp files are named `.<name>.cluster-rl.<random>.tmp`, and their writer holds an exclusive
+`flock` on them from creation until the rename. `remove_stale_temp_files` removes only files of
+that name whose lock it can take: their writer is gone, whatever its PID namespace or host (a PID in
+the name proved nothing: two containers sharing a home are both PID 1). Anything else, another
+tool's file or a live writer's, is left alone.
 """
 
+import errno
+import fcntl
 import os
+import re
 import stat
 import tempfile
 import time
@@ -20,7 +26,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 TEMP_SUFFIX = ".tmp"
-STALE_AFTER_S = 3600.0  # a temp file this old is stale even if its PID is alive again (containers reuse PIDs)
+TEMP_TAG = "cluster-rl"
+_OUR_TEMP_NAME = re.compile(r"^\..+\." + TEMP_TAG + r"\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + "$")
+# A temp file younger than this is never removed: its writer may be between creating and locking it.
+LOCK_GRACE_S = 60.0
 
 
 class NotARegularFile(OSError):
@@ -40,7 +49,7 @@ def check_writable_target(path: str | os.PathLike, follow_symlinks: bool = False
     if stat.S_ISLNK(mode):
         raise NotARegularFile(f"{path} is a symbolic link; refusing to replace it")
     if not stat.S_ISREG(mode):
-        raise NotARegularFile(f"{path} is {_kind(mode)}, not a regular file; refusing to replace it")
+        raise NotARegularFile(f"{path} is {file_kind(mode)}, not a regular file; refusing to replace it")
     return path
 
 
@@ -58,18 +67,24 @@ def atomic_file(path: str | os.PathLike, mode: int | None = None, follow_symlink
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{TEMP_TAG}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    f = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        _try_lock(fd)  # held until the file is renamed: the mark of a live writer
+        yield f
+        f.flush()
+        os.fsync(fd)
         if mode is not None:
-            os.chmod(tmp, mode)
+            os.fchmod(fd, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        try:
+            f.close()
+        except OSError:
+            pass  # the error that got us here is the one to report
         raise
+    f.close()
     _fsync_directory(target.parent)
 
 
@@ -81,7 +96,9 @@ def atomic_write(path: str | os.PathLike, data: bytes, mode: int | None = None, 
 
 
 def remove_stale_temp_files(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Delete temp files that killed writers left in `directory`; returns what was removed."""
+    """Delete the temp files of `atomic_file` writers that are gone (killed mid-write) in
+    `directory`; returns what was removed. A file counts as ours by its name, and its writer as
+    gone only when its lock can be taken (and it is older than LOCK_GRACE_S)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -89,41 +106,39 @@ def remove_stale_temp_files(directory: str | os.PathLike, recursive: bool = Fals
     removed = []
     now = time.time()
     for candidate in directory.glob(pattern):
+        if not _OUR_TEMP_NAME.fullmatch(candidate.name):
+            continue
         try:
-            info = candidate.lstat()
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
-        if not stat.S_ISREG(info.st_mode):
-            continue
-        pid = _writer_pid(candidate.name)
-        if pid is None:
-            continue
-        if pid != os.getpid() and _alive(pid) and now - info.st_mtime < STALE_AFTER_S:
-            continue
         try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < LOCK_GRACE_S:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it, or locks do not work here: nothing is proven
+            if os.stat(candidate, follow_symlinks=False).st_ino != info.st_ino:
+                continue  # renamed over or replaced since it was opened
             candidate.unlink()
             removed.append(candidate)
         except OSError:
             pass
+        finally:
+            os.close(fd)
     return removed
 
 
-def _writer_pid(name: str) -> int | None:
-    parts = name.removesuffix(TEMP_SUFFIX).split(".")
-    # ".<name>.<pid>.<random>": the PID is the part before the random one
-    if len(parts) < 4 or not parts[-2].isdigit():
-        return None
-    return int(parts[-2])
-
-
-def _alive(pid: int) -> bool:
+def _try_lock(fd: int) -> None:
+    """An exclusive lock on a temp file just created (so nobody else can hold it). Where the
+    filesystem has no locks, the file is written unlocked and never counts as a dead writer's."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -140,7 +155,8 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages: "a directory", "a named pipe (FIFO)", ..."""
     for check, name in (
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISCHR, "a character device"),

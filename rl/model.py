@@ -12,6 +12,8 @@ are refused (retrain).
 
 import io
 import os
+import pickle
+import re
 import warnings
 import zipfile
 from datetime import UTC, datetime
@@ -270,6 +272,35 @@ def check_unpacked_size(path: Path) -> None:
         )
 
 
+def load_plain_data(path: Path, what: str):
+    """`torch.load` of a file that must hold plain data only (tensors, numbers, strings, lists,
+    dicts), never unpickling code. A file that names other Python objects (a pickle exploit's
+    `os.system`, a class of another program) is refused in our own words: torch's own message
+    suggests `weights_only=False`, which would run the file's code, and carries terminal escapes."""
+    check_unpacked_size(path)
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        named = re.search(r"GLOBAL ([\w.]+)", str(err))
+        imports = f" (it imports {named.group(1)})" if named else ""
+        raise ModelError(
+            f"{path}: refused: the {what} holds Python objects other than plain data{imports}; it is "
+            "never unpickled, since that could run code from the file"
+        ) from None
+    except Exception as err:  # torch raises many types for corrupt or truncated files
+        lines = _printable(str(err)).strip().splitlines()
+        reason = lines[0].strip() if lines else type(err).__name__
+        raise ModelError(f"{path}: not a readable {what} (truncated or corrupt): {reason[:200]}") from None
+
+
+def _printable(text: str) -> str:
+    """`text` without terminal escape sequences and other control characters (newlines kept)."""
+    text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)
+    return "".join(c for c in text if c == "\n" or c.isprintable())
+
+
 def read_model_file(path: str | os.PathLike) -> dict:
     """Load and check a model file's payload without building the network."""
     path = Path(path)
@@ -277,14 +308,7 @@ def read_model_file(path: str | os.PathLike) -> dict:
         raise ModelError(f"model file not found: {path}")
     if not path.is_file():
         raise ModelError(f"model path is not a file: {path}")
-    check_unpacked_size(path)
-    try:
-        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt, truncated or code-carrying files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(f"{path}: not a readable model file (truncated, corrupt or unsafe): {reason}") from None
+    payload = load_plain_data(path, "model file")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ModelError(f"{path}: not a cluster-code-rl model file")
     version = payload.get("format_version")

@@ -92,7 +92,11 @@ def _check_expansion(root: yaml.Node) -> None:
     measure(root)
 
 
-def _describe(err: yaml.YAMLError, source: str) -> str:
+def _describe(err: yaml.YAMLError, source: str, text: str = "") -> str:
+    if isinstance(err, yaml.reader.ReaderError):  # a control character such as NUL, refused before parsing
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        return f"{source}:{line}:{column}: character #x{err.character:04x} is not allowed in YAML (a control character)"
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
         problem = err.problem or err.context or "invalid YAML"
@@ -113,14 +117,16 @@ def load_yaml(data: bytes, source: str):
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise YamlError(f"{source}: not UTF-8 text (byte {err.start})") from None
-    loader = _LimitedSafeLoader(text)
+    loader = None
     try:
+        loader = _LimitedSafeLoader(text)  # checks every character first: a NUL raises here
         node = loader.get_single_node()
         if node is None:
             return None
         _check_expansion(node)
         return loader.construct_document(node)
     except yaml.YAMLError as err:
-        raise YamlError(_describe(err, source)) from None
+        raise YamlError(_describe(err, source, text)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

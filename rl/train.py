@@ -21,7 +21,7 @@ import torch
 
 from rl import distributed, imitation
 from rl.distributed import World
-from rl.model import ModelError, ModelPolicy, atomic_torch_save, build_policy, check_unpacked_size
+from rl.model import ModelError, ModelPolicy, atomic_torch_save, build_policy, load_plain_data
 from rl.puffer_env import ClusterPufferEnv
 from rl.train_config import TRAINING_CONFIG_KEYS, TrainConfig, training_settings
 
@@ -503,13 +503,7 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
 
 
 def read_checkpoint(path: Path) -> dict:
-    check_unpacked_size(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ModelError(f"{path}: not a readable checkpoint (truncated or corrupt): {type(err).__name__}") from None
+    payload = load_plain_data(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not a cluster-code-rl checkpoint")
     return payload

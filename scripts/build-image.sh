@@ -20,7 +20,8 @@
 # SOURCE_DATE_EPOCH from the environment (e.g. `git log -1 --format=%ct`) makes the images
 # reproducible: it goes in as a build ARG and as the CREATED label, and with podman as --timestamp
 # (image and file times). Two builds of one tree with one SOURCE_DATE_EPOCH then give the same image
-# ID (tests/test_reproducible.py).
+# ID (scripts/reproducible.py, `make reproducible`). The REVISION label is the tree's git commit, or
+# REVISION from the environment (for a copy of the tree without .git).
 set -euo pipefail
 
 variant=${1:-}
@@ -70,7 +71,7 @@ PY
 }
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)
-revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+revision=${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 if [[ -n "${SOURCE_DATE_EPOCH:-}" ]]; then
     created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
     build_args+=(--build-arg "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH")

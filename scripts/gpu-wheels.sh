@@ -6,8 +6,8 @@
 #
 #   scripts/gpu-wheels.sh [DIR]     (default gpu-wheels/)
 #
-# GPU_WHEELS: the packages to carry (default below: what this workplace's GPU machine image lacks,
-# from /work/.library/device/KINDS.md's package list; torch, numpy, numba, matplotlib, tensorboard
+# GPU_WHEELS: the packages to carry (default below: what the GPU machine image this was made for
+# lacks, from its package list; torch, numpy, numba, matplotlib, tensorboard
 # and the CUDA libraries are there; setuptools and wheel are carried all the same: pufferlib-core's
 # pyproject.toml needs setuptools >= 77 to build). GPU_PYTHON: the Python version there (default 3.12).
 # The set must stay under 60 MiB: the device tool carries at most 64 MiB with the working tree.

@@ -46,3 +46,35 @@ def small_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "cluster_agent.pt"
     save_model(path, result.policy, {"global_step": result.global_step, "seed": 0})
     return path
+
+
+@pytest.fixture(scope="session")
+def good_model(tmp_path_factory):
+    """A model that has learned the task on the tests' small scenario (episodes of 30 steps): the
+    network fitted to the expert runbook's demonstrations (`rl.imitation`, the kickstart that
+    training starts with), long enough to resolve most clusters greedily. About ten seconds, once."""
+    import torch
+
+    from rl import imitation
+    from rl.model import build_policy, save_model
+    from rl.train import TrainConfig
+    from rl.train_config import training_scenario
+
+    config = TrainConfig(num_envs=128, scenario=training_scenario(max_steps=30))
+    torch.manual_seed(0)
+    policy = build_policy(config.hidden_size, config.num_layers, config.lstm)
+    policy.diagnosis_weight = config.diagnosis_coefficient
+    data = imitation.demonstrations(config.num_envs, config.num_steps, 16, config.scenario, 1 << 40, config.gamma)
+    imitation.imitate(
+        policy,
+        data,
+        epochs=30,
+        minibatch_segments=64,
+        learning_rate=config.learning_rate,
+        value_coefficient=config.value_coefficient,
+        max_grad_norm=config.max_grad_norm,
+        generator=torch.Generator().manual_seed(0),
+    )
+    path = tmp_path_factory.mktemp("good-model") / "cluster_agent.pt"
+    save_model(path, policy, {"global_step": 0, "seed": 0, "run_id": "imitation"})
+    return path

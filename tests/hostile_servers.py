@@ -1,6 +1,6 @@
 """Loopback servers that misbehave on purpose: one that accepts and never answers, one that
-answers every request with a fixed body, one that trickles its answer a byte at a time. For the
-hostile-input tests of the CLI."""
+answers every request with a fixed body, and two that trickle their answer a byte at a time (one
+without end, one to its end, slowly). For the hostile-input tests of the CLI."""
 
 import json
 import socket
@@ -80,6 +80,43 @@ class GarbageServer(_HandlerServer):
                 self.wfile.write(body)
 
         super().__init__(Handler)
+
+
+class SlowAnswerServer(_HandlerServer):
+    """Answers every GET with status 200 and `body_for(path)`, one byte every `interval` seconds:
+    each answer is complete well within the answer deadline, a command that reads many of them
+    takes as long as its overall deadline allows."""
+
+    def __init__(self, body_for, interval: float = 0.04):
+        stop = self._stopping = threading.Event()
+        self.requests: list[str] = []
+
+        class Handler(_QuietHandler):
+            def do_GET(handler):
+                path = handler.path.split("?")[0]
+                self.requests.append(path)
+                body = body_for(path)
+                if not isinstance(body, bytes):
+                    body = json.dumps(body).encode()
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.flush()
+                for i in range(len(body)):
+                    if stop.wait(interval):
+                        return
+                    try:
+                        handler.wfile.write(body[i : i + 1])
+                        handler.wfile.flush()
+                    except OSError:
+                        return
+
+        super().__init__(Handler)
+
+    def __exit__(self, *exc):
+        self._stopping.set()
+        super().__exit__(*exc)
 
 
 class DripServer(_HandlerServer):

@@ -117,3 +117,36 @@ def test_train_no_simulation_sizes_the_simulator_after_the_real_cluster(cluster,
     calibration = next(e for e in events if e["event"] == "cluster")
     assert calibration["nodes"] == 3 and calibration["scenario"]["min_nodes"] == 3
     assert events[-1]["event"] == "done"
+
+
+def test_no_metrics_server_is_unknown_not_a_blocker_and_a_forbidden_log_read_is_degraded(tmp_path):
+    """Without metrics-server usage is unknown: listed in `degraded` and `unknown`, and a healthy
+    cluster is still reported healthy. A 403 on pods/log is an unreadable source: in `degraded`."""
+    with FakeKubeServer(metrics_available=False) as server:
+        load_into(server, "healthy")
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        result = run_cli(
+            "diagnose", "--no-simulation", "--policy", "expert", "-o", "json", env={"KUBECONFIG": str(kubeconfig)}
+        )
+        text = run_cli("diagnose", "--no-simulation", "--policy", "expert", env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["resolved"] is True and report["agent_done"] is True and report["findings"] == []
+    metrics = [d for d in report["degraded"] if d.startswith("metrics.k8s.io unavailable: API not served")]
+    assert metrics and set(report["unknown"]) == set(report["degraded"]) and report["errors"] == report["degraded"]
+    assert text.returncode == 0 and "No problem found" in text.stdout and "Unknown (does not keep" in text.stdout
+
+    with FakeKubeServer() as server:
+        load_into(server, "healthy", "failures/crashloop.yaml")
+        server.forbid("get", "pods/log")
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        result = run_cli(
+            "diagnose", "--no-simulation", "--policy", "expert", "-o", "json", env={"KUBECONFIG": str(kubeconfig)}
+        )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert any(s["action"] == "CHECK_LOGS" and not s["success"] for s in report["steps"])
+    (log,) = [
+        d for d in report["degraded"] if d.startswith("pods/log unreadable (permission denied: cannot get pods/log")
+    ]
+    assert log in report["errors"] and report["resolved"] is False

@@ -5,6 +5,7 @@ Every test starts real worker processes through torchrun's launcher; nothing dis
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,8 +50,12 @@ def test_nproc_per_node_trains_and_rank_0_alone_publishes(home):
     assert "Traceback" not in result.stderr
 
 
-def test_plain_torchrun_over_the_cli(home, tmp_path):
+def test_plain_torchrun_over_the_cli(home, tmp_path, good_model):
+    """Rank 0 alone goes through the promotion gate: a short run does not replace a good default."""
     output = tmp_path / "out"
+    output.mkdir()
+    shutil.copy(good_model, output / "cluster_agent.pt")
+    before = (output / "cluster_agent.pt").read_bytes()
     command = [
         str(VENV_BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", str(VENV_BIN / "cluster-rl"),
         "train", "--total-steps", "262144", "--output", str(output), "--run-name", "plain",
@@ -66,8 +71,11 @@ def test_plain_torchrun_over_the_cli(home, tmp_path):
     assert result.returncode == 0, result.stderr
     log = events(result.stdout)
     assert [e["event"] for e in log].count("done") == 1 and log[-1]["global_step"] == 262144
-    assert [p.name for p in output.iterdir()] == ["cluster_agent.pt"]
-    state = read_model_file(output / "cluster_agent.pt")["state_dict"]
+    (refused,) = [e for e in log if e["event"] == "not_promoted"]
+    assert refused["reason"] == "worse" and refused["current"]["resolution_rate"] > refused["new"]["resolution_rate"]
+    assert sorted(p.name for p in output.iterdir()) == ["cluster_agent.pt", "plain"]
+    assert (output / "cluster_agent.pt").read_bytes() == before
+    state = read_model_file(output / "plain" / "cluster_agent.pt")["state_dict"]
     assert not any(key.startswith("module.") for key in state)  # DDP's wrapper is not in the file
 
 
@@ -184,6 +192,29 @@ def test_a_rank_that_dies_fails_the_run(home):
     assert proc.returncode == 1, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("cluster-rl: ")
+
+
+def test_workers_die_with_a_launcher_killed_outright_and_publish_nothing(home):
+    """SIGKILL to the launcher cannot be passed on: the workers must die with it (the kernel's
+    parent-death signal), not train on and publish a model nobody asked for any more."""
+    proc = start(home, "--total-steps", "131072", "--run-name", "orphans")
+    workers = []
+    try:
+        first_progress(proc)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len([w for w in workers if w.environ().get("RANK") in ("0", "1")]) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(workers, timeout=60)  # a generous outer limit: they die at once
+    finally:
+        proc.kill()
+        for worker in workers:  # orphans are no longer our children: kill them by what was recorded
+            try:
+                worker.kill()
+            except psutil.NoSuchProcess:
+                pass
+    assert alive == [], [w.cmdline() for w in alive]
+    assert not (home / "models" / "cluster_agent.pt").exists()
 
 
 @pytest.mark.parametrize(

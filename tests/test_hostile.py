@@ -12,11 +12,12 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 from conftest import ROOT, run_cli
-from hostile_servers import DripServer, GarbageServer, SilentServer
+from hostile_servers import DripServer, GarbageServer, SilentServer, SlowAnswerServer
 from kube_server import write_kubeconfig
 from s3_server import s3_environment
 
@@ -114,6 +115,40 @@ def test_an_api_server_that_trickles_its_answer_is_cut_off_at_the_deadline(home,
     assert result.returncode == 5, result.stderr
     line = one_line(result)
     assert server.url in line and "not answering in time" in line and "within 3 s" in line
+
+
+def test_a_server_that_answers_every_request_just_in_time_is_stopped_at_the_deadline(home, tmp_path):
+    """Each answer takes about 2 s (one byte every 0.04 s), inside the 6 s answer deadline; reading
+    the two dozen lists would take a minute. --deadline 5 (or a spec's deadline) ends the diagnosis:
+    the report of what was read, then exit 5 in one line."""
+
+    def answer(path):
+        return VERSION if path == "/version" else {"kind": "List", "items": [], "metadata": {}}
+
+    spec = tmp_path / "job.yaml"
+    with SlowAnswerServer(answer, interval=0.04) as server:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        spec.write_text(
+            "apiVersion: cluster-code.rl/v1\nkind: DiagnoseJob\nmetadata: {name: slow}\n"
+            f"spec: {{mode: cluster, policy: expert, deadline: 5, cluster: {{kubeconfig: '{kubeconfig}', apiTimeout: 2}}}}\n"
+        )
+        report_file = tmp_path / "report.json"
+        result = run_cli(
+            "diagnose", "--no-simulation", "--policy", "expert", "--api-timeout", "2", "--deadline", "5",
+            "-o", "json", "--report", report_file, env={"KUBECONFIG": str(kubeconfig)}, timeout=OUTER_LIMIT,
+        )  # fmt: skip
+        by_spec = run_cli("run", spec, timeout=OUTER_LIMIT)
+    assert result.returncode == 5, result.stderr
+    line = one_line(result)
+    assert line == "cluster-rl: diagnose: the --deadline of 5 s passed; the report holds what was read before it"
+    report = json.loads(result.stdout)
+    assert report == json.loads(report_file.read_text())
+    assert report["mode"] == "cluster" and report["stopped"] == "the --deadline of 5 s passed"
+    assert report["resolved"] is False and report["agent_done"] is False
+    cut = [d for d in report["degraded"] if d.startswith("not read before the deadline passed: ")]
+    assert cut and "pods" in cut[0] and "resourcequotas" in cut[0]
+    assert by_spec.returncode == 5 and "--deadline of 5 s passed" in one_line(by_spec)
+    assert json.loads(by_spec.stdout)["stopped"] == "the --deadline of 5 s passed"
 
 
 def test_answers_are_read_up_to_their_limit_and_cut_there(monkeypatch):
@@ -229,6 +264,8 @@ def test_a_kubeconfig_alias_bomb_is_refused_at_once(tmp_path):
     [
         ["diagnose", "--model", "s3://models-bucket/agent/", "--s3-timeout", "2"],
         ["evaluate", "-p", "model", "--model", "s3://models-bucket/agent/m.pt", "--s3-timeout", "2"],
+        # the promotion gate reads latest.json, then the upload fails: the model stays on local disk
+        ["train", *SMALL, "--total-steps", "2048", "--output", "s3://models-bucket/agent/", "--s3-timeout", "2"],
     ],
 )
 def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
@@ -239,6 +276,30 @@ def test_an_s3_endpoint_that_never_answers_is_bounded(home, tmp_path, args):
     assert result.returncode == 4, result.stderr
     line = one_line(result)
     assert f"cannot reach the S3 endpoint {server.url}" in line and "--s3-timeout" in line
+    if args[0] == "train":
+        kept = line.rpartition("the model is kept at ")[2].rstrip(")")
+        assert read_model_file(kept)["metadata"]["metrics"]["evaluation"]["episodes"] == 500
+
+
+def test_a_deeply_nested_latest_json_on_s3_is_exit_4(home, tmp_path):
+    import boto3
+    from s3_server import MotoServer
+
+    with MotoServer() as moto:
+        env = {**s3_environment(moto.url, tmp_path), "CLUSTER_CODE_HOME": str(home)}
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto.url,
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        s3.create_bucket(Bucket="models")
+        s3.put_object(Bucket="models", Key="agent/latest.json", Body=b"[" * 60_000 + b"]" * 60_000)
+        result = run_cli("diagnose", "--model", "s3://models/agent/", env=env, timeout=OUTER_LIMIT)
+    assert result.returncode == 4, result.stderr
+    line = one_line(result)
+    assert "s3://models/agent/latest.json" in line and "nested too deeply" in line
 
 
 # ---------------------------------------------------------------------------- config.json
@@ -300,6 +361,18 @@ def test_a_fifo_as_a_job_spec_or_kubeconfig_is_refused_not_waited_on(home, tmp_p
     assert result.returncode == 5 and "not a regular file" in one_line(result)
 
 
+def test_a_job_spec_with_a_nul_byte_is_exit_2_naming_line_and_column(home, tmp_path):
+    spec = tmp_path / "job.yaml"
+    spec.write_bytes(b"apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: {name: a\x00b}\n")
+    for args in (["run", spec], ["train", "--job", spec]):
+        result = run_cli(*args, timeout=OUTER_LIMIT)
+        assert result.returncode == 2, result.stderr
+        assert (
+            one_line(result)
+            == f"cluster-rl: {spec}:3:19: character #x0000 is not allowed in YAML (a control character)"
+        )
+
+
 def test_a_fifo_as_config_json_is_refused_not_waited_on(home):
     home.mkdir()
     os.mkfifo(home / "config.json")
@@ -353,6 +426,44 @@ def test_hostile_model_metadata_and_weights_are_exit_3(tmp_path, small_model, ed
         result = run_cli(*args, timeout=OUTER_LIMIT)
         assert result.returncode == 3, result.stderr
         assert fragment in one_line(result)
+
+
+class PickleExploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+class ForeignObject:
+    pass
+
+
+def test_a_pickle_exploit_as_a_model_or_checkpoint_is_our_own_one_line_without_escapes(home, tmp_path):
+    """torch's refusal advises `weights_only=False` (which would run the file's code) in several
+    lines with terminal escapes; ours is one line, exit 3, and the code never runs."""
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "cluster-code-rl/policy", "state_dict": PickleExploit()}, evil)
+    checkpoints = home / "checkpoints" / "evil"
+    checkpoints.mkdir(parents=True)
+    torch.save(
+        {"format": "cluster-code-rl/checkpoint", "optimizer": PickleExploit()},
+        checkpoints / "checkpoint_000000002048.pt",
+    )
+    for args in (
+        ["diagnose", "--model", evil],
+        ["evaluate", "-p", "model", "--model", evil, "-n", "5"],
+        ["train", *SMALL, "--total-steps", "4096", "--resume", "--run-name", "evil"],
+    ):
+        result = run_cli(*args, cwd=tmp_path, env={"CLUSTER_CODE_HOME": str(home)}, timeout=OUTER_LIMIT)
+        assert result.returncode == 3, result.stderr
+        line = one_line(result)
+        assert "refused" in line and "posix.system" in line and "plain data" in line
+        assert "weights_only" not in line and "\x1b" not in result.stderr
+    assert not (tmp_path / "pwned").exists() and not (ROOT / "pwned").exists()
+    foreign = tmp_path / "foreign.pt"  # torch's message for a class it does not know has the escapes
+    torch.save({"format": "cluster-code-rl/policy", "state_dict": ForeignObject()}, foreign)
+    result = run_cli("diagnose", "--model", foreign, timeout=OUTER_LIMIT)
+    assert result.returncode == 3 and "\x1b" not in result.stderr
+    assert "refused" in one_line(result) and "test_hostile.ForeignObject" in result.stderr
 
 
 # -------------------------------------------------------------------------- flags and paths
@@ -413,13 +524,13 @@ def test_a_model_path_that_is_a_directory_fails_before_training(home, tmp_path):
 def test_an_output_that_names_a_model_file_is_refused_before_training(home, tmp_path):
     """`--output agent.pt` would have become a directory agent.pt/ (and `--model agent.pt` then fails);
     an existing directory of that name is still a directory to write into."""
-    for output in (tmp_path / "agent.pt", "s3://bucket/models/agent.pt"):
+    for output in (tmp_path / "agent.pt", tmp_path / "AGENT.PT", tmp_path / "agent.Pt", "s3://bucket/models/agent.pt"):
         result = run_cli("train", *SMALL, "--output", output, env={"CLUSTER_CODE_HOME": str(home)})
         assert result.returncode == 2, result.stderr
         line = one_line(result)
         assert str(output) in line and "directory" in line and "cluster_agent.pt" in line
         assert result.stdout == ""
-    assert not (tmp_path / "agent.pt").exists()
+    assert not (tmp_path / "agent.pt").exists() and not (tmp_path / "AGENT.PT").exists()
     (tmp_path / "kept.pt").mkdir()
     result = run_cli("train", *SMALL, "--output", tmp_path / "kept.pt", env={"CLUSTER_CODE_HOME": str(home)})
     assert result.returncode == 0, result.stderr
@@ -484,8 +595,9 @@ def test_a_file_size_limit_at_the_end_is_exit_4_with_the_old_model_intact(defaul
     )
     assert result.returncode == 4, result.stderr
     line = one_line(result)
-    assert f"cannot write the model to {path}" in line and "file too large" in line
-    assert path.read_bytes() == before
+    assert f"cannot write the model to {path.parent / 'big' / path.name}" in line and "file too large" in line
+    assert "the default model is unchanged" in line
+    assert path.read_bytes() == before and not (path.parent / "big").exists()
     assert not [p for p in path.parent.rglob(".*.tmp")]
 
 
@@ -584,24 +696,112 @@ def test_resume_without_a_run_name_names_the_candidates(home):
     assert "several unfinished runs" in line and "first" in line and "second" in line
 
 
-def test_temp_files_of_killed_writers_are_removed_by_the_next_run(home):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+def test_resume_with_a_budget_below_the_checkpoint_is_refused_and_the_checkpoint_kept(default_model, home):
+    """The checkpoint's run was to reach 204,800 steps and stopped at 2,048: a --total-steps at or
+    below its step must not call it finished, delete it and replace the model with a fresh one."""
+    path, before = default_model
+    checkpoint = make_checkpoint(home, "long")
+    kept = checkpoint.read_bytes()
+    result = run_cli("train", *SMALL, "--resume", "--run-name", "long", "--total-steps", "1024", timeout=OUTER_LIMIT)
+    assert result.returncode == 2, result.stderr
+    line = one_line(result)
+    assert "at step 2048" in line and "to reach 204800" in line and "--total-steps above 2048" in line
+    assert result.stdout == ""  # nothing trained
+    assert checkpoint.read_bytes() == kept and path.read_bytes() == before
+
+
+def test_resume_of_a_run_that_never_ran_is_exit_2_and_a_spec_starts_it(home, tmp_path):
+    result = run_cli("train", *SMALL, "--resume", "--run-name", "never-ran", timeout=OUTER_LIMIT)
+    assert result.returncode == 2, result.stderr
+    line = one_line(result)
+    assert "run never-ran has no checkpoint to continue" in line and "leave out --resume" in line
+    assert result.stdout == "" and not (home / "models" / "cluster_agent.pt").exists()
+    spec = tmp_path / "job.yaml"  # resume: auto (the default) is "continue if there is anything to continue"
+    spec.write_text(
+        "apiVersion: cluster-code.rl/v1\nkind: TrainJob\nmetadata: {name: nightly}\n"
+        "spec: {totalSteps: 2048, steps: 30, numEnvs: 64}\n"
+    )
+    result = run_cli("run", spec, timeout=OUTER_LIMIT)
+    assert result.returncode == 0, result.stderr
+    fresh = next(e for e in events(result.stdout) if e["event"] == "fresh")
+    assert fresh["reason"] == "no checkpoint of nightly to resume"
+    assert (home / "models" / "cluster_agent.pt").is_file()
+    result = run_cli("train", "--job", spec, "--resume", timeout=OUTER_LIMIT)  # the flag insists
+    assert result.returncode == 2 and "run nightly has no checkpoint" in one_line(result)
+
+
+def test_two_runs_started_in_the_same_second_get_distinct_run_ids(home, tmp_path):
+    """The clock of both runs is pinned to one second (sitecustomize): their run ids, and so their
+    checkpoints, TensorBoard logs and S3 keys, must still differ."""
+    clock = tmp_path / "clock"
+    clock.mkdir()
+    (clock / "sitecustomize.py").write_text(
+        "import time\n_gmtime = time.gmtime\ntime.gmtime = lambda secs=None: _gmtime(1750000000 if secs is None else secs)\n"
+    )
+    env = {"CLUSTER_CODE_HOME": str(home), "PYTHONPATH": f"{clock}{os.pathsep}{ROOT}"}
+    runs = [run_cli("train", *SMALL, "--total-steps", "2048", env=env, timeout=OUTER_LIMIT) for _ in range(2)]
+    ids = []
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        ids.append(events(result.stdout)[0]["run_id"])
+    assert ids[0] != ids[1] and all(i.startswith("train-20250615-150640-") for i in ids), ids
+    assert sorted(p.name for p in (home / "runs").iterdir()) == sorted(ids)
+
+
+WRITER = """
+import sys, time
+from rl.files import atomic_file
+with atomic_file(sys.argv[1]) as f:
+    f.write(b"half a file")
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def start_writer(target):
+    """A real process in the middle of an atomic write of `target`; returns it and its temp file."""
+    before = set(target.parent.glob(".*.tmp"))
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    (temp,) = set(target.parent.glob(".*.tmp")) - before
+    return proc, temp
+
+
+def test_temp_files_are_removed_only_when_their_writer_is_provably_gone(home, tmp_path):
+    """A killed writer's temp file goes; a live writer's stays, even an hour old (old enough for a
+    PID-reuse rule) and even when it names a PID that is dead here (a writer in another container:
+    PID namespaces differ, and both containers' writers are PID 1 or 2)."""
+    import fcntl
+
     run = home / "checkpoints" / "old"
     run.mkdir(parents=True)
-    stale = run / f".checkpoint_000000002048.pt.{dead.pid}.abcd1234.tmp"
-    stale.write_bytes(b"half a checkpoint")
     models = home / "models"
     models.mkdir()
-    stale_model = models / f".cluster_agent.pt.{dead.pid}.efgh5678.tmp"
-    stale_model.write_bytes(b"half a model")
-    live = run / f".checkpoint_000000004096.pt.{os.getppid()}.ijkl9012.tmp"  # a live writer's
-    live.write_bytes(b"being written")
-    result = run_cli("train", *SMALL, "--total-steps", "2048", env={"CLUSTER_CODE_HOME": str(home)})
+    killed, stale = start_writer(run / "checkpoint_000000002048.pt")
+    killed.kill()
+    killed.wait()
+    live, live_temp = start_writer(models / "cluster_agent.pt")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    foreign = models / f".cluster_agent.pt.{dead.pid}.abcd1234.tmp"  # a live writer elsewhere, PID dead here
+    foreign.write_bytes(b"being written in another container")
+    held = os.open(foreign, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    hour_ago = time.time() - 3700
+    for path in (stale, live_temp, foreign):
+        os.utime(path, (hour_ago, hour_ago))
+    try:
+        result = run_cli("train", *SMALL, "--total-steps", "2048", env={"CLUSTER_CODE_HOME": str(home)})
+        assert live.poll() is None  # still writing
+    finally:
+        live.kill()
+        live.wait()
+        os.close(held)
     assert result.returncode == 0, result.stderr
     cleanup = next(e for e in events(result.stdout) if e["event"] == "cleanup")
-    assert sorted(cleanup["removed"]) == sorted([str(stale), str(stale_model)])
-    assert not stale.exists() and not stale_model.exists() and live.exists()
+    assert cleanup["removed"] == [str(stale)]
+    assert not stale.exists() and live_temp.exists() and foreign.exists()
 
 
 def test_status_flags_a_model_with_non_finite_weights(home, small_model, tmp_path):

@@ -362,6 +362,57 @@ def test_cpu_image_leaves_out_what_cluster_rl_never_runs(cpu_image):
     assert_slimmed(cpu_image)
 
 
+# Run in an image: its venv's distributions, RECORD entries that do not match the file shipped, .pyc files
+# that no RECORD lists, and .pyc files that are not unchecked-hash ones (flags 0b01 in the header).
+VENV_CHECK = """
+import base64, hashlib, importlib.metadata as metadata, json, os, sys
+site = os.path.join(sys.prefix, "lib", "python3.11", "site-packages")
+names, wrong, listed = [], [], set()
+for dist in metadata.distributions(path=[site]):
+    names.append(dist.metadata["Name"].lower().replace("_", "-"))
+    for entry in dist.files:
+        path = os.path.realpath(entry.locate())
+        listed.add(path)
+        if not os.path.isfile(path):
+            wrong.append(f"{entry} (missing)")
+        elif entry.hash:
+            with open(path, "rb") as f:
+                digest = hashlib.file_digest(f, "sha256").digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != entry.hash.value or os.path.getsize(path) != entry.size:
+                wrong.append(f"{entry} (hash or size)")
+unlisted, not_unchecked, pycs = [], [], 0
+for root, _, files in os.walk(sys.prefix):
+    for name in files:
+        if name.endswith(".pyc"):
+            pycs += 1
+            path = os.path.realpath(os.path.join(root, name))
+            if path not in listed:
+                unlisted.append(os.path.relpath(path, site))
+            with open(path, "rb") as f:
+                if int.from_bytes(f.read(8)[4:], "little") != 1:
+                    not_unchecked.append(os.path.relpath(path, site))
+print(json.dumps({"names": sorted(names), "wrong": wrong[:20], "unlisted": unlisted, "not_unchecked": not_unchecked[:20], "pycs": pycs}))
+"""
+
+
+def assert_venv_as_recorded(image: Image):
+    """No build tools but setuptools (a runtime dependency of torch and pufferlib-core); every RECORD
+    lists the files as shipped; the bytecode is compiled once, as unchecked-hash .pyc (no source times)."""
+    result = image.run("--read-only", "--tmpfs", "/tmp", "--entrypoint", "python", image.ref, "-c", VENV_CHECK)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout)
+    assert "pip" not in found["names"] and "wheel" not in found["names"]
+    assert {"setuptools", "torch", "pufferlib-core", "cluster-code-rl"} <= set(found["names"])
+    assert found["wrong"] == []
+    assert found["unlisted"] == ["__pycache__/_cluster_rl_numba_cache_seed.cpython-311.pyc"]  # in no distribution
+    assert found["not_unchecked"] == [] and found["pycs"] > 1000
+
+
+@pytest.mark.container
+def test_cpu_image_venv_is_as_recorded_without_build_tools(cpu_image):
+    assert_venv_as_recorded(cpu_image)
+
+
 @pytest.mark.container
 def test_train_writes_the_model_to_the_mounted_volume(trained_home):
     home, uid = trained_home
@@ -671,6 +722,11 @@ def test_cuda_image_has_no_compiler_headers_or_pip(cuda_image):
 @pytest.mark.container
 def test_cuda_image_leaves_out_what_cluster_rl_never_runs(cuda_image):
     assert_slimmed(cuda_image)
+
+
+@pytest.mark.container
+def test_cuda_image_venv_is_as_recorded_without_build_tools(cuda_image):
+    assert_venv_as_recorded(cuda_image)
 
 
 @pytest.mark.container

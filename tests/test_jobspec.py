@@ -168,6 +168,7 @@ def test_yaml_anchors_and_merge_keys_are_allowed():
         ("{seed: -1}", "spec.seed: must be >= 0"),
         ("{device: gpu}", "spec.device: must be 'auto', 'cpu' or 'cuda', got 'gpu'"),
         ("{resume: always}", "spec.resume: must be 'auto' or 'never', got 'always'"),
+        ("{promote: maybe}", "spec.promote: must be 'always', 'if-better' or 'never', got 'maybe'"),
         ("{mode: real}", "spec.mode: must be 'simulation' or 'cluster', got 'real'"),
         ("{training: {gamma: 0}}", "spec.training.gamma: must be > 0"),
         ("{training: {gamma: 1.5}}", "spec.training.gamma: must be <= 1"),

@@ -10,13 +10,20 @@ from s3_server import FaultyLink, MotoProcess, MotoServer, free_port, s3_environ
 
 from entrypoint import storage
 from entrypoint.storage import (
+    NOT_PROMOTED_DIR,
     StorageError,
+    UnusableModelError,
+    current_model,
     is_s3_uri,
     latest_checkpoint,
+    latest_key,
+    model_key,
     parse_s3_uri,
+    point_latest,
     publish_model,
     resolve_model,
     upload_checkpoint,
+    upload_model,
 )
 
 BUCKET = "models-bucket"
@@ -161,6 +168,47 @@ def test_second_publish_moves_the_pointer(s3):
     publish_model(second, OUTPUT, "run-2")
     assert s3.pointer()["run_id"] == "run-2"
     assert s3.pointer()["sha256"] == sha256(second)
+
+
+def test_upload_model_leaves_latest_json_until_it_is_pointed_at(s3):
+    publish_model(model_file(s3.tmp_path, "a.pt", 1000, seed=1), OUTPUT, "run-1")
+    before = s3.pointer()
+    second = model_file(s3.tmp_path, "b.pt", 2000, seed=2)
+    uploaded = upload_model(second, OUTPUT, "run-2")
+    assert uploaded.uri == f"s3://{BUCKET}/cluster-agent/run-2/cluster_agent.pt" and uploaded.sha256 == sha256(second)
+    assert s3.pointer() == before  # not promoted: the default stays
+    aside = upload_model(second, OUTPUT, "run-1", NOT_PROMOTED_DIR)
+    assert aside.key == "cluster-agent/run-1/not-promoted/cluster_agent.pt"
+    assert latest_key(OUTPUT) == model_key(OUTPUT, "run-1") == "cluster-agent/run-1/cluster_agent.pt"
+    assert point_latest(OUTPUT, uploaded) == f"s3://{BUCKET}/cluster-agent/latest.json"
+    assert s3.pointer()["key"] == "cluster-agent/run-2/cluster_agent.pt" and s3.pointer()["sha256"] == sha256(second)
+
+
+def test_current_model_is_what_latest_json_names_or_none(s3):
+    home = s3.tmp_path / "home"
+    assert current_model(OUTPUT, home) is None and latest_key(OUTPUT) is None  # nothing published yet
+    model = model_file(s3.tmp_path, "m.pt", 5000)
+    uri = publish_model(model, OUTPUT, "run-1")
+    path, location = current_model(OUTPUT, home)
+    assert location == uri and path.read_bytes() == model.read_bytes()
+
+
+def test_a_current_model_that_cannot_be_used_is_unusable_not_unreachable(s3):
+    """A malformed pointer, a pointer to nothing, a swapped object: the store answered, its content is bad."""
+    home = s3.tmp_path / "home"
+    s3.client.put_object(Bucket=BUCKET, Key="cluster-agent/latest.json", Body=b"\x00garbage")
+    with pytest.raises(UnusableModelError, match="not a valid model pointer"):
+        current_model(OUTPUT, home)
+    model = model_file(s3.tmp_path, "m.pt", 5000)
+    publish_model(model, OUTPUT, "run-1")
+    s3.client.delete_object(Bucket=BUCKET, Key="cluster-agent/run-1/cluster_agent.pt")
+    with pytest.raises(
+        UnusableModelError, match="names s3://models-bucket/cluster-agent/run-1/cluster_agent.pt, which"
+    ):
+        current_model(OUTPUT, home)
+    s3.client.put_object(Bucket=BUCKET, Key="cluster-agent/run-1/cluster_agent.pt", Body=b"swapped")
+    with pytest.raises(UnusableModelError, match="sha256 mismatch"):
+        current_model(OUTPUT, home)
 
 
 # --------------------------------------------------------------------------------------------- resolve
@@ -336,6 +384,9 @@ def test_access_denied(s3, monkeypatch):
         assert "\n" not in str(err.value)
         with pytest.raises(StorageError, match="access denied"):
             resolve_model(OUTPUT, s3.tmp_path / "home")
+        with pytest.raises(StorageError, match="access denied") as err:  # no comparison possible: not "unusable"
+            current_model(OUTPUT, s3.tmp_path / "home")
+        assert not isinstance(err.value, UnusableModelError)
     finally:
         s3.server.enforce_iam(False)
     assert s3.pointer()["run_id"] == "run-1"

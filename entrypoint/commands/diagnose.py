@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from entrypoint.choices import OutputFormat, PolicyName
-from entrypoint.errors import CliError, ExitCode
+from entrypoint.errors import CliError, ExitCode, warn
 
 DEFAULT_STEPS = 20
+DEFAULT_DEADLINE_S = 300.0
 
 
 @dataclass
@@ -29,6 +30,7 @@ class DiagnoseOptions:
     write_namespaces: list[str] = field(default_factory=list)
     api_timeout: float | None = None  # seconds per API request; None: rl.kube's default
     s3_timeout: float | None = None  # seconds per S3 request, retries included; None: storage's default
+    deadline: float = DEFAULT_DEADLINE_S  # seconds the whole diagnosis may take
 
 
 def diagnose(
@@ -109,6 +111,17 @@ def diagnose(
             show_default=False,
         ),
     ] = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline",
+            min=1,
+            max=86_400,
+            help="Seconds the whole diagnosis may take; past it, the report of what was read so far and exit 5.  "
+            "[default: 300]",
+            show_default=False,
+        ),
+    ] = None,
     job: Annotated[
         str | None, typer.Option("--job", help="A DiagnoseJob spec file; flags given here override it.")
     ] = None,
@@ -134,6 +147,7 @@ def diagnose(
         "namespaces": namespace,
         "api_timeout": api_timeout,
         "s3_timeout": s3_timeout,
+        "deadline": deadline,
     }
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     opts.output = output.value
@@ -176,6 +190,7 @@ def options_from_job(job) -> DiagnoseOptions:
         allow_writes=bool(cluster and cluster.allow_writes),
         write_namespaces=list(cluster.write_namespaces) if cluster else [],
         s3_timeout=spec.s3_timeout,
+        deadline=float(spec.deadline) if spec.deadline is not None else DEFAULT_DEADLINE_S,
     )
 
 
@@ -183,8 +198,12 @@ def options_from_job(job) -> DiagnoseOptions:
 
 
 def execute_diagnosis(opts: DiagnoseOptions) -> int:
+    import time
+
     from entrypoint import storage
     from entrypoint.output_file import check_output_path
+
+    deadline = time.monotonic() + opts.deadline  # for the whole diagnosis, model loading included
 
     if opts.policy not in {p.value for p in PolicyName}:
         raise CliError(f"--policy: must be model, expert or random, got {opts.policy!r}", ExitCode.USAGE)
@@ -206,24 +225,36 @@ def execute_diagnosis(opts: DiagnoseOptions) -> int:
     if opts.report:
         check_output_path(opts.report, "--report")
     agent, model_ref = _make_agent(opts)
-    report = diagnosis_report(opts, agent, model_ref)
+    report = diagnosis_report(opts, agent, model_ref, deadline)
     if opts.output == "json":
         print(json.dumps(report))
     else:
         _print_text(report)
     if opts.report:
         _write_report(opts.report, report)
+    if report.get("stopped") == _deadline_note(opts):
+        raise CliError(
+            f"diagnose: the --deadline of {opts.deadline:g} s passed; the report holds what was read before it",
+            ExitCode.CLUSTER,
+        )
     return int(ExitCode.OK)
 
 
-def diagnosis_report(opts: DiagnoseOptions, agent, model_ref: str | None) -> dict:
+def diagnosis_report(opts: DiagnoseOptions, agent, model_ref: str | None, deadline: float | None = None) -> dict:
     """One diagnosis of the cluster `opts` names by `agent` (any policy of `rl.policies`, or a
-    `rl.model.ModelPolicy`): the report `diagnose -o json` prints. Options are not checked here."""
-    env, server = _make_env(opts)
+    `rl.model.ModelPolicy`): the report `diagnose -o json` prints. Options are not checked here;
+    `deadline` is a `time.monotonic()` instant (default: `opts.deadline` seconds from now)."""
+    if deadline is None:
+        deadline = time.monotonic() + opts.deadline
+    env, server = _make_env(opts, deadline)
     try:
-        return _run_episode(env, agent, opts, model_ref, server)
+        return _run_episode(env, agent, opts, model_ref, server, deadline)
     finally:
         env.close()
+
+
+def _deadline_note(opts: DiagnoseOptions) -> str:
+    return f"the --deadline of {opts.deadline:g} s passed"
 
 
 def _make_agent(opts: DiagnoseOptions):
@@ -232,14 +263,14 @@ def _make_agent(opts: DiagnoseOptions):
     return load_policy(opts.policy, opts.model, 1, seed=opts.seed or 0)
 
 
-def _make_env(opts: DiagnoseOptions):
+def _make_env(opts: DiagnoseOptions, deadline: float):
     from rl.env import ClusterEnv
     from rl.sim.scenario import ScenarioConfig
 
     if opts.simulation:
         scenario = opts.scenario or ScenarioConfig(max_steps=opts.steps)
         return ClusterEnv(max_steps=opts.steps, scenario=scenario, observation="full"), None
-    from rl.kube import KubeBackend, KubeError
+    from rl.kube import KubeBackend, KubeDeadlineError, KubeError
 
     timeout = {"request_timeout": opts.api_timeout} if opts.api_timeout is not None else {}
     try:
@@ -249,8 +280,15 @@ def _make_env(opts: DiagnoseOptions):
             kubeconfig=opts.kubeconfig,
             allow_writes=opts.allow_writes,
             write_namespaces=opts.write_namespaces or None,
+            warn=warn,
+            deadline=deadline,
             **timeout,
         )
+    except KubeDeadlineError:
+        raise CliError(
+            f"diagnose: the --deadline of {opts.deadline:g} s passed before the cluster answered; nothing was read",
+            ExitCode.CLUSTER,
+        ) from None
     except KubeError as err:
         raise CliError(str(err), ExitCode.CLUSTER) from None
     except ValueError as err:
@@ -261,14 +299,14 @@ def _make_env(opts: DiagnoseOptions):
     return env, backend.api.host
 
 
-def _run_episode(env, agent, opts: DiagnoseOptions, model_ref, server: str | None) -> dict:
+def _run_episode(env, agent, opts: DiagnoseOptions, model_ref, server: str | None, deadline: float) -> dict:
     if server is None:
-        return _episode(env, agent, opts, model_ref)
+        return _episode(env, agent, opts, model_ref, deadline)
     from entrypoint.errors import unexpected_cluster_answer
     from rl.kube import KubeError
 
     try:
-        return _episode(env, agent, opts, model_ref)
+        return _episode(env, agent, opts, model_ref, deadline)
     except KubeError as err:  # the API server went away, stopped answering or started refusing
         raise CliError(str(err), ExitCode.CLUSTER) from None
     except (AttributeError, TypeError, KeyError, ValueError) as err:  # cluster data of a shape no server sends
@@ -299,7 +337,9 @@ def _choose(agent, batch, unavailable: set[int]):
     return action, None, None
 
 
-def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
+def _episode(env, agent, opts: DiagnoseOptions, model_ref, deadline: float) -> dict:
+    import time
+
     import numpy as np
 
     from rl.actions import ClusterAction
@@ -307,7 +347,14 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
     from rl.diagnosis import faults_to_mask, policy_beliefs, split_by_evidence
     from rl.faults import NUM_FAULTS
 
-    observation, info = env.reset(seed=opts.seed)
+    cut_short, deadline_degraded = (), None  # simulation: the kubernetes client is never imported
+    if not env.simulation_mode:
+        from rl.kube.errors import KubeDeadlineError
+        from rl.kube.observe import DEADLINE_DEGRADED
+
+        cut_short, deadline_degraded = (KubeDeadlineError,), DEADLINE_DEGRADED
+
+    observation, info = env.reset(seed=opts.seed)  # on a real cluster, a reading cut at the deadline
     agent.reset(None)
     steps = []
     stopped = None
@@ -315,6 +362,9 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
     named_row = observation  # its input when it last named
     terminated = truncated = False
     while not (terminated or truncated):
+        if time.monotonic() >= deadline:
+            stopped = _deadline_note(opts)
+            break
         batch = observation[None, :]
         unavailable = set() if env.simulation_mode else {int(a) for a in info.get("unavailable_actions", {})}
         action, confidence, value = _choose(agent, batch, unavailable)
@@ -324,7 +374,11 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         beliefs, named_row = policy_beliefs(agent, 1)[0].copy(), observation
         # It names only what a read of this run backs; the rest it merely suspects.
         named = faults_to_mask(split_by_evidence(beliefs, shown_keys(named_row))[0])
-        observation, reward, terminated, truncated, info = env.step(action, named=named)
+        try:
+            observation, reward, terminated, truncated, info = env.step(action, named=named)
+        except cut_short:  # a read of this step was cut by the deadline: the report is of the steps before it
+            stopped = _deadline_note(opts)
+            break
         result = info["action_result"]
         steps.append(
             {
@@ -342,11 +396,14 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
     # The agent said it was done (WAIT) and, in simulation, nothing it could fix was left and every
     # human-only fault was named; on a real cluster, a fresh look found no open finding. An agent left
     # with nothing to read or change on a clean cluster is done too.
-    agent_done = info.get("outcome") == "resolved"
-    if info.get("outcome") == "stopped":
+    if deadline_degraded and any(str(d).startswith(deadline_degraded) for d in info.get("degraded", ())):
+        stopped = _deadline_note(opts)  # the last look at the cluster was cut short
+    agent_done = info.get("outcome") == "resolved" and stopped != _deadline_note(opts)
+    if info.get("outcome") == "stopped" and stopped is None:
         stopped = "the agent chose WAIT"
-    elif stopped and not env.simulation_mode:
-        agent_done = not info.get("findings") and not info.get("degraded")
+    elif stopped and stopped != _deadline_note(opts) and not env.simulation_mode:
+        unknown = info.get("unknown", [])
+        agent_done = not info.get("findings") and not [d for d in info.get("degraded", []) if d not in unknown]
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
@@ -363,6 +420,8 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref) -> dict:
         from entrypoint.cluster_report import cluster_sections
 
         report.update(cluster_sections(env, info, opts.allow_writes))
+        report["stopped"] = stopped
+    elif stopped == _deadline_note(opts):
         report["stopped"] = stopped
     # Resolved, and on a real cluster healthy, only when nothing is named and no finding is open.
     still_open = [f for f in report["findings"] if f["status"] != "fixed"]
@@ -491,8 +550,11 @@ def _print_text(report: dict) -> None:
         if report["agent_done"] and not report["resolved"]:
             outcome += f": the agent is done, and names {named} fault(s) only a human can fix"
         print(f"\n{outcome}; total reward {report['total_reward']:+.2f}")
-    if report.get("degraded"):
-        print("Could not read: " + "; ".join(report["degraded"]))
+    blocking = [d for d in report.get("degraded", []) if d not in report.get("unknown", [])]
+    if blocking:
+        print("Could not read: " + "; ".join(blocking))
+    if report.get("unknown"):
+        print("Unknown (does not keep the cluster from counting as healthy): " + "; ".join(report["unknown"]))
     if report["mode"] == "cluster":
         from entrypoint.cluster_report import print_cluster_text
 

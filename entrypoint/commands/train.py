@@ -3,8 +3,9 @@
 The command reads top to bottom: `train` merges flags over a TrainJob spec into `TrainOptions`;
 `prepare` checks everything that can be checked before training (flags, output, config.json,
 device, the run to resume) into a `Plan`; `execute_training` then cleans up what killed runs left,
-trains (`_train`), and publishes (`_publish`): the model is saved before the greedy evaluation runs,
-so a SIGTERM during the evaluation stops at once with the model already in place.
+trains (`_train`), and publishes (`_publish`): the model is saved under its run before the greedy
+evaluation runs, so a SIGTERM during the evaluation stops at once with the model already kept; the
+evaluation then decides whether it replaces the current default (`rl.promotion`).
 """
 
 import signal
@@ -15,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from entrypoint.choices import Device
-from entrypoint.errors import CliError, ExitCode
+from entrypoint.choices import DEFAULT_PROMOTE, Device, Promote
+from entrypoint.errors import CliError, ExitCode, warn
 from entrypoint.prog import prog
 
 DEFAULT_EPISODES = 150
@@ -24,6 +25,10 @@ DEFAULT_STEPS = 100
 MODEL_FILE = "cluster_agent.pt"
 MAX_SEED = 2**32 - 1
 EVALUATION_EPISODES = 500
+EVALUATION_SEED = 2_000_000_000  # + the run's seed: clusters no training run draws
+# The budget measured to pass the expert runbook with the default settings (the default budget,
+# 150 x 100 x 1024 rounded up to whole batches; README, Benchmarks: "time to pass the expert").
+EXPERT_PASSING_STEPS = 15_368_192
 
 
 @dataclass
@@ -39,6 +44,7 @@ class TrainOptions:
     output: str | None = None  # local directory or s3://bucket/prefix/
     run_name: str | None = None
     resume: bool = False
+    resume_or_start: bool = False  # spec `resume: auto`: with no checkpoint to continue, start the run
     checkpoint_interval: float = 300.0
     verbose: bool = False
     training: dict = field(default_factory=dict)  # camelCase trainingConfig keys from a spec
@@ -49,6 +55,7 @@ class TrainOptions:
     kubeconfig: str | None = None
     api_timeout: float | None = None  # seconds per API request; None: rl.kube's default
     s3_timeout: float | None = None  # seconds per S3 request, retries included; None: storage's default
+    promote: str = DEFAULT_PROMOTE.value  # a Promote value
 
 
 def train(
@@ -184,6 +191,16 @@ def train(
     job: Annotated[
         str | None, typer.Option("--job", help="A TrainJob spec file; flags given here override it.")
     ] = None,
+    promote: Annotated[
+        Promote | None,
+        typer.Option(
+            "--promote",
+            help="Whether the model becomes the default (cluster_agent.pt in the output, or what latest.json "
+            "names): if-better when it is not worse than the current default on the same unseen clusters (or "
+            "there is none); otherwise it is kept under <run-id>/.  [default: if-better]",
+            show_default=False,
+        ),
+    ] = None,
     nproc_per_node: Annotated[
         int | None,
         typer.Option(
@@ -198,10 +215,12 @@ def train(
     """Train an agent on thousands of simulated clusters with PufferLib's PuffeRL trainer.
 
     The budget is episodes x steps x num-envs agent steps (150 x 100 x 1024 by default, about
-    15 million, under three minutes on two CPU cores); --total-steps sets it directly. The model goes to
-    $CLUSTER_CODE_HOME/models/cluster_agent.pt unless --output says otherwise. On a terminal a
-    live view shows progress; otherwise each line on stdout is a JSON event (start, progress,
-    checkpoint, done). SIGTERM or Ctrl-C writes a checkpoint and exits with 75; --resume continues.
+    15 million, under three minutes on two CPU cores); --total-steps sets it directly. The model
+    becomes $CLUSTER_CODE_HOME/models/cluster_agent.pt (or the default in --output) when it is not
+    worse than the model there on the same unseen clusters; otherwise it is kept under
+    models/<run-id>/. On a terminal a live view shows progress; otherwise each line on stdout is a
+    JSON event (start, progress, checkpoint, not_promoted, done). SIGTERM or Ctrl-C writes a
+    checkpoint and exits with 75; --resume continues.
     """
     from entrypoint.jobspec import load_job_for
 
@@ -222,11 +241,13 @@ def train(
         "namespaces": namespace,
         "api_timeout": api_timeout,
         "s3_timeout": s3_timeout,
+        "promote": promote.value if promote is not None else None,
     }
     opts = replace(opts, **{k: v for k, v in given.items() if v is not None})
     if steps is not None and job is not None and opts.scenario is not None:
         opts.scenario = replace(opts.scenario, max_steps=steps)
-    opts.resume = opts.resume or resume
+    if resume:  # the flag asks for a run to continue: none to continue is an error, even under a spec
+        opts.resume, opts.resume_or_start = True, False
     opts.verbose = verbose
     if no_simulation:
         opts.simulation = False
@@ -260,11 +281,13 @@ def options_from_job(job) -> TrainOptions:
         output=spec.output,
         run_name=job.metadata.name,
         resume=spec.resume == "auto",
+        resume_or_start=spec.resume == "auto",
         checkpoint_interval=float(spec.checkpoint_interval),
         training=training_overrides(spec),
         scenario=scenario,
         simulation=spec.mode == "simulation",
         s3_timeout=spec.s3_timeout,
+        promote=spec.promote,
         **cluster_target(spec),
     )
 
@@ -282,15 +305,18 @@ class Plan:
     output: str  # an absolute local directory or an s3:// prefix
     s3_output: bool
     checkpoint_dir: Path
-    local_model: Path  # where the model file is written (for S3 output: the copy that is uploaded)
+    local_model: Path  # the run's model file, <output>/<run-id>/cluster_agent.pt (for S3: the copy uploaded)
+    default_model: Path | None  # local output: <output>/cluster_agent.pt, the model `diagnose` uses; S3: None
     world: object = None  # rl.distributed.World: this process's rank under torchrun
 
 
 def execute_training(opts: TrainOptions) -> int:
     """Check everything, then train and publish; returns the exit code."""
     from entrypoint.progress import make_reporter
-    from entrypoint.torchrun import SilentReporter, world_of
+    from entrypoint.torchrun import SilentReporter, die_with_launcher, launched_by_torchrun, world_of
 
+    if launched_by_torchrun():
+        die_with_launcher()
     plan = prepare(opts)
     plan.world = world_of(plan.config)
     if plan.world.is_main:
@@ -321,8 +347,8 @@ def prepare(opts: TrainOptions) -> Plan:
         output = storage.check_location(opts.output or str(home.models_dir()), "--output")
     except storage.StorageError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
-    if output.endswith(".pt") and not Path(output).expanduser().is_dir():
-        # `--output agent.pt` would otherwise become a directory agent.pt/ holding cluster_agent.pt.
+    if output.lower().endswith(".pt") and not Path(output).expanduser().is_dir():
+        # `--output agent.pt` (or AGENT.PT) would otherwise become a directory agent.pt/ holding cluster_agent.pt.
         raise CliError(
             f"--output: {output} looks like a model file name; --output is the directory (or s3:// prefix) "
             f"that {MODEL_FILE} is written into",
@@ -330,22 +356,31 @@ def prepare(opts: TrainOptions) -> Plan:
         )
     if opts.resume and not opts.run_name:
         opts = replace(opts, run_name=_unfinished_run(home.checkpoints_dir()))
-    run_id = opts.run_name or time.strftime("train-%Y%m%d-%H%M%S", time.gmtime())
+    run_id = opts.run_name or new_run_id()
     try:
         check_name(run_id, "--run-name")
     except ValueError as err:
         raise CliError(str(err), ExitCode.USAGE) from None
     s3_output = storage.is_s3_uri(output)
     if s3_output:
-        local_model = home.models_dir() / run_id / MODEL_FILE
+        local_model, default_model = home.models_dir() / run_id / MODEL_FILE, None
     else:
         output = str(_writable_directory(Path(output).expanduser().resolve()))
-        local_model = Path(output) / MODEL_FILE
+        local_model, default_model = Path(output) / run_id / MODEL_FILE, Path(output) / MODEL_FILE
+        _check_model_target(default_model)
     _check_model_target(local_model)
 
     config = _train_config(opts, training_config_overrides(home.cluster_code_home()))
     config = replace(config, device=_resolve_device(opts.device))
-    return Plan(opts, config, run_id, output, s3_output, home.checkpoints_dir() / run_id, local_model)
+    return Plan(opts, config, run_id, output, s3_output, home.checkpoints_dir() / run_id, local_model, default_model)
+
+
+def new_run_id() -> str:
+    """`train-<UTC date>-<time>-<6 random hex digits>`: runs started in the same second (two pods of
+    a CronJob, two shells) must not share checkpoints, TensorBoard logs or S3 keys."""
+    import secrets
+
+    return time.strftime("train-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
 
 
 def _unfinished_run(checkpoints: Path) -> str:
@@ -483,9 +518,9 @@ def _run(plan: Plan, reporter) -> int:
     main = plan.world.is_main  # under torchrun rank 0 alone touches files, S3 and the cluster
     if main:
         _clean_up_home(plan, reporter)
+    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume and main else None
     if not plan.opts.simulation and main:  # the other ranks take rank 0's settings
         plan.config = replace(plan.config, scenario=_scenario_from_cluster(plan.opts, plan.config.scenario, reporter))
-    resume_from = _checkpoint_to_resume(plan, reporter) if plan.opts.resume and main else None
     start_fields = {
         "run_id": plan.run_id,
         "total_steps": plan.config.total_steps,
@@ -529,19 +564,30 @@ def _clean_up_home(plan: Plan, reporter) -> None:
         removed += remove_stale_temp_files(directory, recursive=True)
     if not plan.s3_output:
         removed += remove_stale_temp_files(plan.output)
+        removed += remove_stale_temp_files(plan.local_model.parent)
     if removed:
         reporter.event("cleanup", removed=[str(p) for p in removed])
-    if not plan.opts.resume and plan.checkpoint_dir.exists():
-        try:
-            for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
-                stale.unlink()
-        except OSError as err:
-            raise CliError(
-                f"cannot remove old checkpoints in {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
-            ) from None
+    if not plan.opts.resume:
+        _remove_checkpoints(plan)
+
+
+def _remove_checkpoints(plan: Plan) -> None:
+    if not plan.checkpoint_dir.exists():
+        return
+    try:
+        for stale in plan.checkpoint_dir.glob("checkpoint_*.pt"):
+            stale.unlink()
+    except OSError as err:
+        raise CliError(
+            f"cannot remove old checkpoints in {plan.checkpoint_dir}: {err.strerror or err}", ExitCode.STORAGE
+        ) from None
 
 
 def _checkpoint_to_resume(plan: Plan, reporter) -> Path | None:
+    """The checkpoint `--resume` continues. Without one, `--resume` is exit 2 (a spec's `resume:
+    auto` starts the run). A checkpoint whose own run reached its budget is a finished run: this
+    one starts afresh (a nightly job). A checkpoint of an unfinished run is never given up: a budget
+    at or below its step is exit 2, with the checkpoint kept."""
     from rl.train import latest_checkpoint
 
     found = latest_checkpoint(plan.checkpoint_dir) if plan.checkpoint_dir.exists() else None
@@ -553,28 +599,49 @@ def _checkpoint_to_resume(plan: Plan, reporter) -> Path | None:
             found = latest_s3_checkpoint(plan.output, plan.run_id, plan.checkpoint_dir)
         except StorageError as err:
             raise CliError(str(err), ExitCode.STORAGE) from None
-    if found is not None and _finished(found, plan.config.total_steps):
+    if found is None:
+        if plan.opts.resume_or_start:
+            reporter.event("fresh", reason=f"no checkpoint of {plan.run_id} to resume")
+            return None
+        where = str(plan.checkpoint_dir) + (f" nor under {plan.output}" if plan.s3_output else "")
+        raise CliError(
+            f"--resume: run {plan.run_id} has no checkpoint to continue (none in {where}); "
+            "leave out --resume to start it",
+            ExitCode.USAGE,
+        )
+    step, budget = _progress(found)
+    if budget is not None and step >= budget:
         reporter.event(
             "fresh", reason=f"the newest checkpoint of {plan.run_id} finished its run", checkpoint=str(found)
         )
+        _remove_checkpoints(plan)  # its model was written; left here, they would shadow this run's own
         return None
-    if found is not None:
-        reporter.event("resuming", run_id=plan.run_id, checkpoint=str(found))
+    if step >= plan.config.total_steps:
+        goal = f" (its run was to reach {budget})" if budget is not None else ""
+        raise CliError(
+            f"--resume: the checkpoint of run {plan.run_id} is at step {step}{goal}, and this run's budget is "
+            f"{plan.config.total_steps} steps; pass a --total-steps above {step} to continue it (the checkpoint "
+            f"{found} is kept)",
+            ExitCode.USAGE,
+        )
+    reporter.event("resuming", run_id=plan.run_id, checkpoint=str(found))
     return found
 
 
-def _finished(checkpoint: Path, total_steps: int) -> bool:
-    """A checkpoint at or past the budget is a completed run (a nightly job starts anew)."""
+def _progress(checkpoint: Path) -> tuple[int, int | None]:
+    """A checkpoint's step, and the budget its run was started with (None if it does not say)."""
     from rl.model import ModelError
     from rl.train import read_checkpoint
 
     try:
-        step = read_checkpoint(checkpoint).get("global_step")
+        payload = read_checkpoint(checkpoint)
     except ModelError as err:
         raise CliError(str(err), ExitCode.MODEL) from None
+    step = payload.get("global_step")
     if isinstance(step, bool) or not isinstance(step, int):
         raise CliError(f"{checkpoint}: checkpoint does not record its step", ExitCode.MODEL)
-    return step >= total_steps
+    budget = (payload.get("config") or {}).get("total_steps") if isinstance(payload.get("config"), dict) else None
+    return step, budget if isinstance(budget, int) and not isinstance(budget, bool) else None
 
 
 def _train(plan: Plan, resume_from: Path | None, stop: _StopFlag, reporter):
@@ -618,14 +685,21 @@ def _train(plan: Plan, resume_from: Path | None, stop: _StopFlag, reporter):
 
 
 def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
-    """Save the model, evaluate it greedily (a signal skips this), then publish it.
+    """Keep the model under its run, evaluate it greedily beside the expert runbook and the current
+    default on the same clusters (a signal skips this), then make it the default if the gate lets it.
 
-    A model whose weights are not all finite is never written. The local model file is written
-    first, without the evaluation, so a SIGTERM during the evaluation leaves a complete model in
-    place; the file is rewritten with the evaluation when it finishes.
+    A model whose weights are not all finite is never written. The run's model file is written
+    first, without the evaluation, so a SIGTERM during the evaluation leaves a complete model kept;
+    the file is rewritten with the evaluation when it finishes.
     """
+    from entrypoint.torchrun import orphaned
     from rl.model import all_finite
+    from rl.promotion import below_floor
 
+    if orphaned():
+        raise CliError(
+            "the --nproc-per-node launcher is gone: this orphaned worker does not publish its model", ExitCode.STOPPED
+        )
     if not all_finite(result.policy):
         raise CliError(
             f"training diverged: the network's weights are not all finite numbers (NaN or infinity); "
@@ -641,24 +715,48 @@ def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
         "metrics": dict(result.metrics),
     }
     saved = _save(plan, result.policy, metadata)
+    current = _current_default(plan) if plan.opts.promote == Promote.if_better.value else None
     reporter.event("evaluating", model=str(saved), episodes=EVALUATION_EPISODES)
     evaluation, skipped = None, None
     try:
         with stop.interrupting():
-            evaluation = _evaluate(result.policy, plan.config)
+            evaluation = _evaluate(result.policy, current, plan.config)
     except _Interrupted:
         skipped = f"stopped by {stop.signal}"
-    if evaluation is not None:
-        metadata["metrics"]["evaluation"] = evaluation
+    figures = evaluation.for_metadata() if evaluation is not None else None
+    if figures is not None:
+        metadata["metrics"]["evaluation"] = figures
         saved = _save(plan, result.policy, metadata)
-    location = str(saved)
+    if below_floor(figures):
+        reporter.event("warning", **_too_short(figures, result.global_step))
+    default = _default_location(plan)
+    refusal = _refusal(plan, current, evaluation, skipped)
+    location, uploaded = str(saved), None
     if plan.s3_output:
-        from entrypoint.storage import StorageError, publish_model
-
-        try:
-            location = publish_model(saved, plan.output, plan.run_id)
-        except StorageError as err:
-            raise CliError(f"{err} (the model is kept at {saved})", ExitCode.STORAGE) from None
+        uploaded = _upload(plan, saved, promoted=refusal is None, unread=bool(current and current.unreadable))
+        location = uploaded.uri
+    if current is not None and current.unreadable:
+        raise CliError(
+            f"{current.unreadable}: the new model could not be compared with the current default, so "
+            f"latest.json is unchanged; the model is uploaded to {location} (--promote always publishes "
+            "without comparing)",
+            ExitCode.STORAGE,
+        )
+    if refusal is None:
+        if current is not None and current.problem:
+            reporter.event(
+                "warning",
+                reason="unusable_default",
+                model=current.location,
+                message=f"the current default {current.location} cannot be used ({current.problem}); "
+                "the new model replaces it",
+            )
+        location = _promote(plan, saved, uploaded)
+    else:
+        refusal["message"] += f"; kept at {location}, the default is unchanged"
+        if refusal["reason"] != "never":
+            refusal["message"] += " (--promote always replaces it)"
+        reporter.event("not_promoted", model=location, default=default, **refusal)
     for finished in plan.checkpoint_dir.glob("checkpoint_*.pt"):  # the run is complete: nothing to resume
         finished.unlink()
     reporter.progress(result.metrics, force=True)
@@ -668,7 +766,10 @@ def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
         "global_step": result.global_step,
         "elapsed": round(result.elapsed, 1),
         "metrics": result.metrics,
-        "evaluation": evaluation,
+        "evaluation": figures,
+        "promoted": refusal is None,
+        "default": default,
+        "default_evaluation": evaluation.current if evaluation is not None else None,
     }
     if skipped:
         done["evaluation_skipped"] = skipped
@@ -676,8 +777,191 @@ def _publish(plan: Plan, result, stop: _StopFlag, reporter) -> int:
     return int(ExitCode.OK)
 
 
+@dataclass
+class _Default:
+    """The current default model a new one is compared with."""
+
+    location: str  # its path, or its S3 URI
+    policy: object = None  # the network, when it could be loaded
+    problem: str | None = None  # why it cannot be used: a corrupt or incompatible model, replaced by the new one
+    unreadable: str | None = None  # why S3 could not be read (endpoint, credentials): nothing to compare with
+
+
+def _default_location(plan: Plan) -> str:
+    """Where the default model is: the local file, or the latest.json under the S3 prefix."""
+    if plan.s3_output:
+        from entrypoint.storage import pointer_uri
+
+        return pointer_uri(plan.output)
+    return str(plan.default_model)
+
+
+def _current_default(plan: Plan) -> _Default | None:
+    """The model the new one must not be worse than; None when there is none yet (the first model).
+
+    A default that cannot be used (corrupt, truncated, from an incompatible version: anything
+    `load_model` refuses, or a latest.json that names nothing valid) is returned with its problem:
+    the new model replaces it. An S3 store that cannot be read at all (endpoint, credentials,
+    permissions) is returned as unreadable: the new model cannot be compared, latest.json is left
+    alone and the run ends with exit 4 once the model is uploaded.
+    """
+    from rl.model import ModelError, load_model
+
+    if plan.s3_output:
+        from entrypoint import home
+        from entrypoint.storage import StorageError, UnusableModelError, current_model, pointer_uri
+
+        try:
+            found = current_model(plan.output, home.cluster_code_home())
+        except UnusableModelError as err:
+            return _Default(pointer_uri(plan.output), problem=str(err))
+        except StorageError as err:
+            return _Default(pointer_uri(plan.output), unreadable=str(err))
+        if found is None:
+            return None
+        path, location = found
+    else:
+        path = location = plan.default_model
+        if not path.exists() and not path.is_symlink():
+            return None
+    try:
+        policy, _ = load_model(path)
+    except ModelError as err:
+        return _Default(str(location), problem=str(err).removeprefix(f"{path}: "))
+    return _Default(str(location), policy=policy)
+
+
+def _refusal(plan: Plan, current: _Default | None, evaluation, skipped: str | None) -> dict | None:
+    """None when the new model becomes the default; otherwise the `not_promoted` event's fields."""
+    from rl.promotion import compare
+
+    promote = plan.opts.promote
+    if promote == Promote.never.value:
+        return {"reason": "never", "message": "not promoted (--promote never)"}
+    if promote == Promote.always.value or current is None or current.problem:
+        return None
+    if current.unreadable:
+        return {"reason": "unreadable", "message": f"not promoted: {current.unreadable}"}
+    if evaluation is None:
+        return {
+            "reason": "not_evaluated",
+            "message": f"not promoted: the evaluation was {skipped}, so the new model was not compared "
+            "with the current default",
+        }
+    new, old = evaluation.model, evaluation.current
+    comparison = compare(new, old, evaluation.episodes)
+    if comparison.not_worse:
+        return None
+    return {
+        "reason": "worse",
+        "worse_in": comparison.worse_in,
+        "episodes": evaluation.episodes,
+        "new": {k: new[k] for k in ("resolution_rate", "diagnosis_f1")},
+        "current": {k: old[k] for k in ("resolution_rate", "diagnosis_f1")},
+        "tolerance": {
+            "resolution_rate": round(comparison.resolution_tolerance, 4),
+            "diagnosis_f1": comparison.f1_tolerance,
+        },
+        "message": f"not promoted: the new model resolves {new['resolution_rate']:.1%} of "
+        f"{evaluation.episodes} unseen clusters (diagnosis F1 {_f1(new)}), the current default "
+        f"{old['resolution_rate']:.1%} of the same (F1 {_f1(old)})",
+    }
+
+
+def _f1(result: dict) -> str:
+    return "-" if result.get("diagnosis_f1") is None else f"{result['diagnosis_f1']:.3f}"
+
+
+def _too_short(figures: dict, global_step: int) -> dict:
+    """The `warning` event of a run whose model resolves less than the floor (half the expert's)."""
+    from rl.promotion import FLOOR_SHARE_OF_EXPERT, resolution_floor
+
+    expert = figures["expert"]["resolution_rate"]
+    floor = resolution_floor(figures["expert"])
+    head = (
+        f"the model resolves {figures['resolution_rate']:.1%} of {figures['episodes']} unseen clusters greedily, "
+        f"below the floor of {floor:.1%} ({FLOOR_SHARE_OF_EXPERT:.0%} of the {expert:.1%} the expert runbook "
+        "resolves on the same clusters)"
+    )
+    if global_step < EXPERT_PASSING_STEPS:
+        advice = (
+            f"{global_step:,} steps are too few to learn; {EXPERT_PASSING_STEPS / 1e6:.1f} M steps pass the expert "
+            f"(`{prog()} train` with no flags, or --total-steps {EXPERT_PASSING_STEPS})"
+        )
+    else:
+        advice = (
+            f"{global_step:,} steps pass the expert with the default settings ({EXPERT_PASSING_STEPS / 1e6:.1f} M "
+            "do): check this run's training settings (config.json, the job spec's training)"
+        )
+    return {
+        "reason": "too_short",
+        "message": f"{head}: {advice}",
+        "resolution_rate": figures["resolution_rate"],
+        "floor": round(floor, 4),
+        "expert_resolution_rate": expert,
+        "global_step": global_step,
+        "competent_steps": EXPERT_PASSING_STEPS,
+    }
+
+
+def _upload(plan: Plan, saved: Path, promoted: bool, unread: bool = False):
+    """Upload the run's model under its S3 run prefix. One that is not promoted goes one level down
+    when latest.json names <run-id>/cluster_agent.pt itself (a run name that comes back, as a nightly
+    job's does), or when that cannot be read (`unread`: it could not be a moment ago): the default's
+    object is never replaced under it."""
+    from entrypoint.storage import NOT_PROMOTED_DIR, StorageError, latest_key, model_key, upload_model
+
+    folder = None
+    if not promoted:
+        try:
+            taken = unread or latest_key(plan.output) == model_key(plan.output, plan.run_id)
+        except StorageError:
+            taken = True
+        folder = NOT_PROMOTED_DIR if taken else None
+    try:
+        return upload_model(saved, plan.output, plan.run_id, folder)
+    except StorageError as err:
+        raise CliError(f"{err} (the model is kept at {saved})", ExitCode.STORAGE) from None
+
+
+def _promote(plan: Plan, saved: Path, uploaded) -> str:
+    """Make the run's model the default: latest.json names it, or it replaces <output>/cluster_agent.pt."""
+    if plan.s3_output:
+        from entrypoint.storage import StorageError, point_latest
+
+        try:
+            point_latest(plan.output, uploaded)
+        except StorageError as err:
+            raise CliError(
+                f"{err} (the model is uploaded to {uploaded.uri}; latest.json still names the previous model)",
+                ExitCode.STORAGE,
+            ) from None
+        return uploaded.uri
+    from rl.files import atomic_write
+
+    try:
+        atomic_write(plan.default_model, saved.read_bytes())
+    except OSError as err:
+        raise CliError(
+            f"cannot write the model to {plan.default_model}: {(err.strerror or str(err)).lower()}; it is kept at "
+            f"{saved}; the previous model there is unchanged",
+            ExitCode.STORAGE,
+        ) from None
+    _remove_run_copy(saved)
+    return str(plan.default_model)
+
+
+def _remove_run_copy(path: Path) -> None:
+    """The run's file and its directory, once empty: a promoted model lives at the default path only."""
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+    except OSError:
+        pass  # the directory holds something else (or is gone): leave it
+
+
 def _save(plan: Plan, policy, metadata: dict) -> Path:
-    """Write the model file; when that fails, keep it under the home and say where, then exit 4."""
+    """Write the run's model file; when that fails, keep it under the home and say where, then exit 4."""
     from entrypoint import home
     from rl.model import save_model
 
@@ -685,6 +969,10 @@ def _save(plan: Plan, policy, metadata: dict) -> Path:
         return save_model(plan.local_model, policy, metadata)
     except OSError as err:
         problem = f"cannot write the model to {plan.local_model}: {(err.strerror or str(err)).lower()}"
+    try:
+        plan.local_model.parent.rmdir()  # the run's directory, if this write created it and nothing else is there
+    except OSError:
+        pass
     fallback = home.models_dir() / plan.run_id / MODEL_FILE
     kept = "it could not be saved anywhere else either"
     if fallback != plan.local_model:
@@ -692,16 +980,21 @@ def _save(plan: Plan, policy, metadata: dict) -> Path:
             kept = f"it is kept at {save_model(fallback, policy, metadata)}"
         except OSError:
             pass
-    raise CliError(f"{problem}; {kept}; the previous model there is unchanged", ExitCode.STORAGE)
+    raise CliError(f"{problem}; {kept}; the default model is unchanged", ExitCode.STORAGE)
 
 
-def _evaluate(policy, config) -> dict:
-    """A quick greedy check on seeds training never used, for the log and the model file."""
-    from rl.evaluate import evaluate_policy
+def _evaluate(policy, current: _Default | None, config):
+    """The new model, the expert runbook and the current default, greedy, on the same unseen clusters."""
     from rl.model import ModelPolicy
+    from rl.promotion import evaluate_together
 
-    result = evaluate_policy(ModelPolicy(policy), EVALUATION_EPISODES, 2_000_000_000 + config.seed, config.scenario)
-    return {k: v for k, v in result.to_dict().items() if k != "policy"} | {"episodes": EVALUATION_EPISODES}
+    return evaluate_together(
+        ModelPolicy(policy),
+        ModelPolicy(current.policy) if current is not None and current.policy is not None else None,
+        EVALUATION_EPISODES,
+        EVALUATION_SEED + config.seed,
+        config.scenario,
+    )
 
 
 def _scenario_from_cluster(opts: TrainOptions, scenario, reporter):
@@ -711,7 +1004,9 @@ def _scenario_from_cluster(opts: TrainOptions, scenario, reporter):
 
     timeout = {"request_timeout": opts.api_timeout} if opts.api_timeout is not None else {}
     try:
-        backend = KubeBackend(context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig, **timeout)
+        backend = KubeBackend(
+            context=opts.context, namespaces=opts.namespaces, kubeconfig=opts.kubeconfig, warn=warn, **timeout
+        )
     except KubeError as err:
         raise CliError(str(err), ExitCode.CLUSTER) from None
     try:

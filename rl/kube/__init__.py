@@ -7,6 +7,7 @@ from rl.kube.backend import ClusterObservation, KubeBackend
 from rl.kube.errors import (
     KubeAuthError,
     KubeConfigError,
+    KubeDeadlineError,
     KubeError,
     KubePermissionError,
     KubeRequestError,
@@ -18,6 +19,7 @@ __all__ = [
     "KubeAuthError",
     "KubeBackend",
     "KubeConfigError",
+    "KubeDeadlineError",
     "KubeError",
     "KubePermissionError",
     "KubeRequestError",

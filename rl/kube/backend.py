@@ -19,20 +19,29 @@ analyzer's findings) to the observation's findings, until the next CHECK_LOGS or
 
 import gc
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rl.actions import REMEDIATION_ACTIONS, ClusterAction, validate_action
 from rl.findings import Finding
 from rl.kube import targets
-from rl.kube.connection import KubeApi, load_configuration
+from rl.kube.connection import ANSWER_DEADLINE_TIMEOUTS, KubeApi, load_configuration
 from rl.kube.diagnostics import run_diagnostic
-from rl.kube.errors import KubePermissionError, KubeRequestError
+from rl.kube.errors import KubeDeadlineError, KubePermissionError, KubeRequestError
 from rl.kube.health import Snapshot, summarize
 from rl.kube.observe import Reading, read_cluster
 from rl.kube.policy import WritePolicy
 from rl.kube.remediation import run_remediation
 from rl.state import ClusterState
+
+# Diagnostic actions that make reads of their own (the others answer from the observation), and what they read.
+OWN_READS = {
+    ClusterAction.CHECK_LOGS: "pods/log",
+    ClusterAction.DESCRIBE_UNHEALTHY: "pods",
+    ClusterAction.TOP_PODS: "pods.metrics.k8s.io",
+}
 
 
 @dataclass
@@ -41,6 +50,7 @@ class ClusterObservation:
     findings: list[Finding] = field(default_factory=list)  # the analyzers' findings, one problem each
     degraded: list[str] = field(default_factory=list)  # what could not be read (after retries), and the effect
     node_usage: tuple[float, float] | None = None  # the nodes' CPU and memory use, %; None: no metrics
+    unknown: list[str] = field(default_factory=list)  # the entries of `degraded` that do not block resolution
 
 
 class KubeBackend:
@@ -49,7 +59,11 @@ class KubeBackend:
     `namespaces=None` observes every namespace. Remediations are server-side dry runs unless
     `allow_writes` is set and the object's namespace is in `write_namespaces` (see `WritePolicy`).
     Raises `KubeConfigError` for a bad kubeconfig or context and `KubeUnreachableError` when the
-    API server cannot be reached (checked here, with `retries`).
+    API server cannot be reached (checked here, with `retries`) or its certificate is not trusted.
+    `warn` is told, once each, what is unsafe about the connection (insecure-skip-tls-verify, a
+    token over plain http:// off loopback); by default as a Python warning. `deadline` is a
+    `time.monotonic()` instant: past it no request is made (KubeDeadlineError), and an observation
+    under way ends with what it read, the rest named in `degraded`.
     """
 
     def __init__(
@@ -66,6 +80,8 @@ class KubeBackend:
         page_size: int = 500,
         event_window_seconds: float = 900.0,
         wait_seconds: float = 5.0,
+        warn: Callable[[str], None] | None = None,
+        deadline: float | None = None,
     ):
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be positive, got {request_timeout}")
@@ -75,8 +91,15 @@ class KubeBackend:
         self.policy = WritePolicy(allow_writes, write_namespaces, self.namespaces)
         self.event_window = timedelta(seconds=event_window_seconds)
         self.wait_seconds = wait_seconds
-        configuration = load_configuration(kubeconfig, context)
-        self.api = KubeApi(configuration, request_timeout, retries, backoff_seconds, page_size)
+        answer_deadline = request_timeout * ANSWER_DEADLINE_TIMEOUTS
+        if deadline is not None:
+            if time.monotonic() >= deadline:
+                raise KubeDeadlineError("the deadline passed before the cluster was contacted")
+            answer_deadline = min(answer_deadline, deadline - time.monotonic())
+        configuration = load_configuration(kubeconfig, context, answer_deadline)
+        self.api = KubeApi(configuration, request_timeout, retries, backoff_seconds, page_size, deadline)
+        for warning in self.api.warnings:  # before the first request, which may be what fails
+            (warn or _warn)(warning)
         self.server_version = self.api.server_version()
         self._reading: Reading | None = None
         self._snapshot: Snapshot | None = None
@@ -90,6 +113,7 @@ class KubeBackend:
         self.log_findings: list[Finding] = []  # what the last CHECK_LOGS on this observation found
         self.last_observe_seconds = 0.0
         self.last_observe_pages = 0
+        self.failed_reads: list[str] = []  # reads of diagnostic actions that failed in this run, once each
 
     @property
     def reading(self) -> Reading | None:
@@ -116,7 +140,11 @@ class KubeBackend:
         self._reuse = False
         reading = self._reading
         return ClusterObservation(
-            reading.state, list(reading.findings) + self.log_findings, list(reading.degraded), reading.node_usage
+            reading.state,
+            list(reading.findings) + self.log_findings,
+            list(reading.degraded) + self.failed_reads,
+            reading.node_usage,
+            list(reading.unknown) + self.failed_reads,
         )
 
     def look_again(self) -> None:
@@ -148,17 +176,30 @@ class KubeBackend:
                 self.namespaces or [None],
                 self._reading,
                 self._snapshot,
-                self.wait_seconds if self.changed_cluster else 0.0,  # dry runs changed nothing to wait for
+                # dry runs changed nothing to wait for; a wait never outlasts the deadline
+                min(self.wait_seconds, self.api.remaining()) if self.changed_cluster else 0.0,
                 found,
             )
             if found is not None and (result["success"] or not result["data"].get("failed")):
                 self.log_findings = found
-            return result
         except KubePermissionError as err:
             forbidden = {"verb": err.verb, "resource": err.resource, "namespace": err.namespace}
-            return {"success": False, "message": str(err), "data": {"forbidden": forbidden, "failed": True}}
+            result = {"success": False, "message": str(err), "data": {"forbidden": forbidden, "failed": True}}
         except KubeRequestError as err:
-            return {"success": False, "message": str(err), "data": {"status": err.status, "failed": True}}
+            result = {"success": False, "message": str(err), "data": {"status": err.status, "failed": True}}
+        if action in OWN_READS:
+            self._note_failed_read(action, result)
+        return result
+
+    def _note_failed_read(self, action: ClusterAction, result: dict) -> None:
+        """A diagnostic read that failed (a 403 on pods/log, no metrics-server for TOP_PODS) goes
+        into `degraded` for the rest of the run, once, as evidence that could not be shown."""
+        data = result.get("data") or {}
+        if not (data.get("failed") or data.get("available") is False):
+            return
+        note = f"{OWN_READS[action]} unreadable ({result['message']}): {action.name} could not show it"
+        if note not in self.failed_reads:
+            self.failed_reads.append(note)
 
     def _result_of(self, action: ClusterAction, result: dict) -> str:
         """What became of an action, in the simulator's terms (see the module docstring)."""
@@ -231,3 +272,7 @@ class KubeBackend:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)

@@ -9,7 +9,11 @@ the JSON object a request expects, raise KubeResponseError naming the server and
 Every answer is read whole within `ANSWER_DEADLINE_TIMEOUTS` request timeouts and up to a size
 limit, so a server that trickles bytes or sends without end cannot hold a command either.
 Kubeconfig files are parsed by `rl.safe_yaml` (bounded size, depth and aliases), not by PyYAML
-directly. Responses are read as
+directly; the files they name and their exec plugins are read and run within limits and a deadline
+(`rl.kube.credentials`). A certificate the client does not trust, or a failed TLS handshake, is
+KubeUnreachableError at once, not retried; `connection_warnings` names what is unsafe about the
+connection (insecure-skip-tls-verify, a token over plain http:// off loopback), to be said once,
+and urllib3's warning on every unverified request is silenced. Responses are read as
 raw JSON: turning 5,000 pods into client model objects would cost seconds and hundreds of
 megabytes, and the backend only needs a few fields of each. Requests name their API path
 (`resource_path`) and go through the client's `ApiClient` (its authentication, TLS and proxy
@@ -17,13 +21,16 @@ settings) without the generated typed APIs, whose model classes take half a seco
 """
 
 import copy
+import ipaddress
 import json
 import os
+import ssl
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 from kubernetes import client, config
@@ -31,9 +38,11 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
+from rl.kube.credentials import check_token, redact, secure_credentials
 from rl.kube.errors import (
     KubeAuthError,
     KubeConfigError,
+    KubeDeadlineError,
     KubeError,
     KubePermissionError,
     KubeRequestError,
@@ -88,9 +97,13 @@ def resource_path(
     return "/" + "/".join(parts)
 
 
-def load_configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
+def load_configuration(
+    kubeconfig: str | None, context: str | None, deadline_s: float = DEFAULT_TIMEOUT_S * ANSWER_DEADLINE_TIMEOUTS
+) -> client.Configuration:
     """Build a client configuration: the kubeconfig (argument, then $KUBECONFIG, then
-    ~/.kube/config), or the in-cluster service account when running as a pod without one."""
+    ~/.kube/config), or the in-cluster service account when running as a pod without one.
+    The files the kubeconfig names and its exec plugin are read and run within `deadline_s`
+    (`rl.kube.credentials`)."""
     path = kubeconfig or os.environ.get("KUBECONFIG") or None
     if path is None and os.path.exists(os.path.expanduser(DEFAULT_KUBECONFIG)):
         path = DEFAULT_KUBECONFIG
@@ -114,6 +127,7 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> client.Co
             raise KubeConfigError(f"kubeconfig {part} does not exist")
         if part and not os.path.isfile(expanded):
             raise KubeConfigError(f"kubeconfig {part} is not a regular file")
+    loader = None
     try:
         loader = _kube_config_loader(path)
         names = [c["name"] for c in loader.list_contexts() or [] if isinstance(c, dict) and "name" in c]
@@ -122,13 +136,16 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> client.Co
             raise KubeConfigError(f"context {context!r} not found in kubeconfig {path} (contexts: {known})")
         if context is not None:
             loader.set_active_context(context)
+        secure_credentials(loader, path, deadline_s)
         loader.load_and_set(configuration)
-    except KubeConfigError:
-        raise
+        check_token(configuration, path)
+    except KubeConfigError as err:
+        raise KubeConfigError(redact(str(err), loader)) from None
     except (ConfigException, ValueError, TypeError, KeyError, OSError, AttributeError) as err:
-        raise KubeConfigError(f"kubeconfig {path} unusable: {_one_line(err)}") from None
+        raise KubeConfigError(redact(f"kubeconfig {path} unusable: {_one_line(err)}", loader)) from None
     except Exception as err:  # noqa: BLE001 - anything else a malformed file provokes in the client
-        raise KubeConfigError(f"kubeconfig {path} unusable: {type(err).__name__}: {_one_line(err)}") from None
+        message = f"kubeconfig {path} unusable: {type(err).__name__}: {_one_line(err)}"
+        raise KubeConfigError(redact(message, loader)) from None
     if not configuration.host:
         raise KubeConfigError(f"kubeconfig {path}: the context's cluster has no server address")
     return configuration
@@ -166,6 +183,14 @@ class _SafeKubeConfigMerger(kube_config.KubeConfigMerger):
         if "current-context" in config:
             self.config_merged.value["current-context"] = config["current-context"]
         self.config_files[path] = config
+
+    def _merge(self, item, add_cfg, path):
+        # The client names each entry by its whole content (a user's token included), and error
+        # messages quote that name: ours says which file and which entry, nothing of its values.
+        for new_item in add_cfg:
+            if not any(exists["name"] == new_item["name"] for exists in self.config_merged.value[item]):
+                name = f"{path}/{item}[name={new_item['name']}]"
+                self.config_merged.value[item].append(kube_config.ConfigNode(name, new_item, path))
 
 
 def _kube_config_loader(path: str) -> "kube_config.KubeConfigLoader":
@@ -220,15 +245,22 @@ class KubeApi:
         retries: int = 3,
         backoff_seconds: float = 0.2,
         page_size: int = 500,
+        deadline: float | None = None,
     ):
+        """`deadline`: a `time.monotonic()` instant after which no request is made or waited for
+        (KubeDeadlineError); None: no overall deadline."""
         # Our own loop does the retrying; urllib3 must not retry behind its back.
         configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0)
+        self.warnings = connection_warnings(configuration)
+        if not configuration.verify_ssl:  # said once in `warnings`, not by urllib3 on every request
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self.api_client = client.ApiClient(configuration)
         self.host = configuration.host
         self.request_timeout = request_timeout
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.page_size = page_size
+        self.deadline = deadline
         self.pages_read = 0
         self._answered = False  # has the server answered anything yet?
         self._hung_requests = 0  # requests in a row that timed out on every attempt
@@ -277,7 +309,8 @@ class KubeApi:
         timeouts = 0
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0))
+                time.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), 5.0, self.remaining()))
+            self._check_deadline(request)
             try:
                 answer = self._exchange(request, method, path, query, body, limit)
                 self._answered, self._hung_requests = True, 0
@@ -297,6 +330,10 @@ class KubeApi:
                 if status not in retry_statuses:
                     raise KubeRequestError(f"{_describe(request)}: {last_problem}", status) from None
             except urllib3.exceptions.HTTPError as err:
+                tls = _tls_failure(err)
+                if tls is not None:  # a certificate or handshake problem: trying again changes nothing
+                    self._answered, self._hung_requests = True, 0
+                    raise KubeUnreachableError(f"API server {self.host}: {tls}") from None
                 if _is_timeout(err):
                     timeouts += 1
                     last_problem = "timed out"
@@ -334,7 +371,9 @@ class KubeApi:
         deadline = self.request_timeout * ANSWER_DEADLINE_TIMEOUTS
         worker = threading.Thread(target=exchange, name="kube-request", daemon=True)
         worker.start()
-        worker.join(deadline)
+        worker.join(min(deadline, self.remaining()))
+        if not outcome and self.remaining() <= 0:
+            self._check_deadline(request)
         if not outcome:
             raise KubeUnreachableError(
                 f"API server {self.host} is not answering in time: {_describe(request)} was not answered "
@@ -348,6 +387,14 @@ class KubeApi:
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]
+
+    def remaining(self) -> float:
+        """Seconds left before the overall deadline (infinity without one)."""
+        return float("inf") if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def _check_deadline(self, request: Request) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise KubeDeadlineError(f"the deadline passed before {_describe(request)} was answered")
 
     def _gave_up_waiting(self, request: Request, attempts: int) -> None:
         """A request timed out on every attempt. One slow list is degraded (KubeRequestError from
@@ -433,6 +480,48 @@ class KubeApi:
         data = self.call_json(Request("get", "version"), "GET", "/version")
         version = data.get("gitVersion", "unknown")
         return version if isinstance(version, str) else "unknown"
+
+
+def connection_warnings(configuration: client.Configuration) -> list[str]:
+    """What is unsafe about how the requests will be sent, one line each, for the user to read once."""
+    host = configuration.host or ""
+    found = []
+    if host.startswith("https") and not configuration.verify_ssl:
+        found.append(
+            f"insecure-skip-tls-verify is set for {host}: its certificate is not checked, so anyone on the "
+            "way can pose as the API server; name its CA in certificate-authority instead"
+        )
+    credential = (configuration.api_key or {}).get("BearerToken")
+    if host.startswith("http://") and credential and not _is_loopback(host):
+        found.append(
+            f"the kubeconfig's token is sent over plain http:// to {host}: anyone on the way can read it; use https"
+        )
+    return found
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _tls_failure(err: Exception) -> str | None:
+    """What went wrong with TLS, in a few words, or None when the failure is not about TLS."""
+    reason = getattr(err, "reason", None) or err
+    if not isinstance(reason, urllib3.exceptions.SSLError) and not isinstance(err, urllib3.exceptions.SSLError):
+        return None
+    cause = reason.args[0] if reason.args else reason
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        detail = cause.verify_message or "certificate verify failed"
+        return (
+            f"its TLS certificate is not trusted ({detail}); name the CA that signed it in the kubeconfig's "
+            "certificate-authority (not retried)"
+        )
+    return f"the TLS handshake failed ({_one_line(getattr(cause, 'reason', None) or cause)}; not retried)"
 
 
 def _query_value(value) -> str:

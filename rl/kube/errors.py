@@ -34,6 +34,10 @@ class KubePermissionError(KubeError):
         super().__init__(message)
 
 
+class KubeDeadlineError(KubeError):
+    """The overall deadline of the command passed (diagnose's --deadline): no request is made after it."""
+
+
 class KubeRequestError(KubeError):
     """A request failed after the bounded retries (5xx, timeout, or an unexpected status)."""
 

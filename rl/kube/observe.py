@@ -4,7 +4,8 @@
 (`rl.kube.analyzers`), and derives `ClusterState` (counts and flags) from the findings, so the
 agent's observation, the env's terminal condition and the report agree. A list that fails after the
 retries is named in `degraded` and the analyzers that need it are skipped: nothing unreadable is
-ever reported as healthy. A 403 on a core list (nodes, pods, deployments, events, PVCs, quotas,
+ever reported as healthy. Node metrics are the exception that leaves only numbers unknown: their
+absence (no metrics-server) is in `degraded` and in `unknown`, which does not block resolution. A 403 on a core list (nodes, pods, deployments, events, PVCs, quotas,
 node metrics) raises `KubePermissionError`: an observation without them is not an observation;
 on the other lists it degrades the observation.
 """
@@ -19,7 +20,7 @@ from rl.kube.analyzers.daemonset import image_pull_secrets
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.ingress import referenced_secrets
 from rl.kube.connection import KubeApi, Request, resource_path
-from rl.kube.errors import KubePermissionError, KubeRequestError
+from rl.kube.errors import KubeDeadlineError, KubePermissionError, KubeRequestError
 from rl.kube.inventory import Inventory, event_time, name_of, namespace_of, quantity, trim_pod
 from rl.state import ClusterState
 
@@ -59,7 +60,8 @@ LISTS = (
     ListSpec("poddisruptionbudgets", "policy"),
     ListSpec("resourcequotas", core=True),
 )
-HAS_FALLBACK = {"endpointslices": "endpoints"}  # a list not served, and the one read in its place
+HAS_FALLBACK = {"endpointslices": "endpoints"}
+DEADLINE_DEGRADED = "not read before the deadline passed"  # how `degraded` names what the deadline cut  # a list not served, and the one read in its place
 
 
 # How a pod is counted in ClusterState, from its findings (the first that applies, in this order).
@@ -97,10 +99,32 @@ class Reading:
     inventory: Inventory
     pod_buckets: dict[tuple[str, str], str] = field(default_factory=dict)  # (ns, name) -> running/pending/...
     node_usage: tuple[float, float] | None = None  # the nodes' CPU and memory use, %; None: no metrics
+    unknown: list[str] = field(default_factory=list)  # entries of `degraded` that hide no finding: numbers only
 
 
 def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, event_window: timedelta) -> Reading:
-    inventory, degraded = Inventory(now, event_window), []
+    """One observation. When the API's overall deadline passes, reading stops there: what was read
+    is analyzed, and every source not read is named in `degraded` (its analyzers skipped)."""
+    inventory, degraded, unknown = Inventory(now, event_window), [], []
+    try:
+        usage = _read_all(api, namespaces, inventory, degraded, unknown)
+    except KubeDeadlineError:
+        usage = None
+        unread = [
+            s.resource for s in LISTS if s.resource not in inventory.lists and s.resource not in inventory.unreadable
+        ]
+        for resource in unread:
+            inventory.unreadable[resource] = "not read: the deadline passed"
+        degraded.append(f"{DEADLINE_DEGRADED}: {', '.join(unread) or 'CoreDNS, secrets, node metrics'}")
+    analysis = analyze(inventory)
+    degraded.extend(analysis.skipped)
+    state, buckets = state_from_findings(inventory, analysis.findings)
+    if usage is not None:
+        state.cpu_usage_percent, state.memory_usage_percent = usage
+    return Reading(state, analysis.findings, degraded, inventory, buckets, usage, unknown)
+
+
+def _read_all(api: KubeApi, namespaces, inventory: Inventory, degraded: list[str], unknown: list[str]):
     scope = namespaces or [None]
     for spec in LISTS:
         try:
@@ -118,13 +142,10 @@ def read_cluster(api: KubeApi, namespaces: list[str] | None, now: datetime, even
             degraded.append(f"{spec.resource} unreadable ({err}): what needs it is not analyzed")
     _read_dns_pods(api, namespaces, inventory, degraded)
     _read_referenced_secrets(api, inventory, degraded)
+    metrics_notes = len(degraded)
     usage = _read_node_metrics(api, inventory, degraded)
-    analysis = analyze(inventory)
-    degraded.extend(analysis.skipped)
-    state, buckets = state_from_findings(inventory, analysis.findings)
-    if usage is not None:
-        state.cpu_usage_percent, state.memory_usage_percent = usage
-    return Reading(state, analysis.findings, degraded, inventory, buckets, usage)
+    unknown.extend(degraded[metrics_notes:])  # usage unknown: reported, not a reason to call the cluster unhealthy
+    return usage
 
 
 def _read_list(api: KubeApi, spec: ListSpec, scope) -> list[dict]:

@@ -32,6 +32,7 @@ class Reading:
     inputs: np.ndarray
     findings: list = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # entries of `degraded` that do not block resolution
 
 
 class SimBackend:

@@ -55,19 +55,64 @@ def _shift_times(value, shift: timedelta):
     return value
 
 
-def write_kubeconfig(path: Path, server_url: str, token: str = "test-token", context: str = "fake") -> Path:
-    """A real kubeconfig file (the shape `kubectl config view --raw` prints) for the fake server."""
+def write_kubeconfig(
+    path: Path,
+    server_url: str,
+    token: str = "test-token",
+    context: str = "fake",
+    user: dict | None = None,
+    cluster: dict | None = None,
+) -> Path:
+    """A real kubeconfig file (the shape `kubectl config view --raw` prints) for the fake server.
+    `user` replaces the user entry's `{"token": token}` (tokenFile, exec, client certificates);
+    `cluster` adds fields to the cluster entry (certificate-authority, insecure-skip-tls-verify)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "fake-cluster", "cluster": {"server": server_url}}],
-        "users": [{"name": "cluster-rl", "user": {"token": token}}],
+        "clusters": [{"name": "fake-cluster", "cluster": {"server": server_url, **(cluster or {})}}],
+        "users": [{"name": "cluster-rl", "user": user if user is not None else {"token": token}}],
         "contexts": [{"name": context, "context": {"cluster": "fake-cluster", "user": "cluster-rl"}}],
         "current-context": context,
         "preferences": {},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def write_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost and its key, as PEM files; the
+    certificate is also the CA a kubeconfig's certificate-authority names to trust it."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-apiserver")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
 
 
 def synthetic_cluster(pods: int = 5000, nodes: int = 50, now: datetime | None = None) -> list[dict]:

@@ -5,6 +5,7 @@ See README.md in this folder for what it serves and what it does not model.
 
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ class Route:
 class FakeKubeServer:
     """Start with `start()` (random port on 127.0.0.1); `url` is what a kubeconfig points at."""
 
-    def __init__(self, token: str | None = "test-token", metrics_available: bool = True):
+    def __init__(
+        self, token: str | None = "test-token", metrics_available: bool = True, tls: tuple[str, str] | None = None
+    ):
+        self.tls = tls  # (certificate file, key file): serve HTTPS with them
+        self.connections_accepted = 0  # TCP connections, TLS handshakes that failed included
         self.store = Store()
         self.token = token
         self.metrics_available = metrics_available
@@ -78,7 +83,12 @@ class FakeKubeServer:
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "FakeKubeServer":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _CountingServer(("127.0.0.1", 0), handler)
+        self._httpd.fake = self
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
@@ -86,7 +96,7 @@ class FakeKubeServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
         """Stop accepting and cut every open connection, as a server that goes away does."""
@@ -164,6 +174,18 @@ def _parse_route(path: str) -> Route | None:
     if (group, version, plural) not in RESOURCES:
         return None
     return Route(group, version, plural, namespace, name, sub)
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """Counts accepted connections; with TLS the handshake happens in accept(), and one that fails
+    (a client that does not trust the certificate) ends there, quietly."""
+
+    fake: FakeKubeServer
+
+    def get_request(self):
+        with self.fake._lock:
+            self.fake.connections_accepted += 1
+        return super().get_request()
 
 
 class _Handler(BaseHTTPRequestHandler):
