@@ -1,6 +1,7 @@
 """`cluster-rl diagnose`: let an agent look at a cluster, act, and report what it found."""
 
 import json
+import time
 from dataclasses import dataclass, field, replace
 from typing import Annotated
 
@@ -198,7 +199,6 @@ def options_from_job(job) -> DiagnoseOptions:
 
 
 def execute_diagnosis(opts: DiagnoseOptions) -> int:
-    import time
 
     from entrypoint import storage
     from entrypoint.output_file import check_output_path
@@ -338,7 +338,6 @@ def _choose(agent, batch, unavailable: set[int]):
 
 
 def _episode(env, agent, opts: DiagnoseOptions, model_ref, deadline: float) -> dict:
-    import time
 
     import numpy as np
 

@@ -114,9 +114,7 @@ class AgentView:
         found = self.found[_INPUT_POSITIONS]
         for k in np.flatnonzero(found > 0):
             row[FINDINGS_AT + k] = encode_count(found[k])
-        write_history(
-            row, self.last_action, self.last_result, self.fresh, self.taken, self.writes_allowed, self.steps
-        )
+        write_history(row, self.last_action, self.last_result, self.fresh, self.taken, self.writes_allowed, self.steps)
         return row
 
 
