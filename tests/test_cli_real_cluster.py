@@ -137,7 +137,7 @@ def test_no_metrics_server_is_unknown_not_a_blocker_and_a_forbidden_log_read_is_
     assert text.returncode == 0 and "No problem found" in text.stdout and "Unknown (does not keep" in text.stdout
 
     with FakeKubeServer() as server:
-        load_into(server, "healthy", "failures/crashloop.yaml")
+        load_into(server, "healthy", "failures/readiness.yaml")  # the runbook reads logs to explain it
         server.forbid("get", "pods/log")
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
         result = run_cli(
