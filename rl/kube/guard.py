@@ -62,11 +62,10 @@ def withheld(
             if action == A.DRAIN_NODE:
                 blockers = drain_blockers(inventory, node.name, policy.may_target)
                 if blockers:
-                    names = ", ".join(f"PodDisruptionBudget {b.object_name}" for b in blockers)
+                    budgets = "; ".join(f"PodDisruptionBudget {b.object_name} {b.message}" for b in blockers)
                     return Withheld(
-                        f"DRAIN_NODE withheld: {names} would refuse the evictions and leave node {node.name} half "
-                        f"drained ({blockers[0].message}); nothing was sent: free the budget (more healthy replicas "
-                        "elsewhere) or decide with its owner",
+                        f"DRAIN_NODE withheld: node {node.name} BlocksDrain: {budgets}; nothing was sent: free the "
+                        "budget (more healthy replicas elsewhere) or agree the drain with its owner",
                         blockers,
                     )
             objects = [("Node", "", node.name)]
