@@ -306,3 +306,34 @@ def test_diagnose_of_a_healthy_cluster_with_writes_allowed_sends_nothing(cluster
     assert {s["action"] for s in report["steps"]} >= {"SCALE_DOWN_DEPLOYMENT"}
     assert _writes(server) == []
     assert any("the cluster shows nothing wrong" in s["result"] for s in report["steps"])
+
+
+def test_a_scale_is_withheld_when_the_hpas_cannot_be_read(cluster):
+    server, kubeconfig = cluster
+    load_into(server, "failures/crashloop.yaml")
+    server.forbid("list", "horizontalpodautoscalers.autoscaling")
+    kube = _writer(kubeconfig)
+    result = kube.act(A.SCALE_UP_DEPLOYMENT)
+    assert _writes(server) == []
+    assert result["data"]["result"] == "refused"
+    assert "HorizontalPodAutoscalers could not be read" in result["message"]
+
+
+def test_a_job_spec_with_allow_writes_sends_nothing_on_intent(cluster, remedy_model, tmp_path):
+    server, kubeconfig = cluster
+    _maintenance_and_hpa(server)
+    report = tmp_path / "report.json"
+    spec = tmp_path / "diagnose.yaml"
+    spec.write_text(
+        "apiVersion: cluster-code.rl/v1\nkind: DiagnoseJob\nmetadata: {name: intent}\n"
+        f"spec:\n  mode: cluster\n  model: {remedy_model}\n  steps: 12\n  report: {report}\n"
+        f"  cluster: {{kubeconfig: {kubeconfig}, allowWrites: true, writeNamespaces: [shop]}}\n"
+    )
+    result = run_cli("run", str(spec))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    assert data["writes_allowed"] is True
+    writes = [(r["method"], r["path"]) for r in _writes(server)]
+    assert writes == [("DELETE", "/api/v1/namespaces/shop/pods/cart-7f9c8d6b5-x2x4q")], writes
+    withheld = {e["action"] for e in data["could_not_act"] if e["why"] == "withheld"}
+    assert {"UNCORDON_NODE", "SCALE_UP_DEPLOYMENT"} <= withheld
