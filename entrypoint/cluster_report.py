@@ -2,7 +2,8 @@
 
 - `findings`: every open finding with its evidence and next steps (keyed on kind and reason);
 - `root_causes`: `[{"finding", "affects": [...]}]`, the findings grouped by shared cause;
-- `could_not_act`: remedies the cluster refused (with the permission needed) or answered as dry runs;
+- `could_not_act`: remedies the cluster refused (with the permission needed), answered as dry runs,
+  or withheld before anything was sent (intent on the target, nothing wrong to fix: `rl.kube.guard`);
 - `provider`, `errors`, `status`, `problems`, `results` at the top level: the same findings in the
   shape `k8sgpt analyze --output json` prints (k8sgpt's `analysis.JsonOutput`), so a tool that
   reads k8sgpt's output reads ours; `k8sgpt` holds the same object, for readers of the earlier
@@ -19,29 +20,17 @@ failures there. None of these names is one of our own report keys, so nothing is
 """
 
 from entrypoint.recommendations import for_finding
-
-# Which of the agent's remedies can act on a finding; every other finding needs a human.
-REMEDIES = {
-    ("Pod", "CrashLoopBackOff"): "RESTART_FAILED_PODS",
-    ("Pod", "OOMKilled"): "RESTART_FAILED_PODS",
-    ("Pod", "RunContainerError"): "RESTART_FAILED_PODS",
-    ("Pod", "ContainerExited"): "RESTART_FAILED_PODS",
-    ("Pod", "Failed"): "RESTART_FAILED_PODS",
-    ("Pod", "Evicted"): "RESTART_FAILED_PODS",
-    ("Deployment", "ReplicasUnavailable"): "SCALE_UP_DEPLOYMENT",
-    ("Node", "NotReady"): "DRAIN_NODE",
-    ("Node", "MemoryPressure"): "DRAIN_NODE",
-    ("Node", "DiskPressure"): "DRAIN_NODE",
-    ("Node", "PIDPressure"): "DRAIN_NODE",
-    ("Node", "Cordoned"): "UNCORDON_NODE",
-}
+from rl.findings import INTENT_KEYS
+from rl.kube.targets import REMEDY_FOR
 
 
 def finding_entry(finding, blocked: dict[str, str] | None = None) -> dict:
     """A report entry; `status` says why the finding is still open: it needs a human, or the remedy
     that could act on it was refused or only a dry run (`blocked`: action name -> why)."""
-    remedy = REMEDIES.get((finding.kind, finding.reason))
-    if remedy is None:
+    remedy = REMEDY_FOR.get((finding.kind, finding.reason))
+    if (finding.kind, finding.reason) in INTENT_KEYS:
+        status = "intent: honoured, left to a human"
+    elif remedy is None:
         status = "open: needs a human"
     elif remedy in (blocked or {}):
         status = f"open: {remedy} {blocked[remedy]}"
@@ -106,6 +95,10 @@ def cluster_sections(env, info, writes_allowed: bool) -> dict:
                     "permission_needed": None,
                 }
             )
+    for (action, target), why in sorted(backend.withheld.items(), key=lambda kv: (kv[0][0].name, kv[0][1])):
+        could_not_act.append(
+            {"action": action.name, "target": target, "why": "withheld", "detail": why, "permission_needed": None}
+        )
     blocked = {action.name: why for (action, _), why in backend.blocked.items()}
     degraded = info.get("degraded", [])
     k8sgpt = k8sgpt_output(findings, degraded)

@@ -72,7 +72,10 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
     ],
     ("Node", "NodeCondition"): ["kubectl describe node {name}"],
     ("Node", "Cordoned"): ["kubectl describe node {name}", "kubectl uncordon {name}"],
-    ("Node", "PlannedMaintenance"): ["kubectl describe node {name} | grep -iE 'maintenance|Taints'"],
+    ("Node", "PlannedMaintenance"): [
+        "kubectl describe node {name} | grep -iE 'maintenance|ticket|window|cordon|Taints'",
+        "# uncordon only once whoever planned it (change ticket, cluster autoscaler, Karpenter) is done",
+    ],
     ("ClusterDNS", "DNSDown"): list(FOR_FAULT[Fault.DNS_FAILURE]),
     ("ClusterDNS", "DNSDegraded"): list(FOR_FAULT[Fault.DNS_FAILURE]),
     ("Deployment", "ReplicasUnavailable"): [
@@ -86,6 +89,18 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
     ("Deployment", "ReplicaFailure"): [
         "kubectl describe deployment {name} -n {namespace}",
         "kubectl describe resourcequota -n {namespace}",
+    ],
+    ("Deployment", "ReplicasOwnedByHPA"): [
+        "kubectl get hpa -n {namespace} -o wide",
+        "# scale through the HPA: change its minReplicas/maxReplicas if the HPA is the problem",
+    ],
+    ("Deployment", "ManagedByArgoCD"): [
+        "kubectl get deployment {name} -n {namespace} -o jsonpath='{{.metadata.labels}}{{.metadata.annotations}}'",
+        "# change the manifest in the Argo CD application's Git source, then let it sync",
+    ],
+    ("Deployment", "ManagedByFlux"): [
+        "kubectl get deployment {name} -n {namespace} -o jsonpath='{{.metadata.labels}}'",
+        "# change the manifest in the Git path the Flux Kustomization or HelmRelease applies",
     ],
     ("ReplicaSet", "FailedCreate"): [
         "kubectl describe replicaset {name} -n {namespace}",
@@ -155,6 +170,10 @@ NEXT_STEPS: dict[tuple[str, str], list[str]] = {
     ],
     ("HorizontalPodAutoscaler", "NoResourceRequests"): ["kubectl describe hpa {name} -n {namespace}"],
     ("PodDisruptionBudget", "DisruptionsNotAllowed"): ["kubectl describe pdb {name} -n {namespace}"],
+    ("PodDisruptionBudget", "BlocksDrain"): [
+        "kubectl describe pdb {name} -n {namespace}",
+        "# drain once the budget allows it: more healthy replicas elsewhere, or agreed with its owner",
+    ],
     ("NetworkPolicy", "SelectsAllPods"): ["kubectl describe networkpolicy {name} -n {namespace}"],
     ("NetworkPolicy", "NoMatchingPods"): [
         "kubectl describe networkpolicy {name} -n {namespace}",

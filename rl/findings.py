@@ -144,6 +144,18 @@ REASONS: dict[str, tuple[str, ...]] = {
     # Warning events about objects that have no finding of their own (any kind, counted as "Event").
     "Event": EVENT_REASONS,
 }
+# Intent a person or a controller set on an object a remedy would write (`rl.kube.intent`): a
+# maintenance cordon, replicas an HPA owns, a GitOps tool's object, a budget a drain would break.
+# Informational (severity INFO), never a fault: a remedy that would go against one is withheld and
+# the report names the next step for a human. Each kind's intent reasons follow its other reasons.
+INTENT_REASONS: dict[str, tuple[str, ...]] = {
+    "Node": ("PlannedMaintenance",),
+    "Deployment": ("ReplicasOwnedByHPA", "ManagedByArgoCD", "ManagedByFlux"),
+    "PodDisruptionBudget": ("BlocksDrain",),
+}
+for _kind, _reasons in INTENT_REASONS.items():
+    REASONS[_kind] += tuple(r for r in _reasons if r not in REASONS[_kind])
+INTENT_KEYS = frozenset((kind, reason) for kind, reasons in INTENT_REASONS.items() for reason in reasons)
 
 # The reads that show each kind's findings; the exceptions below go by (kind, reason).
 _WORKLOADS = (A.GET_DEPLOYMENTS,)

@@ -10,6 +10,7 @@ CART_POD = ("shop", "cart-7f9c8d6b5-x2x4q")
 PODS = ("", "v1", "pods")
 NODES = ("", "v1", "nodes")
 DEPLOYMENTS = ("apps", "v1", "deployments")
+HPAS = ("autoscaling", "v2", "horizontalpodautoscalers")
 
 
 @pytest.fixture
@@ -76,6 +77,7 @@ def test_kube_system_is_never_touched_unless_listed(cluster):
 def test_scale_up_targets_the_deployment_with_most_unavailable_replicas(cluster):
     server, backend = cluster
     load_into(server, "failures/crashloop.yaml")  # cart: 2 of 3 available
+    server.store.delete(HPAS, "shop", "cart")  # with its HPA, the HPA owns its replicas (test_kube_intent.py)
     result = backend().act(A.SCALE_UP_DEPLOYMENT)
     assert result["data"]["target"] == "shop/cart"
     assert result["data"]["changes"][0]["server"] == {"replicas": 4}  # what the dry run would set
@@ -85,11 +87,15 @@ def test_scale_up_targets_the_deployment_with_most_unavailable_replicas(cluster)
     assert server.store.get(DEPLOYMENTS, "shop", "cart")["spec"]["replicas"] == 4
 
 
-def test_scale_down_targets_the_largest_available_deployment_outside_kube_system(cluster):
+def test_scale_down_acts_on_no_finding_so_it_sends_nothing(cluster):
     server, backend = cluster
+    load_into(server, "failures/crashloop.yaml")  # something is wrong, but nothing a scale-down fixes
     result = backend(allow_writes=True, write_namespaces=["shop"]).act(A.SCALE_DOWN_DEPLOYMENT)
-    assert result["data"]["target"] == "shop/cart"
-    assert server.store.get(DEPLOYMENTS, "shop", "cart")["spec"]["replicas"] == 2
+    # the largest fully available deployment without an HPA or GitOps owner (cart has an HPA)
+    assert result["data"]["target"] == "shop/payments" and result["data"]["result"] == "refused"
+    assert result["message"].startswith("SCALE_DOWN_DEPLOYMENT withheld: Deployment shop/payments shows nothing")
+    assert server.requests_for("patch", "deployments/scale") == []
+    assert server.store.get(DEPLOYMENTS, "shop", "payments")["spec"]["replicas"] == 2
 
 
 def test_drain_is_a_dry_run_by_default(cluster):
@@ -110,10 +116,17 @@ def test_drain_is_a_dry_run_by_default(cluster):
     assert server.store.get(PODS, "shop", "cart-7f9c8d6b5-m3n7p") is not None
 
 
-def test_drain_honours_pod_disruption_budgets(cluster):
+def test_a_pod_disruption_budget_refusing_an_eviction_is_reported_naming_it(cluster):
     server, backend = cluster
     load_into(server, "failures/node_pressure.yaml")  # node-b: cart and payments pods, payments PDB allows 0
-    result = backend(allow_writes=True, write_namespaces=["shop"]).act(A.DRAIN_NODE)
+    kube = backend(allow_writes=True, write_namespaces=["shop"])
+    kube.observe()  # the budget allowed a disruption when the cluster was read; it no longer does
+    pdb = server.store.get(("policy", "v1", "poddisruptionbudgets"), "shop", "payments")
+    kube.reading.inventory.get("poddisruptionbudgets", "shop", "payments")["status"] = {
+        **pdb["status"],
+        "disruptionsAllowed": 1,
+    }
+    result = kube.act(A.DRAIN_NODE)
     assert result["data"]["target"] == "node-b"
     assert server.store.get(NODES, "", "node-b")["spec"]["unschedulable"] is True
     assert server.store.get(PODS, "shop", "cart-7f9c8d6b5-k8d9z") is None  # evicted (cart PDB allowed one)

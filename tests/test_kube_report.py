@@ -338,6 +338,8 @@ def test_each_list_is_read_once_per_observation(cluster):
 def test_a_refused_remedy_is_reported_once_with_the_permission_it_needs(cluster):
     server, kubeconfig = cluster
     load_into(server, "failures/crashloop.yaml")
+    # without its HPA, which would own cart's replicas (the scale would be withheld: test_kube_intent.py)
+    server.store.delete(("autoscaling", "v2", "horizontalpodautoscalers"), "shop", "cart")
     server.forbid("patch", "deployments/scale", "shop")
     # OOMKilled pods: with writes allowed, the runbook scales their deployment up (refused here)
     report = _diagnose(kubeconfig, "--steps", "20", "--allow-writes", "--write-namespace", "shop")

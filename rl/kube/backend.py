@@ -7,11 +7,15 @@ One run never loops on the cluster:
 - an identical write (same verb, object and body) is sent at most once per backend, dry run or not;
 - a remediation answered as a dry run, refused (RBAC, a PodDisruptionBudget) or with nothing to do
   marks that action unavailable for that target (`unavailable_actions`), and a read already made on
-  the current observation is unavailable until the observation changes.
+  the current observation is unavailable until the observation changes;
+- a remediation is withheld, sending nothing (not even a dry run), when its target carries intent
+  (a maintenance cordon, an HPA or a GitOps tool that owns it, a PodDisruptionBudget a drain would
+  break) or nothing it would fix is wrong (`rl.kube.guard`); the intent joins the observation's
+  findings (informational) for the rest of the run.
 
 Each result says in `data["result"]` what became of the action, in the simulator's terms
 (`rl.agent_input.RESULTS`): "applied" (a read answered, a write went through), "refused" (the
-cluster refused it, or a remedy found nothing to act on), "dry_run" (writes are not allowed, or not
+cluster refused it, the remedy was withheld, or it found nothing to act on), "dry_run" (writes are not allowed, or not
 in that namespace) or "unavailable" (a read that could not be answered: `top` without
 metrics-server, a forbidden or failed read). CHECK_LOGS adds what the logs showed (the Log
 analyzer's findings) to the observation's findings, until the next CHECK_LOGS or a change.
@@ -26,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from rl.actions import REMEDIATION_ACTIONS, ClusterAction, validate_action
 from rl.findings import Finding
-from rl.kube import targets
+from rl.kube import guard, targets
 from rl.kube.connection import ANSWER_DEADLINE_TIMEOUTS, KubeApi, load_configuration
 from rl.kube.diagnostics import run_diagnostic
 from rl.kube.errors import KubeDeadlineError, KubePermissionError, KubeRequestError
@@ -111,6 +115,8 @@ class KubeBackend:
         self.refusals: list[dict] = []  # remedies the cluster refused, once each, with the permission needed
         self._reads_done: set[ClusterAction] = set()  # reads made on the current observation
         self.log_findings: list[Finding] = []  # what the last CHECK_LOGS on this observation found
+        self.intent_findings: list[Finding] = []  # intent that withheld a remedy in this run, once each
+        self.withheld: dict[tuple[ClusterAction, str], str] = {}  # (remedy, target) -> why nothing was sent
         self.last_observe_seconds = 0.0
         self.last_observe_pages = 0
         self.failed_reads: list[str] = []  # reads of diagnostic actions that failed in this run, once each
@@ -141,7 +147,7 @@ class KubeBackend:
         reading = self._reading
         return ClusterObservation(
             reading.state,
-            list(reading.findings) + self.log_findings,
+            list(reading.findings) + self.log_findings + self.intent_findings,
             list(reading.degraded) + self.failed_reads,
             reading.node_usage,
             list(reading.unknown) + self.failed_reads,
@@ -231,6 +237,23 @@ class KubeBackend:
                 "success": False,
                 "message": f"not retried: {why}",
                 "data": {"target": target, "changes": [], "refused": [], "skipped": [], "not_retried": why},
+            }
+        hold = guard.withheld(action, self._snapshot, self._reading.findings, self._reading.inventory, self.policy)
+        if hold is not None:
+            known = {f.key for f in self.intent_findings}
+            self.intent_findings += [f for f in hold.findings if f.key not in known]
+            self.blocked[(action, target or "")] = self.withheld[(action, target or "")] = hold.why
+            return {
+                "success": False,
+                "message": hold.why,
+                "data": {
+                    "target": target,
+                    "changes": [],
+                    "refused": [],
+                    "skipped": [],
+                    "withheld": hold.why,
+                    "intent": [f.to_dict() for f in hold.findings],
+                },
             }
         result = run_remediation(action, self.api, self._snapshot, self.policy, self.sent_writes)
         data = result["data"]

@@ -10,12 +10,14 @@ object apart). Each rule says which findings a cause explains:
   StatefulSet, DaemonSet, Job, CronJob) and those of the Services that select it.
 
 Rules are applied in that order; a finding is explained by the first cause that claims it, and a
-finding no cause explains is a root cause of its own.
+finding no cause explains is a root cause of its own. Intent (`rl.findings.INTENT_KEYS`: a maintenance
+cordon, an HPA or GitOps owner, a budget that blocks a drain) is never explained away: it stands on
+its own, so the report shows it.
 """
 
 from dataclasses import dataclass, field
 
-from rl.findings import SEVERITIES, Finding
+from rl.findings import INTENT_KEYS, SEVERITIES, Finding
 from rl.kube.inventory import Inventory, labels_of, name_of, namespace_of
 
 CONTROLLER_KINDS = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -100,7 +102,11 @@ def group(findings: list[Finding], inventory: Inventory) -> list[RootCause]:
     cause_of: dict[tuple, Finding] = {}
     for cause, effects in rules:
         for effect in effects:
-            if effect.key != cause.key and effect.key not in cause_of:
+            if (
+                effect.key != cause.key
+                and effect.key not in cause_of
+                and (effect.kind, effect.reason) not in INTENT_KEYS
+            ):
                 cause_of[effect.key] = cause
 
     def root(f: Finding) -> Finding:

@@ -7,9 +7,10 @@ analyzers' findings (`rl.kube.observe.state_from_findings`).
 
 from dataclasses import dataclass, field
 
-from rl.findings import Finding
+from rl.findings import INTENT_KEYS, Finding
 from rl.kube.analyzers.dns import is_dns_pod
 from rl.kube.analyzers.node import PRESSURE
+from rl.kube.intent import deployment_intent, hpas_by_target
 from rl.kube.inventory import (
     Inventory,
     conditions_of,
@@ -30,6 +31,7 @@ class NodeSummary:
     network_unavailable: bool = False
     cpu_allocatable: float = 0.0  # cores
     memory_allocatable: float = 0.0  # bytes
+    intent: tuple[Finding, ...] = ()  # why it was taken out on purpose (PlannedMaintenance), if it was
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class DeploymentSummary:
     desired: int
     available: int
     problem: str | None = None
+    intent: tuple[Finding, ...] = ()  # who owns its replicas or its spec besides us (`rl.kube.intent`)
 
     @property
     def unavailable(self) -> int:
@@ -78,19 +81,21 @@ def summarize(inventory: Inventory, findings: list[Finding], buckets: dict) -> S
     snapshot = Snapshot()
     for node in inventory.items("nodes"):
         name = name_of(node)
-        reasons = {f.reason for f in by_object.get(("Node", "", name), ())}
+        found = by_object.get(("Node", "", name), ())
+        reasons = {f.reason for f in found}
         allocatable = (node.get("status") or {}).get("allocatable") or {}
         ready = conditions_of(node).get("Ready") or {}
         snapshot.nodes.append(
             NodeSummary(
                 name=name,
                 ready="NotReady" not in reasons,
-                schedulable="Cordoned" not in reasons,
+                schedulable=not reasons & {"Cordoned", "PlannedMaintenance"},
                 ready_reason=ready.get("reason", "no Ready condition"),
                 pressure=[p for p in PRESSURE if p in reasons],
                 network_unavailable="NetworkUnavailable" in reasons,
                 cpu_allocatable=quantity(allocatable.get("cpu")),
                 memory_allocatable=quantity(allocatable.get("memory")),
+                intent=tuple(f for f in found if (f.kind, f.reason) in INTENT_KEYS),
             )
         )
     for pod in inventory.items("pods"):
@@ -100,6 +105,7 @@ def summarize(inventory: Inventory, findings: list[Finding], buckets: dict) -> S
         for pod in inventory.items("dns_pods"):
             key = (namespace_of(pod), name_of(pod))
             snapshot.dns_pods.append(_pod(pod, "running", by_object.get(("Pod", *key), ())))
+    hpas = hpas_by_target(inventory)
     for deployment in inventory.items("deployments"):
         spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
         found = by_object.get(("Deployment", namespace_of(deployment), name_of(deployment)), ())
@@ -110,6 +116,7 @@ def summarize(inventory: Inventory, findings: list[Finding], buckets: dict) -> S
                 int(spec["replicas"]) if spec.get("replicas") is not None else 1,
                 int(status.get("availableReplicas") or 0),
                 found[0].message if found else None,
+                deployment_intent(deployment, hpas),
             )
         )
     return snapshot

@@ -10,7 +10,9 @@ The rules (also in README.md, "Acting on a real cluster"):
 - DRAIN_NODE: a schedulable NotReady node, else a schedulable Ready node under Memory/Disk/PID
   pressure (ties: name); never the last schedulable Ready node.
 - UNCORDON_NODE: a cordoned node that is Ready and under no pressure (ties: name).
-Namespaces the caller may not touch (kube-system unless listed) are never targets.
+Namespaces the caller may not touch (kube-system unless listed) are never targets. Objects that
+carry intent (`rl.kube.intent`: a maintenance cordon, an HPA, a GitOps owner) come last, so that a
+remedy picks one only when nothing else qualifies, and is then withheld (`rl.kube.guard`).
 """
 
 from collections.abc import Callable
@@ -18,6 +20,24 @@ from collections.abc import Callable
 from rl.kube.health import DeploymentSummary, NodeSummary, PodSummary
 
 MAX_RESTARTS_PER_STEP = 20
+
+# The findings each remedy can act on (one remedy per finding); every other finding needs a human. A
+# remedy whose target shows none of its findings is not sent (`rl.kube.guard`). SCALE_DOWN_DEPLOYMENT
+# acts on no finding an analyzer reports (over-provisioning shows none), so it is never sent.
+REMEDY_FOR: dict[tuple[str, str], str] = {
+    ("Pod", "CrashLoopBackOff"): "RESTART_FAILED_PODS",
+    ("Pod", "OOMKilled"): "RESTART_FAILED_PODS",
+    ("Pod", "RunContainerError"): "RESTART_FAILED_PODS",
+    ("Pod", "ContainerExited"): "RESTART_FAILED_PODS",
+    ("Pod", "Failed"): "RESTART_FAILED_PODS",
+    ("Pod", "Evicted"): "RESTART_FAILED_PODS",
+    ("Deployment", "ReplicasUnavailable"): "SCALE_UP_DEPLOYMENT",
+    ("Node", "NotReady"): "DRAIN_NODE",
+    ("Node", "MemoryPressure"): "DRAIN_NODE",
+    ("Node", "DiskPressure"): "DRAIN_NODE",
+    ("Node", "PIDPressure"): "DRAIN_NODE",
+    ("Node", "Cordoned"): "UNCORDON_NODE",
+}
 
 
 def failed_pods_to_restart(pods: list[PodSummary], may_touch: Callable[[str], bool]) -> list[PodSummary]:
@@ -30,34 +50,39 @@ def deployment_to_scale_up(
     deployments: list[DeploymentSummary], may_touch: Callable[[str], bool]
 ) -> DeploymentSummary | None:
     candidates = [d for d in deployments if d.unavailable > 0 and d.desired > 0 and may_touch(d.namespace)]
-    return min(candidates, key=lambda d: (-d.unavailable, d.namespace, d.name), default=None)
+    return min(candidates, key=lambda d: (bool(d.intent), -d.unavailable, d.namespace, d.name), default=None)
 
 
 def deployment_to_scale_down(
     deployments: list[DeploymentSummary], may_touch: Callable[[str], bool]
 ) -> DeploymentSummary | None:
     candidates = [d for d in deployments if d.problem is None and d.desired > 1 and may_touch(d.namespace)]
-    return min(candidates, key=lambda d: (-d.desired, d.namespace, d.name), default=None)
+    return min(candidates, key=lambda d: (bool(d.intent), -d.desired, d.namespace, d.name), default=None)
 
 
 def node_to_drain(nodes: list[NodeSummary]) -> tuple[NodeSummary | None, str]:
-    """The node to drain and, when there is none, why."""
-    schedulable = [n for n in nodes if n.schedulable]
-    not_ready = sorted((n for n in schedulable if not n.ready), key=lambda n: n.name)
+    """The node to drain and, when there is none, why. A node taken out on purpose is a candidate
+    only after the schedulable ones (and is then withheld, not drained)."""
+    candidates = [n for n in nodes if n.schedulable or n.intent]
+    not_ready = sorted((n for n in candidates if not n.ready), key=_intent_last)
     if not_ready:
         return not_ready[0], ""
-    pressured = sorted((n for n in schedulable if n.ready and n.pressure), key=lambda n: n.name)
+    pressured = sorted((n for n in candidates if n.ready and n.pressure), key=_intent_last)
     if not pressured:
         return None, "no schedulable node is NotReady or under pressure"
-    ready_count = sum(1 for n in schedulable if n.ready)
-    if ready_count <= 1:
+    ready_count = sum(1 for n in nodes if n.schedulable and n.ready)
+    if ready_count <= 1 and not pressured[0].intent:
         return None, f"node {pressured[0].name} is under pressure but is the last schedulable Ready node"
     return pressured[0], ""
 
 
 def node_to_uncordon(nodes: list[NodeSummary]) -> NodeSummary | None:
     candidates = [n for n in nodes if not n.schedulable and n.ready and not n.pressure]
-    return min(candidates, key=lambda n: n.name, default=None)
+    return min(candidates, key=_intent_last, default=None)
+
+
+def _intent_last(node: NodeSummary) -> tuple[bool, str]:
+    return bool(node.intent), node.name
 
 
 def target_of(action, snapshot, policy) -> str | None:

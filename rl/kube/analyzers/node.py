@@ -49,47 +49,63 @@ def analyze(inv: Inventory) -> list[Finding]:
                         since,
                     )
                 )
-        if (node.get("spec") or {}).get("unschedulable"):
-            planned = planned_maintenance(node)
-            if planned:
-                findings.append(
-                    Finding(
-                        KIND,
-                        "",
-                        name,
-                        "PlannedMaintenance",
-                        f"node is cordoned on purpose ({planned}): leave it to whoever planned it",
-                        ("spec.unschedulable=true", planned),
-                        INFO,
-                    )
+        cordoned = bool((node.get("spec") or {}).get("unschedulable"))
+        planned = planned_maintenance(node)
+        if planned:
+            findings.append(
+                Finding(
+                    KIND,
+                    "",
+                    name,
+                    "PlannedMaintenance",
+                    f"node is {'cordoned' if cordoned else 'taken out'} on purpose ({planned}): "
+                    "leave it to whoever planned it",
+                    (("spec.unschedulable=true",) if cordoned else ()) + (planned,),
+                    INFO,
                 )
-            else:
-                findings.append(
-                    Finding(
-                        KIND,
-                        "",
-                        name,
-                        "Cordoned",
-                        "node is cordoned (SchedulingDisabled)",
-                        ("spec.unschedulable=true",),
-                        WARNING,
-                    )
+            )
+        elif cordoned:
+            findings.append(
+                Finding(
+                    KIND,
+                    "",
+                    name,
+                    "Cordoned",
+                    "node is cordoned (SchedulingDisabled)",
+                    ("spec.unschedulable=true",),
+                    WARNING,
                 )
+            )
     return findings
 
 
-# Marks of a cordon someone (or a controller) intended: a maintenance annotation, or the taints the
-# cluster autoscaler and Karpenter put on nodes they are removing.
-MAINTENANCE_TAINTS = ("ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption")
+# Marks of a cordon someone (or a controller) intended: an annotation or label that names maintenance,
+# a change ticket or window, or the reason for the cordon; and the taints the cluster autoscaler and
+# Karpenter put on nodes they are removing, which count whether or not the node is cordoned (both
+# taint it NoSchedule rather than set spec.unschedulable).
+MAINTENANCE_WORDS = ("maintenance", "ticket", "change-request", "window", "cordon")
+REMOVAL_TAINTS = {
+    "ToBeDeletedByClusterAutoscaler": "the cluster autoscaler is removing it",
+    "karpenter.sh/disrupted": "Karpenter is disrupting it",
+    "karpenter.sh/disruption": "Karpenter is disrupting it",
+}
 
 
 def planned_maintenance(node: dict) -> str:
-    """What says a cordoned node was taken out on purpose ("" when nothing does)."""
-    metadata = node.get("metadata") or {}
-    for key, value in sorted((metadata.get("annotations") or {}).items()):
-        if "maintenance" in str(key).lower():
-            return f"annotation {key}={one_line(str(value))}"
+    """What says a node was taken out on purpose ("" when nothing does): a removal taint on any
+    node, a maintenance mark (annotation, label or taint) on a cordoned one."""
     for taint in (node.get("spec") or {}).get("taints") or ():
-        if taint.get("key") in MAINTENANCE_TAINTS:
+        key = str(taint.get("key") or "")
+        if key in REMOVAL_TAINTS:
+            return f"taint {key}: {REMOVAL_TAINTS[key]}"
+    if not (node.get("spec") or {}).get("unschedulable"):
+        return ""
+    metadata = node.get("metadata") or {}
+    for where, marks in (("annotation", metadata.get("annotations")), ("label", metadata.get("labels"))):
+        for key, value in sorted((marks or {}).items()):
+            if any(word in str(key).lower() for word in MAINTENANCE_WORDS):
+                return f"{where} {key}={one_line(str(value))}"
+    for taint in (node.get("spec") or {}).get("taints") or ():
+        if "maintenance" in str(taint.get("key") or "").lower():
             return f"taint {taint.get('key')}"
     return ""
