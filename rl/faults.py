@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from rl.actions import ClusterAction
-from rl.findings import KEY_INDEX
+from rl.findings import INFO, INTENT_KEYS, KEY_INDEX, Finding, vector_key
 
 A = ClusterAction
 
@@ -467,6 +467,25 @@ BENIGN: tuple[Benign, ...] = (
 )
 # What a read answers when it cannot be answered: metrics-server is not installed.
 METRICS_UNAVAILABLE = ("Metrics", "Unavailable")
+
+
+def _benign_only() -> frozenset[tuple[str, str]]:
+    emitted = {e.key for spec in CATALOGUE for e in spec.findings}
+    return frozenset(b.key for b in BENIGN if b.key not in emitted)
+
+
+BENIGN_ONLY = _benign_only()
+
+
+def is_problem(finding: Finding) -> bool:
+    """Whether a finding keeps a cluster from being healthy: not an intent or a configuration a
+    human set (severity info), and not one of the benign findings healthy clusters show that no fault
+    produces (`BENIGN`: a PodDisruptionBudget at its limit, a suspended CronJob, ...), as in the
+    simulator, where a cluster with only those is healthy."""
+    return (
+        finding.severity != INFO and vector_key(finding) not in BENIGN_ONLY and vector_key(finding) not in INTENT_KEYS
+    )
+
 
 SPECS: dict[Fault, FaultSpec] = {spec.fault: spec for spec in CATALOGUE}
 NUM_FAULTS = len(Fault)

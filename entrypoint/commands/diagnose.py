@@ -535,7 +535,10 @@ def _print_text(report: dict) -> None:
     if report["mode"] == "cluster":
         open_count = len(report["findings"])
         if report["resolved"]:
-            outcome = "No problem found"
+            # Findings may remain that healthy clusters show (rl.faults.is_problem): listed, not problems.
+            outcome = "No problem found" + (
+                f" ({open_count} finding(s) of a healthy cluster's ordinary state, below)" if open_count else ""
+            )
         elif open_count:
             outcome = f"{open_count} problem(s) open"
         elif named:
