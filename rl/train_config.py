@@ -32,7 +32,7 @@ def setting(default, key: str | None = None, help: str = "", **bounds):
 class TrainConfig:
     """Everything that decides a training run. Defaults are tuned for a 2-core CPU."""
 
-    total_steps: int = setting(15_360_000, ge=1)  # 150 episodes x 100 steps x 1024 clusters
+    total_steps: int = setting(12_288_000, ge=1)  # 120 episodes x 100 steps x 1024 clusters
     num_envs: int = setting(1024, "numEnvs", "Simulated clusters stepped in parallel.", ge=1, le=65536)
     num_steps: int = setting(32, "numSteps", "Steps per cluster in each batch (the rollout horizon).", ge=1, le=65536)
     seed: int = setting(0, ge=0, le=2**32 - 1)
@@ -70,7 +70,7 @@ class TrainConfig:
         ge=1,
         le=100,
     )
-    hidden_size: int = setting(64, "hiddenSize", "Width of the network.", ge=1, le=MAX_HIDDEN_SIZE)
+    hidden_size: int = setting(128, "hiddenSize", "Width of the network.", ge=1, le=MAX_HIDDEN_SIZE)
     num_layers: int = setting(2, "numLayers", "Hidden layers of the encoder.", ge=1, le=MAX_NUM_LAYERS)
     # An LSTM between encoder and heads. Off by default: the input itself says which reads are fresh
     # and what was done this episode (`rl.agent_input`), and the MLP trains several times faster.
