@@ -148,7 +148,7 @@ TARGET_READ = {
     F.CRASHED_PODS: A.CHECK_LOGS,
 }
 # Faults that take room pods need: while one lasts, pods waiting for room are its doing.
-ROOM_TAKERS = frozenset({F.NODE_NOT_READY, F.NODE_CORDONED, F.NODE_PRESSURE, F.RUNAWAY_DEPLOYMENT})
+ROOM_TAKERS = frozenset({F.NODE_NOT_READY, F.NODE_PRESSURE, F.RUNAWAY_DEPLOYMENT})
 # Faults that set off others while they last (`rl.sim.kernels._advance_faults`), and the read that
 # shows what they set off: before its report, the runbook looks there once more.
 CASCADES = {
@@ -282,8 +282,9 @@ class _Runbook:
         return believed
 
     def _room_takers(self) -> frozenset[Fault]:
-        """The faults that would leave pods waiting for room here: a runaway always; lost nodes only
-        when they are more than a fifth of the cluster (the rest of a larger one holds their pods)."""
+        """The faults that would leave pods waiting for room here: a runaway always; nodes that lost
+        their pods (NotReady, evicting under pressure) only when they are more than a fifth of the
+        cluster (the rest of a larger one holds their pods). A cordoned node keeps its pods."""
         s = self.state
         lost = s.num_nodes - s.nodes_ready
         return ROOM_TAKERS if s.num_nodes and lost > 0.2 * s.num_nodes else frozenset({F.RUNAWAY_DEPLOYMENT})

@@ -44,10 +44,10 @@ CASES = {
 }
 
 RECORDED = {
-    "default": "5e4ee5ab65582e3e7b60748a59cf9b3945a8852dd3349e8e0e8037a93f600e95",
-    "busy": "baf257f158092c56ac77acb01c1fd1f3d38d5af637507768bb68264f43817028",
-    "large": "e44462e4ae082c6f9c214b631e8c208f239fe79dfa5cc019f57b5bfce04327b7",
-    "short": "091c2974a30733b28d0d430454518285ccf1880ab117c035647c53a9cc951c10",
+    "default": "d79ef925d9a683799f7f24c1a7fedd8e6d9fc54d651411251b354a734da48e3d",
+    "busy": "fbfa3c516ccc536fc95e243aec9104a4e3ad3d4e58e1b25aa43e06deb07cb8d2",
+    "large": "56fe0ba27547049d8b9745393da8753e403175814c90414a75183d5d6ef41cd6",
+    "short": "b4e3606494dee60c13c323ba1c52fbf9eae180c38c0812f9d8474042210ae97c",
 }
 
 # Every array of the state that a step writes, besides the caller's buffers.
