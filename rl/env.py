@@ -9,7 +9,7 @@ from gymnasium import spaces
 from rl.actions import NUM_ACTIONS, ClusterAction, validate_action
 from rl.agent_input import INPUT_SIZE, READS, USAGE_READS
 from rl.diagnosis import mask_to_faults, to_mask
-from rl.faults import Fault, is_problem
+from rl.faults import Fault, open_problems
 from rl.sim import layout
 from rl.sim.backend import Reading, SimBackend
 from rl.sim.scenario import ScenarioConfig
@@ -345,13 +345,13 @@ class RealCluster:
             self.view.show(action, o.state, o.findings, _usage(action, outcome, o, result["data"]))
         if action == ClusterAction.WAIT:
             # The agent is done. It resolved the cluster if a fresh look finds nothing wrong (only what
-            # healthy clusters show, `rl.faults.is_problem`), nothing
+            # healthy clusters show, `rl.faults.open_problems`), nothing
             # that could hide a problem went unread (unknown usage numbers do not), and the agent
             # itself names nothing.
             reading = self.observe()
             result.setdefault("data", {})
             blocking = [d for d in reading.degraded if d not in reading.unknown]
-            clean = not (any(is_problem(f) for f in reading.findings) or blocking or named)
+            clean = not (open_problems(reading.findings) or blocking or named)
             result["data"]["outcome"] = "resolved" if clean else "stopped"
         return result
 

@@ -487,6 +487,18 @@ def is_problem(finding: Finding) -> bool:
     )
 
 
+def open_problems(findings: list[Finding]) -> list[Finding]:
+    """The findings that keep a cluster from being healthy (`is_problem`), less the failed attempts
+    of a Job that is still retrying (it reports PodFailures, not BackoffLimitExceeded): a Job that
+    will succeed, as the simulator's background retrying Job is."""
+    jobs: dict[tuple[str, str], set[str]] = {}
+    for f in findings:
+        if f.kind == "Job":
+            jobs.setdefault((f.namespace, f"Job/{f.name}"), set()).add(f.reason)
+    retrying = {job for job, reasons in jobs.items() if reasons == {"PodFailures"}}
+    return [f for f in findings if is_problem(f) and not (f.kind == "Pod" and (f.namespace, f.parent) in retrying)]
+
+
 SPECS: dict[Fault, FaultSpec] = {spec.fault: spec for spec in CATALOGUE}
 NUM_FAULTS = len(Fault)
 FAULT_NAMES = tuple(f.name.lower() for f in Fault)

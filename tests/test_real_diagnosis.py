@@ -152,3 +152,28 @@ def test_no_report_names_what_no_read_showed_on_any_benchmark_cluster(small_mode
     result = run_benchmark("--model", small_model, "--sim-episodes", 1, timeout=1800)
     assert result["clusters"] == len(benchmark_specs())
     assert all(result[name]["unbacked_names"] == 0 for name in ("model", "expert", "lookup"))
+
+
+def test_a_cluster_with_only_the_noise_healthy_clusters_have_is_reported_healthy(served):
+    """A healthy cluster shows benign findings (a PodDisruptionBudget at its limit, a suspended
+    CronJob, a node cordoned for planned maintenance, ...): they are listed, and the cluster is still
+    "resolved" by a report that names nothing, as a healthy simulated cluster is."""
+    from rl.faults import BENIGN_ONLY, is_problem
+    from rl.findings import Finding
+
+    server, kubeconfig = served
+    spec = next(s for s in benchmark_specs() if not s.faults and s.nodes <= 60)
+    serve(server, build_cluster(spec))
+    result = run_cli(
+        "diagnose", "--no-simulation", "--policy", "expert", "-o", "json", env={"KUBECONFIG": str(kubeconfig)}
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["diagnosis"] == [] and report["resolved"] is True
+    assert report["findings"]  # listed: a retrying Job's failed pod, a default-deny policy, ...
+    text = run_cli("diagnose", "--no-simulation", "--policy", "expert", env={"KUBECONFIG": str(kubeconfig)})
+    assert "No problem found (" in text.stdout, text.stdout
+    # What a fault produces is a problem; the benign findings no fault produces are not.
+    assert is_problem(Finding("Pod", "shop", "cart-1", "OOMKilled", "OOMKilled"))
+    for kind, reason in BENIGN_ONLY:
+        assert not is_problem(Finding(kind, "shop", "x", reason, reason)), (kind, reason)

@@ -344,7 +344,7 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref, deadline: float) -> d
     from rl.actions import ClusterAction
     from rl.agent_input import shown_keys
     from rl.diagnosis import faults_to_mask, policy_beliefs, split_by_evidence
-    from rl.faults import NUM_FAULTS
+    from rl.faults import NUM_FAULTS, open_problems
 
     cut_short, deadline_degraded = (), None  # simulation: the kubernetes client is never imported
     if not env.simulation_mode:
@@ -402,7 +402,9 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref, deadline: float) -> d
         stopped = "the agent chose WAIT"
     elif stopped and stopped != _deadline_note(opts) and not env.simulation_mode:
         unknown = info.get("unknown", [])
-        agent_done = not info.get("findings") and not [d for d in info.get("degraded", []) if d not in unknown]
+        agent_done = not open_problems(info.get("findings", [])) and not [
+            d for d in info.get("degraded", []) if d not in unknown
+        ]
     report = {
         "mode": "simulation" if opts.simulation else "cluster",
         "policy": opts.policy,
@@ -422,8 +424,12 @@ def _episode(env, agent, opts: DiagnoseOptions, model_ref, deadline: float) -> d
         report["stopped"] = stopped
     elif stopped == _deadline_note(opts):
         report["stopped"] = stopped
-    # Resolved, and on a real cluster healthy, only when nothing is named and no finding is open.
-    still_open = [f for f in report["findings"] if f["status"] != "fixed"]
+    # Resolved, and on a real cluster healthy, only when nothing is named and no finding is open (on
+    # a real cluster: no finding but what healthy clusters show, `rl.faults.open_problems`).
+    if env.simulation_mode:
+        still_open = [f for f in report["findings"] if f["status"] != "fixed"]
+    else:
+        still_open = open_problems(info.get("findings", []))
     report["resolved"] = agent_done and not report["diagnosis"] and not still_open
     return report
 
