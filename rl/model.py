@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from rl.actions import ACTION_NAMES, NUM_ACTIONS
-from rl.agent_input import INPUT_FIELDS, INPUT_SIZE
+from rl.agent_input import INPUT_FIELDS, INPUT_SIZE, LAST_ACTION_AT, READS, RESULT_APPLIED, RESULT_AT
 from rl.diagnosis import named_masks
 from rl.faults import FAULT_NAMES, NUM_FAULTS
 from rl.files import atomic_write
@@ -428,8 +428,10 @@ class ModelPolicy:
         if self.recurrent:
             self.state = {"lstm_h": state["lstm_h"], "lstm_c": state["lstm_c"]}
             self.age += 1
+        allowed = ~_just_read(obs)
         if mask is not None:
-            logits = logits.masked_fill(~torch.as_tensor(mask, dtype=torch.bool, device=logits.device), float("-inf"))
+            allowed &= torch.as_tensor(mask, dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(~allowed, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         if self.sample:
             actions = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
@@ -440,3 +442,16 @@ class ModelPolicy:
 
     def act(self, observations):
         return self.evaluate(observations)[0]
+
+
+_IS_READ = torch.zeros(NUM_ACTIONS, dtype=torch.bool)
+_IS_READ[list(READS)] = True
+
+
+def _just_read(inputs: torch.Tensor) -> torch.Tensor:
+    """(batch x actions) True for the read each cluster's last action made, when it answered: the
+    same read at once can show nothing new, so the agent never repeats it (a greedy network whose
+    input did not change would otherwise repeat it until the episode runs out)."""
+    last = inputs[:, LAST_ACTION_AT : LAST_ACTION_AT + NUM_ACTIONS]
+    answered = inputs[:, RESULT_AT + RESULT_APPLIED] > 0.5
+    return (last > 0.5) & _IS_READ.to(inputs.device)[None, :] & answered[:, None]
