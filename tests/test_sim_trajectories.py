@@ -44,10 +44,10 @@ CASES = {
 }
 
 RECORDED = {
-    "default": "d79ef925d9a683799f7f24c1a7fedd8e6d9fc54d651411251b354a734da48e3d",
-    "busy": "fbfa3c516ccc536fc95e243aec9104a4e3ad3d4e58e1b25aa43e06deb07cb8d2",
-    "large": "56fe0ba27547049d8b9745393da8753e403175814c90414a75183d5d6ef41cd6",
-    "short": "b4e3606494dee60c13c323ba1c52fbf9eae180c38c0812f9d8474042210ae97c",
+    "default": "ab4ecb6c8361c1f9a6238cbd265ec790c669624cde59479eae8d9e9cba0667a8",
+    "busy": "49f37a332532058bc61168771ae5981174ea53fbc75fca0b7f931d04e9c5d1fd",
+    "large": "3225d78836cc4a8ec4fa5ade6450b30a7318aa810a8afc2bb7bc9074b620bed9",
+    "short": "3b947755e2a6bb16983b555fb7a9ead98872b861e66c72997c0612dd0e56cf6e",
 }
 
 # Every array of the state that a step writes, besides the caller's buffers.

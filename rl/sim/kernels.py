@@ -55,6 +55,7 @@ from rl.sim.layout import (
     DNS_FAILURE,
     DRAIN_NODE,
     EVICTION_DELAY,
+    EVIDENCE_MASKS,
     FAILING_PODS_MASK,
     FIRST_LOOK_HI,
     FIRST_LOOK_LO,
@@ -111,6 +112,7 @@ from rl.sim.layout import (
     NODE_NOT_READY,
     NODE_PRESSURE,
     NODES,
+    NUM_FAULTS,
     OOM_KILLED,
     OOM_RECUR,
     OUTCOME_CATASTROPHE,
@@ -823,11 +825,19 @@ def must_name(conditions, active, i):
 
 
 @njit(**HELPER)
-def verdict_errors(conditions, active, caused, named, i):
+def verdict_errors(conditions, active, caused, named, seen_found, i):
     """How wrong a WAIT's report is: faults named that are not there or missed (of those it must
-    name), faults the agent could fix still there, and faults its own blind remedies broke."""
+    name), faults named that no read of the episode backed with evidence (`EVIDENCE_MASKS`), faults
+    the agent could fix still there, and faults its own blind remedies broke."""
     target = must_name(conditions, active, i)
     errors = popcount(named[i] ^ target)
+    shown = 0
+    for k in range(seen_found.shape[1]):
+        if seen_found[i, k] > 0.0:
+            shown |= 1 << k
+    for f in range(NUM_FAULTS):
+        if (named[i] >> f) & 1 and (target >> f) & 1 and not shown & EVIDENCE_MASKS[f]:
+            errors += 1
     if not conditions[i] & READ_ONLY:
         errors += popcount(active[i] & FIXABLE_MASK)
     errors += popcount(active[i] & caused[i])
@@ -944,7 +954,7 @@ def _step_loop(
 
         if action == WAIT:
             # The agent's report: the episode ends, won only if the report is exact.
-            errors = verdict_errors(conditions, active, caused, named, i)
+            errors = verdict_errors(conditions, active, caused, named, seen_found, i)
             if errors == 0:
                 outcome[i] = OUTCOME_RESOLVED
                 parts[R_TERMINAL] = REWARD_DONE
