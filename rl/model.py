@@ -283,6 +283,8 @@ def load_plain_data(path: Path, what: str):
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if not re.search(r"global", str(err), re.IGNORECASE):  # e.g. "Unsupported operand": not a pickle
+            raise ModelError(f"{path}: not a readable {what} (truncated or corrupt): not a torch.save file") from None
         named = re.search(r"GLOBAL ([\w.]+)", str(err))
         imports = f" (it imports {named.group(1)})" if named else ""
         raise ModelError(
