@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rl.actions import ACTION_NAMES, NUM_ACTIONS
-from rl.agent_input import INPUT_FIELDS, INPUT_SIZE, LAST_ACTION_AT, READS, RESULT_APPLIED, RESULT_AT
+from rl.actions import ACTION_NAMES, NUM_ACTIONS, ClusterAction
+from rl.agent_input import INPUT_FIELDS, INPUT_SIZE, LAST_ACTION_AT, READS, RESULT_APPLIED, RESULT_AT, WRITES_AT
 from rl.diagnosis import named_masks
-from rl.faults import FAULT_NAMES, NUM_FAULTS
+from rl.faults import FAULT_NAMES, HUMAN_ONLY, NUM_FAULTS
 from rl.files import atomic_write
 from rl.state import OBS_FIELDS
 from rl.train_config import MAX_HIDDEN_SIZE, MAX_NUM_LAYERS
@@ -431,6 +431,7 @@ class ModelPolicy:
             self.state = {"lstm_h": state["lstm_h"], "lstm_c": state["lstm_c"]}
             self.age += 1
         allowed = ~_just_read(obs)
+        allowed[:, ClusterAction.WAIT] &= ~_sees_work_left(obs, self.policy.diagnosis_logits)
         if mask is not None:
             allowed &= torch.as_tensor(mask, dtype=torch.bool, device=logits.device)
         logits = logits.masked_fill(~allowed, float("-inf"))
@@ -446,8 +447,16 @@ class ModelPolicy:
         return self.evaluate(observations)[0]
 
 
+_AGENT_FIXES = torch.tensor([f not in HUMAN_ONLY for f in range(NUM_FAULTS)], dtype=torch.bool)
 _IS_READ = torch.zeros(NUM_ACTIONS, dtype=torch.bool)
 _IS_READ[list(READS)] = True
+
+
+def _sees_work_left(inputs: torch.Tensor, diagnosis_logits: torch.Tensor) -> torch.Tensor:
+    """(batch) True where writes are allowed and the agent's own diagnosis names a fault it may fix:
+    a report now would leave it, so the agent does not report yet."""
+    fixable = (diagnosis_logits > 0) & _AGENT_FIXES.to(inputs.device)[None, :]
+    return (inputs[:, WRITES_AT] > 0.5) & fixable.any(dim=1)
 
 
 def _just_read(inputs: torch.Tensor) -> torch.Tensor:

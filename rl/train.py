@@ -205,6 +205,9 @@ def train(
 
 # The expert's demonstrations come from clusters no PPO rollout and no evaluation seed range uses.
 _IMITATION_SEED_OFFSET = 1 << 40
+# Each imitation round's clusters start this far from the last's: more than any run has clusters,
+# and the same whatever the number of ranks (rank r's clusters follow from `World.sim_seed`).
+_ROUND_SEED_STRIDE = 1 << 32
 IMITATION_SHARE = 8  # imitation takes at most 1/8 of --total-steps
 # Rows per imitation minibatch (whole rollout segments of `num_steps`): smaller than PPO's, for many
 # more gradient steps over the same demonstrations.
@@ -240,7 +243,7 @@ def _kickstart(model, config: TrainConfig, pconfig: dict, local_envs: int, world
             config.num_steps,
             segments_per_env,
             config.scenario if round_ == 0 else _harder(config.scenario),
-            pconfig["seed"] + _IMITATION_SEED_OFFSET + round_ * local_envs * world.size,
+            pconfig["seed"] + _IMITATION_SEED_OFFSET + round_ * _ROUND_SEED_STRIDE,
             config.gamma,
             stop_requested,
             learner,
