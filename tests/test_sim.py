@@ -1,6 +1,8 @@
 """The simulator: determinism, vectorized/single equivalence, every fault's fix and wrong moves,
 reward components and scenario validation."""
 
+import os
+
 import numpy as np
 import pufferlib.vector
 import pytest
@@ -581,3 +583,28 @@ def test_info_tells_the_truth_at_every_step():
         _, _, terminated, truncated, info = env.step(int(rng.integers(0, 15)))
         if terminated or truncated:
             break
+
+
+def test_the_kernels_cache_fingerprint_is_the_same_in_every_process():
+    """`drop_stale` flushes the numba cache when the tables the kernels read change; a table whose
+    fingerprint depends on the process (a set's order under hash randomisation) would flush it in
+    every process, and every run would compile the simulator again."""
+    import subprocess
+    import sys
+
+    code = (
+        "from rl.sim import kernels, layout;"
+        "from rl.jit_cache import fingerprint;"
+        "print(fingerprint(kernels.FAULT_COUNT_TABLE, *(v for n, v in sorted(vars(layout).items()) if n[0].isupper())))"
+    )
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": s},
+        ).stdout
+        for s in ("1", "2")
+    }
+    assert len(prints) == 1, prints
