@@ -56,7 +56,7 @@ reproducible: venv
 	PYTHON=$(abspath $(BIN))/python $(BIN)/python scripts/reproducible.py $(VARIANT)
 
 # The GPU check (scripts/gpu-check.sh) for a GPU machine without network: gpu-wheels/ holds what it
-# installs there (under 60 MiB, hash-checked against requirements/cuda.txt). See README.md, "GPU check".
+# installs there (under 60 MiB, hash-checked against requirements/cuda.txt). See docs/gpus.md, "GPU check".
 gpu-wheels: venv
 	PYTHON=$(abspath $(BIN))/python scripts/gpu-wheels.sh
 

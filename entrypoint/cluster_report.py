@@ -9,7 +9,7 @@
   reads k8sgpt's output reads ours; `k8sgpt` holds the same object, for readers of the earlier
   nested layout.
 
-Mapping to k8sgpt (README, "Real clusters"): one result per object; `kind` is the object's kind,
+Mapping to k8sgpt (docs/diagnose.md, "Acting on a real cluster"): one result per object; `kind` is the object's kind,
 `name` is `namespace/name` (just the name when cluster-scoped), `error` holds one `{"Text",
 "KubernetesDoc", "Sensitive"}` per finding on the object (Text is the finding's message prefixed by its
 reason), `details` is empty (k8sgpt fills it only with --explain's AI text), `parentObject` is the top

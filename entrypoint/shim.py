@@ -20,7 +20,7 @@ the home are mounted at their own paths (unless the image itself uses that place
 /models, /kube), so every path the container prints is one the user can open.
 
 A single file, standard library only, for Python 3.8 and later: installed as a console script and
-runnable as `python3 entrypoint/shim.py`. The exit codes are in README.md ("The host shim").
+runnable as `python3 entrypoint/shim.py`. The exit codes are in docs/images.md ("The host shim").
 """
 
 import argparse

@@ -5,7 +5,7 @@ make it worse, which diagnostic reads identify it (tell it apart from its look-a
 it produces in the analyzers' vocabulary (`rl.findings`), a one-line description, the evidence text
 a report shows, and the kubectl commands a human runs next. The simulator's masks (`rl.sim.core`),
 the finding-to-fault map (`rl.diagnosis.FINDING_FAULTS`), the reports, the recommendations and the
-README's fault table are derived from it; `tests/test_faults.py` fails when a row is incomplete.
+docs/simulator.md's fault table are derived from it; `tests/test_faults.py` fails when a row is incomplete.
 
 The simulator implements each row (`rl.sim.core`: what a fault does to the counts, and the findings
 it emits); `tests/test_faults.py` also checks that a simulated cluster with one fault emits exactly

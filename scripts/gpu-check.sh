@@ -3,7 +3,7 @@
 # and no network: installs this project and what the machine lacks from wheels carried beside it
 # (`make gpu-wheels` fills gpu-wheels/ where PyPI answers), compiles pufferlib-core's CUDA kernel for
 # the GPU there, runs `status`, a 60 s `train --device cuda` and the training benchmark on the GPU,
-# and writes one JSON summary (README.md, "GPU check", documents its shape).
+# and writes one JSON summary (docs/gpus.md, "GPU check", documents its shape).
 #
 #   scripts/gpu-check.sh [--wheels DIR] [--summary FILE] [--python PY] [--train-seconds N] [--bench-steps N]
 #

@@ -11,7 +11,7 @@ no network. In a few minutes it:
      its steps/s from the last progress line;
   5. benchmark: `benchmarks/train_throughput.py --device cuda --json`;
   6. nccl: `train --nproc-per-node 2 --device cuda`, two ranks over NCCL (skipped with fewer than 2 GPUs).
-It writes one JSON summary (README.md, "GPU check", documents its shape) and exits 0 when every step
+It writes one JSON summary (docs/gpus.md, "GPU check", documents its shape) and exits 0 when every step
 passed, 1 when a step failed, 2 on bad arguments, 3 when the machine cannot run the check at all
 (no GPU, no driver, a CPU-only torch, no nvcc); the summary's `error` then says why in one line.
 """
@@ -301,7 +301,7 @@ def nccl(python: str, env: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/gpu-check.sh", description="The GPU check; see README.md.")
+    parser = argparse.ArgumentParser(prog="scripts/gpu-check.sh", description="The GPU check; see docs/gpus.md.")
     parser.add_argument("--wheels", type=Path, default=REPO / "gpu-wheels", help="carried wheels (make gpu-wheels)")
     parser.add_argument("--summary", type=Path, default=None, help="JSON summary (default: $OUT or . /gpu-check.json)")
     parser.add_argument("--python", default=os.environ.get("GPU_CHECK_PYTHON", "python3"))

@@ -1,7 +1,7 @@
 """scripts/gpu-check.sh on a machine without a GPU (this one, CI's): it must fail clearly, in one line,
 with exit 3 and a JSON summary that says why; and `make gpu-wheels`' carried set.
 
-What it does on a GPU machine is unverified here (see README.md, "GPU check").
+What it does on a GPU machine is unverified here (see docs/gpus.md, "GPU check").
 """
 
 import hashlib

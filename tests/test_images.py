@@ -27,7 +27,7 @@ SHIM = REPO / "entrypoint" / "shim.py"
 CPU_TAG = "localhost/cluster-code-rl:cpu"
 CUDA_TAG = "localhost/cluster-code-rl:cuda"
 IMAGE_SIZE_TARGET = 1_000_000_000  # bytes, uncompressed, as the engine reports it
-# The CUDA image is torch's CUDA 13.0 libraries above all (see README, "Images"); this bound catches a
+# The CUDA image is torch's CUDA 13.0 libraries above all (see docs/images.md, "Container images"); this bound catches a
 # lock or Dockerfile change that adds gigabytes (a second CUDA, headers or the compiler left in).
 CUDA_IMAGE_SIZE_BOUND = 8_000_000_000
 TORCH_CUDA_VERSION = "13.0"  # what PyPI's torch 2.13.0 is built with (requirements/cuda.txt)

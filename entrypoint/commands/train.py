@@ -27,7 +27,7 @@ MAX_SEED = 2**32 - 1
 EVALUATION_EPISODES = 500
 EVALUATION_SEED = 2_000_000_000  # + the run's seed: clusters no training run draws
 # The budget measured to pass the expert runbook with the default settings (the default budget,
-# 120 x 100 x 1024, whole batches of 1024 x 32; README, Benchmarks: "time to pass the expert").
+# 120 x 100 x 1024, whole batches of 1024 x 32; docs/benchmarks.md: "time to pass the expert").
 EXPERT_PASSING_STEPS = 12_288_000
 
 

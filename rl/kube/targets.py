@@ -1,6 +1,6 @@
 """Which object each remediation action targets, chosen from the last observation (pure).
 
-The rules (also in README.md, "Acting on a real cluster"):
+The rules (also in docs/diagnose.md, "Acting on a real cluster"):
 - RESTART_FAILED_PODS: pods counted as failed (CrashLoopBackOff, Failed, Evicted) whose controller
   is a ReplicaSet, so deleting them makes the ReplicaSet start a fresh pod; at most 20 per step.
 - SCALE_UP_DEPLOYMENT: the deployment with the most unavailable replicas (ties: namespace/name);
