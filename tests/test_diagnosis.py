@@ -112,16 +112,19 @@ def _lone_dns_failure(read_only: bool = False):
 
 
 @pytest.mark.parametrize(
-    "named, outcome",
+    "named, read, outcome",
     [
-        ([Fault.UNBOUND_PVC], "stopped"),  # the wrong fault
-        ([Fault.DNS_FAILURE, Fault.UNBOUND_PVC], "stopped"),  # one too many: a false alarm
-        ([], "stopped"),  # nothing named: the fault is missed
-        (1 << Fault.DNS_FAILURE, "resolved"),  # exactly what is wrong
+        ([Fault.UNBOUND_PVC], True, "stopped"),  # the wrong fault
+        ([Fault.DNS_FAILURE, Fault.UNBOUND_PVC], True, "stopped"),  # one too many: a false alarm
+        ([], True, "stopped"),  # nothing named: the fault is missed
+        (1 << Fault.DNS_FAILURE, True, "resolved"),  # exactly what is wrong, and the logs showed it
+        (1 << Fault.DNS_FAILURE, False, "stopped"),  # exactly what is wrong, but no read showed evidence
     ],
 )
-def test_a_wait_is_the_report_and_wins_only_when_it_names_exactly_what_is_wrong(named, outcome):
+def test_a_wait_is_the_report_and_wins_only_when_it_names_exactly_what_is_wrong(named, read, outcome):
     env = _lone_dns_failure()
+    if read:
+        env.step(ClusterAction.CHECK_LOGS)  # failed lookups: evidence of the DNS failure
     _, reward, terminated, _, info = env.step(ClusterAction.WAIT, named=named)
     assert terminated and info["outcome"] == outcome
     assert (reward > 0) == (outcome == "resolved")
@@ -151,6 +154,7 @@ def test_on_a_read_only_cluster_remedies_are_dry_runs_and_the_report_must_name_e
     _, _, _, _, info = env.step(ClusterAction.RESTART_FAILED_PODS)
     assert info["action_result"]["data"]["result"] == "dry_run" and info["read_only"]
     assert env.active_faults() == [Fault.DNS_FAILURE]
+    env.step(ClusterAction.CHECK_LOGS)
     assert env.step(ClusterAction.WAIT, named=[Fault.DNS_FAILURE])[4]["outcome"] == "resolved"
 
 

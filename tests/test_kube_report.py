@@ -305,7 +305,9 @@ def test_each_reason_is_reported_with_its_structured_finding_and_next_steps(
     assert entry["message"] and entry["evidence"]
     assert fact in entry["message"] + " " + " ".join(entry["evidence"])
     assert entry["recommended"] and any(name in command for command in entry["recommended"])
-    assert report["resolved"] is False
+    # A retrying Job, a suspended one: what healthy clusters show (rl.faults.open_problems) is listed,
+    # and the cluster is still healthy; anything else keeps it from being resolved.
+    assert report["resolved"] is ((kind, reason) in {("Job", "PodFailures"), ("Job", "Suspended")})
     object_name = f"{namespace}/{name}" if namespace else name
     result = next(r for r in read_as_k8sgpt(report)["results"] if (r["kind"], r["name"]) == (kind, object_name))
     assert any(e["Text"].startswith(f"{reason}: ") for e in result["error"])

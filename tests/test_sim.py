@@ -186,12 +186,19 @@ def test_the_episode_goes_on_until_the_agent_reports(fault):
     assert not terminated
 
 
+# `get deployments` singles out the deployment short of room; the pods' FailedScheduling, which a
+# report cites, is in `describe`.
+EVIDENCE_READS = {Fault.INSUFFICIENT_CAPACITY: A.DESCRIBE_UNHEALTHY}
+
+
 @pytest.mark.parametrize("fault", list(DIAGNOSES), ids=lambda f: f.name)
 def test_human_only_fault_is_resolved_when_the_report_names_it(fault):
     env = single_fault(fault)
     env.reset(seed=4)
     _, reward, terminated, _, info = env.step(DIAGNOSES[fault])
     assert not terminated and info["diagnosed_faults"] == [fault.name.lower()] and info["needs_human"]
+    if fault in EVIDENCE_READS:  # the read that identified it shows no finding a report can cite
+        env.step(EVIDENCE_READS[fault])
     _, _, terminated, _, info = env.step(A.WAIT, named=[fault])
     assert terminated and info["outcome"] == "resolved"
     assert env.active_faults() == [fault]  # still there: a human must fix it
