@@ -45,6 +45,8 @@ def drop_stale(name: str, dispatchers, stamp: str) -> None:
         except OSError:
             pass
     try:
-        atomic_write(marker, stamp.encode())
+        # Readable by all, as numba's own cache files are: an image's cache is written by root at
+        # build time and read by whatever uid the container runs as.
+        atomic_write(marker, stamp.encode(), mode=0o644)
     except OSError:
         pass

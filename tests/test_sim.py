@@ -615,3 +615,27 @@ def test_the_kernels_cache_fingerprint_is_the_same_in_every_process():
         for s in ("1", "2")
     }
     assert len(prints) == 1, prints
+
+
+def test_the_cache_stamp_is_readable_by_any_user(tmp_path):
+    """An image's numba cache is written by root at build time and read by any uid: a stamp only its
+    writer can read would flush the cache in every container, which would then compile the simulator."""
+    import stat
+
+    from rl.jit_cache import drop_stale
+
+    class Cache:
+        cache_path = str(tmp_path)
+        flushed = 0
+
+        def flush(self):
+            Cache.flushed += 1
+
+    class Dispatcher:
+        _cache = Cache()
+
+    drop_stale("kernels", [Dispatcher()], "abc")
+    marker = tmp_path / "kernels.tables"
+    assert marker.read_text() == "abc" and stat.S_IMODE(marker.stat().st_mode) & 0o044 == 0o044
+    drop_stale("kernels", [Dispatcher()], "abc")  # the same tables: nothing flushed again
+    assert Cache.flushed == 1
